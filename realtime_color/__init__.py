@@ -1,0 +1,3 @@
+"""rtcolor: real-time colorization of gray video, cameras and images."""
+
+__version__ = "0.1.0"

@@ -1,0 +1,60 @@
+"""The one small protocol every runtime implements.
+
+A backend takes a batch of normalised L, ``(N, 1, h, w)`` float32 with h, w multiples of 16, and
+returns normalised ab ``(N, 2, h/2, w/2)``. Backends know nothing of video, colour or files.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+
+
+class BackendError(RuntimeError):
+    """A runtime that cannot be used here, with the reason and the fix."""
+
+
+@runtime_checkable
+class Backend(Protocol):
+    """What the colorizer needs from a runtime."""
+
+    name: str  # "torch", "onnxruntime", "tensorrt"
+    device: str  # "cpu", "cuda:0", ...
+    precision: str  # "fp32" or "fp16"
+
+    def infer(self, lum: torch.Tensor) -> torch.Tensor:
+        """Normalised L batch -> normalised ab batch (on this backend's device)."""
+        ...
+
+    def warmup(self, shape: tuple[int, int, int, int]) -> None:
+        """Run once at ``shape`` so that the first real frame is not slow."""
+        ...
+
+    def close(self) -> None:
+        """Release the runtime's resources."""
+        ...
+
+    def describe(self) -> str:
+        """One line saying what runs where, for logs."""
+        ...
+
+
+class BackendBase:
+    """Shared defaults: warmup runs ``infer`` on zeros; describe names runtime, device, precision."""
+
+    name = "base"
+    device = "cpu"
+    precision = "fp32"
+
+    def infer(self, lum: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def warmup(self, shape: tuple[int, int, int, int]) -> None:
+        self.infer(torch.zeros(shape))
+
+    def close(self) -> None:
+        pass
+
+    def describe(self) -> str:
+        return f"{self.name} on {self.device} ({self.precision})"

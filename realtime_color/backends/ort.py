@@ -1,0 +1,69 @@
+"""ONNX Runtime: CPU, or the CUDA / TensorRT execution providers where they are installed."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from .base import BackendBase, BackendError
+
+
+def onnx_cache_dir() -> Path:
+    return Path(torch.hub.get_dir()).parent / "rtcolor" / "onnx"
+
+
+class OrtBackend(BackendBase):
+    """Runs an exported ONNX model in an InferenceSession."""
+
+    name = "onnxruntime"
+
+    def __init__(self, onnx_path: str | Path, device: str = "cpu", precision: str = "fp32") -> None:
+        try:
+            import onnxruntime as ort
+        except ImportError as e:
+            raise BackendError("onnxruntime is not installed: pip install onnxruntime") from e
+        available = ort.get_available_providers()
+        if device.startswith("cuda"):
+            wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
+            if not wanted:
+                raise BackendError(
+                    "onnxruntime here has no CUDA provider (available: "
+                    f"{', '.join(available)}); pip install onnxruntime-gpu, or use --device cpu"
+                )
+            providers = wanted + ["CPUExecutionProvider"]
+        else:
+            providers = ["CPUExecutionProvider"]
+        opts = ort.SessionOptions()
+        opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(onnx_path), opts, providers=providers)
+        self.device = device
+        self.precision = precision
+        self.providers = self.session.get_providers()
+        self.path = Path(onnx_path)
+
+    @classmethod
+    def from_checkpoint(cls, checkpoint, device: str = "cpu", precision: str | None = None) -> OrtBackend:
+        """Export the checkpoint once into the cache (keyed by its sha256) and open it."""
+        from ..export import export_onnx
+
+        precision = precision or "fp32"
+        key = (checkpoint.sha256 or "unsaved")[:16]
+        path = onnx_cache_dir() / f"{key}-{precision}.onnx"
+        if not path.is_file() or checkpoint.sha256 == "":
+            try:
+                export_onnx(checkpoint.model, path, fp16=precision == "fp16")
+            except Exception as e:
+                raise BackendError(f"ONNX export for onnxruntime failed: {e}") from e
+        return cls(path, device=device, precision=precision)
+
+    def infer(self, lum: torch.Tensor) -> torch.Tensor:
+        x = np.ascontiguousarray(lum.detach().cpu().numpy(), dtype=np.float32)
+        return torch.from_numpy(self.session.run(None, {"L": x})[0])
+
+    def close(self) -> None:
+        self.session = None
+
+    def describe(self) -> str:
+        return f"onnxruntime on {self.device} ({self.precision}, {self.providers[0]})"

@@ -1,0 +1,178 @@
+"""The ``rtcolor`` command: parses options, builds a config, calls the library."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="Real-time colorization of gray video, cameras and images (VGG16 autoencoder, Lab).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+MODEL_HELP = "Checkpoint (.safetensors) to use; the bundled default model when omitted."
+BACKEND_HELP = "Runtime: auto (TensorRT engine > torch CUDA fp16 > fastest CPU runtime), torch, onnxruntime, tensorrt."
+SIZE_HELP = "Inference size: the long side (pixels) of the picture the network sees; ab is upsampled to full size."
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
+    from .backends import BackendError, open_backend
+    from .colorizer import Colorizer
+    from .weights import CheckpointError, load_checkpoint
+
+    try:
+        ckpt = load_checkpoint(model)
+        be = open_backend(backend, ckpt, device=device, log=lambda m: err.print(m, highlight=False))
+    except (CheckpointError, BackendError) as e:
+        _fail(str(e))
+    return Colorizer(be, size=size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
+
+
+@app.command()
+def image(
+    inputs: list[str] = typer.Argument(..., help="Image files, folders or globs ('photos/*.jpg')."),
+    output: Path = typer.Option(..., "-o", "--output", help="Output folder; each result is OUTDIR/<stem>.png."),
+    model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    size: int | None = typer.Option(None, "--size", help=SIZE_HELP + " Default: the model's (256)."),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    compare: bool = typer.Option(False, "--compare", help="Write gray | colour side by side."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (inputs are never overwritten)."),
+) -> None:
+    """Colorize still images. Colour inputs are turned gray first; 16-bit inputs give 16-bit PNGs.
+
+    Example: rtcolor image old_photos/ scan.tif -o colorized/ --compare
+    """
+    import numpy as np
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from .media.images import ImageReadError, expand_inputs, read_image, write_image
+
+    paths, unmatched = expand_inputs(inputs)
+    failures = 0
+    for item in unmatched:
+        err.print(f"[red]skipped[/] {item}: no such file, or a folder/glob with no images", highlight=False)
+        failures += 1
+    if not paths:
+        _fail("no input images found")
+    if output.exists() and not output.is_dir():
+        _fail(f"--output {output} exists and is not a folder")
+    colorizer = _colorizer(model, backend, device, size)
+    input_set = {p.resolve() for p in paths}
+    taken: set[Path] = set()
+    done = 0
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
+        task = bar.add_task("colorizing", total=len(paths))
+        for p in paths:
+            dest = output / f"{p.stem}.png"
+            try:
+                if dest.resolve() in input_set:
+                    raise ImageReadError(f"{p}: its output {dest} would overwrite an input; choose another -o")
+                if dest.resolve() in taken:
+                    raise ImageReadError(f"{p}: another input already wrote {dest} (same file stem)")
+                if dest.exists() and not force:
+                    raise ImageReadError(f"{p}: {dest} exists; pass --force to overwrite it")
+                img = read_image(p)
+                result = colorizer.colorize(img)
+                if compare:
+                    gray = img if img.ndim == 2 else None
+                    if gray is None:
+                        import torch
+
+                        from .color import lab_to_rgb
+                        from .colorizer import frame_to_unit, unit_to_frame, unit_to_L
+
+                        lum = unit_to_L(frame_to_unit(img))
+                        gray = unit_to_frame(lab_to_rgb(torch.cat([lum, torch.zeros(2, *lum.shape[1:])])), result.dtype)
+                    else:
+                        gray = np.repeat(gray[:, :, None], 3, axis=2)
+                    result = np.concatenate([gray.astype(result.dtype), result], axis=1)
+                write_image(dest, result)
+                taken.add(dest.resolve())
+                done += 1
+            except (ImageReadError, ValueError, OSError) as e:
+                err.print(f"[red]failed[/] {e}", highlight=False)
+                failures += 1
+            bar.advance(task)
+    err.print(f"{done} written to {output}, {failures} failed", highlight=False)
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def train(
+    data: list[str] = typer.Argument(..., help="Folders (searched recursively) or files of colour images."),
+    out_path: Path = typer.Option(Path("model.safetensors"), "--out", "-o", help="Checkpoint to write (best epoch)."),
+    backbone: str = typer.Option("imagenet", "--backbone", help="Encoder init: imagenet (torchvision VGG16 weights), none, or a local VGG16 state-dict FILE."),
+    epochs: int = typer.Option(20, help="Epochs."),
+    repeat: int = typer.Option(8, help="Passes over the training images per epoch (new random crops each pass)."),
+    batch_size: int = typer.Option(16, "--batch-size", "-b"),
+    crop: int = typer.Option(176, help="Training crop size (multiple of 16)."),
+    lr: float = typer.Option(3e-4, help="Peak learning rate (AdamW; warmup, then cosine decay)."),
+    freeze_epochs: int = typer.Option(-1, "--freeze-epochs", help="Epochs with the encoder frozen; -1: 2 for a pretrained backbone, 0 otherwise."),
+    loss: str = typer.Option("mse", help="mse, huber or l1 (on ab). mse targets PSNR directly."),
+    weight_decay: float = typer.Option(0.05, "--weight-decay"),
+    l_jitter: float = typer.Option(0.15, "--l-jitter", help="Strength of random exposure changes of the input L."),
+    cutmix: float = typer.Option(0.5, help="Probability of CutMix per crop."),
+    dropout: float = typer.Option(0.1, help="Decoder Dropout2d."),
+    min_scale: float = typer.Option(0.15, "--min-scale", help="Smallest crop area fraction."),
+    chroma_weight: float = typer.Option(0.5, "--chroma-weight", help="Weight of the anti-sepia chroma term (0 disables it)."),
+    val_fraction: float = typer.Option(0.15, "--val-fraction"),
+    size: int = typer.Option(256, "--size", help="Inference size stored in the model and used for validation."),
+    seed: int = typer.Option(0),
+    device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
+    max_minutes: float = typer.Option(0.0, "--max-minutes", help="Stop after the epoch that passes this budget (0: none)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUT's .train-state.pt."),
+) -> None:
+    """Train a colorization model on folders of colour photos.
+
+    Multi-GPU: torchrun --nproc_per_node 4 -m realtime_color.cli train DATA --out m.safetensors
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    from .train import TrainConfig
+    from .train import train as run_train
+    from .weights import CheckpointError
+
+    if crop % 16:
+        _fail(f"--crop {crop} must be a multiple of 16 (e.g. {crop - crop % 16 or 16})")
+    if out_path.exists() and out_path.is_dir():
+        _fail(f"--out {out_path} is a folder; name a .safetensors file")
+    cfg = TrainConfig(
+        data=list(data), out=str(out_path), backbone=backbone, epochs=epochs, repeat=repeat,
+        batch_size=batch_size, crop=crop, lr=lr, freeze_epochs=freeze_epochs, loss=loss,
+        chroma_weight=chroma_weight, weight_decay=weight_decay, l_jitter=l_jitter, cutmix=cutmix,
+        dropout=dropout, min_scale=min_scale, val_fraction=val_fraction, inference_size=size, seed=seed,
+        device=device, resume=resume, max_minutes=max_minutes,
+    )
+    try:
+        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=not err.is_terminal) as bar:
+            result = run_train(cfg, log=lambda m: err.print(m, highlight=False), progress=bar)
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    best = result["best"]
+    err.print(f"best: val PSNR {best['psnr']:.2f} dB (gray {best['psnr_gray']:.2f}), colourfulness {best['colourfulness']:.1f}; wrote {out_path}", highlight=False)
+
+
+def main() -> None:
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+"""Frame in -> frame out: pre-processing, a backend, post-processing.
+
+The network only ever sees a small L image (the inference size); its ab prediction is upsampled
+and recombined with the full-resolution L of the input, so no detail is lost and the output's
+luminance is the input's. Frames are numpy arrays, RGB order, uint8 or uint16, gray (H, W) or
+colour (H, W, 3); colour input is turned gray first (only its luminance is used).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .color import denormalize_ab, lab_to_rgb, luminance_to_L, normalize_L, srgb_to_linear
+from .model import STRIDE
+
+DEFAULT_SIZE = 256
+
+
+def inference_shape(height: int, width: int, size: int) -> tuple[int, int]:
+    """Network input shape: the long side becomes ``size``, aspect kept, both multiples of 16."""
+    if size < STRIDE:
+        raise ValueError(f"inference size {size} is too small; use at least {STRIDE}")
+    scale = size / max(height, width)
+    h = max(STRIDE, int(round(height * scale / STRIDE)) * STRIDE)
+    w = max(STRIDE, int(round(width * scale / STRIDE)) * STRIDE)
+    return h, w
+
+
+def frame_to_unit(frame: np.ndarray) -> torch.Tensor:
+    """uint8/uint16/float frame (H, W) or (H, W, C) -> float32 tensor in [0, 1], (C, H, W)."""
+    if frame.ndim == 2:
+        frame = frame[:, :, None]
+    if frame.ndim != 3 or frame.shape[2] not in (1, 2, 3, 4):
+        raise ValueError(f"expected a gray or colour frame, got an array of shape {frame.shape}")
+    frame = frame[:, :, :3] if frame.shape[2] >= 3 else frame[:, :, :1]  # drop alpha
+    if frame.dtype == np.uint8:
+        scale = 255.0
+    elif frame.dtype == np.uint16:
+        scale = 65535.0
+    elif np.issubdtype(frame.dtype, np.floating):
+        scale = 1.0
+    else:
+        raise ValueError(f"unsupported frame dtype {frame.dtype} (use uint8, uint16 or float)")
+    t = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float()
+    return t / scale
+
+
+def unit_to_L(unit: torch.Tensor) -> torch.Tensor:
+    """(C, H, W) sRGB in [0, 1] -> (1, H, W) Lab L. Colour input keeps only its luminance."""
+    if unit.shape[0] == 1:
+        return luminance_to_L(unit)
+    # Y row of the sRGB -> XYZ matrix: the luminance Lab's L is built from.
+    y = torch.einsum("c,chw->hw", torch.tensor([0.212671, 0.715160, 0.072169]), srgb_to_linear(unit))
+    y = y.clamp(0, 1)[None]
+    f = torch.where(y > 0.008856, y.clamp_min(1e-12) ** (1 / 3), 7.787 * y + 16 / 116)
+    return 116 * f - 16
+
+
+def resize_L(lum: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
+    """(N, 1, H, W) L -> network input at ``shape`` (area-averaged, so no aliasing)."""
+    return F.interpolate(lum, size=shape, mode="bilinear", align_corners=False, antialias=True)
+
+
+def compose(lum: torch.Tensor, ab_small: torch.Tensor) -> torch.Tensor:
+    """Full-resolution L (N, 1, H, W) + low-resolution normalised ab -> sRGB (N, 3, H, W) in [0, 1].
+
+    Where L + ab falls outside the sRGB gamut, chroma is reduced rather than the channels clipped,
+    because clipping changes the luminance and the output's luminance must stay the input's.
+    """
+    h, w = lum.shape[-2:]
+    ab = F.interpolate(denormalize_ab(ab_small.float()), size=(h, w), mode="bilinear", align_corners=False)
+    scale = torch.ones_like(lum)
+    for _ in range(4):
+        rgb = lab_to_rgb(torch.cat([lum, ab * scale], 1), clip=False)
+        over = ((rgb < -0.002) | (rgb > 1.002)).any(1, keepdim=True)
+        if not bool(over.any()):
+            break
+        scale = torch.where(over, scale * 0.6, scale)
+    else:
+        rgb = lab_to_rgb(torch.cat([lum, ab * torch.where(over, 0.0, scale)], 1), clip=False)
+    return rgb.clamp(0, 1)
+
+
+def unit_to_frame(rgb: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+    """(3, H, W) in [0, 1] -> (H, W, 3) array of ``dtype`` (uint8 or uint16), rounded."""
+    scale = 65535.0 if dtype == np.uint16 else 255.0
+    out = (rgb.clamp(0, 1) * scale).round().permute(1, 2, 0).contiguous().cpu().numpy()
+    return out.astype(np.uint16 if dtype == np.uint16 else np.uint8)
+
+
+@dataclass
+class Colorizer:
+    """Colorizes frames with a backend (see ``backends``) at a given inference size."""
+
+    backend: object
+    size: int = DEFAULT_SIZE
+    chroma_gain: float = 1.0  # calibrated per model on its validation split (checkpoint metadata)
+
+    def predict_ab(self, lum_small: torch.Tensor) -> torch.Tensor:
+        """(N, 1, h, w) L at inference size -> normalised ab (N, 2, h/2, w/2) on the CPU."""
+        ab = self.backend.infer(normalize_L(lum_small)).float().cpu()
+        return ab * self.chroma_gain if self.chroma_gain != 1.0 else ab
+
+    def colorize(self, frame: np.ndarray) -> np.ndarray:
+        """One frame (gray or colour, uint8/uint16, any size) -> RGB frame of the same dtype."""
+        return self.colorize_batch([frame])[0]
+
+    def colorize_batch(self, frames: list[np.ndarray]) -> list[np.ndarray]:
+        """Frames of one size -> colour frames; the network runs once on the whole batch."""
+        if not frames:
+            return []
+        lums = torch.stack([unit_to_L(frame_to_unit(f)) for f in frames])
+        shape = inference_shape(*lums.shape[-2:], self.size)
+        ab = self.predict_ab(resize_L(lums, shape))
+        rgb = compose(lums, ab)
+        out_dtype = np.uint16 if frames[0].dtype == np.uint16 else np.uint8
+        return [unit_to_frame(x, out_dtype) for x in rgb]

@@ -1,0 +1,122 @@
+"""ONNX export (with a parity check) and TensorRT engine builds (with the engine cache key).
+
+FP16 is baked into the ONNX graph itself (weights in fp16, Cast nodes at the fp32 input and
+output): TensorRT 11 dropped ``BuilderFlag.FP16`` and builds strongly typed networks from the
+types in the graph, and TensorRT 10 reads the same file. The graph's I/O stays fp32 for every runtime.
+"""
+
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from .model import ColorizerNet
+
+DEFAULT_OPSET = 17
+INPUT_NAME, OUTPUT_NAME = "L", "ab"
+# Parity tolerances against PyTorch fp32, as PSNR of the ab output over its [-1, 1] range.
+PARITY_DB = {"fp32": 40.0, "fp16": 30.0}
+
+
+class _ExportWrapper(nn.Module):
+    """fp32 in -> (optionally fp16 inside) -> fp32 out, on inputs already multiples of 16."""
+
+    def __init__(self, model: ColorizerNet, fp16: bool) -> None:
+        super().__init__()
+        self.fp16 = fp16
+        self.model = model.half() if fp16 else model
+
+    def forward(self, lum: torch.Tensor) -> torch.Tensor:
+        x = lum.half() if self.fp16 else lum
+        return self.model.forward_aligned(x).float()
+
+
+def export_onnx(
+    model: ColorizerNet,
+    path: str | Path,
+    fp16: bool = False,
+    opset: int = DEFAULT_OPSET,
+    sample_shape: tuple[int, int, int, int] = (1, 1, 224, 320),
+) -> Path:
+    """Write ``model`` as ONNX with dynamic batch, height and width; checked with onnx.checker."""
+    import copy
+
+    import onnx
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    wrapper = _ExportWrapper(copy.deepcopy(model).float().cpu().eval(), fp16)
+    tmp = path.with_name(f".{path.name}.partial")
+    dummy = torch.rand(sample_shape)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
+        torch.onnx.export(
+            wrapper,
+            (dummy,),
+            str(tmp),
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch", 2: "height_2", 3: "width_2"}},
+            opset_version=opset,
+            dynamo=False,
+            do_constant_folding=True,
+        )
+    onnx.checker.check_model(str(tmp))
+    os.replace(tmp, path)
+    return path
+
+
+@dataclass
+class Parity:
+    """How closely a runtime's output matches PyTorch fp32 on the same inputs."""
+
+    psnr_db: float
+    max_abs: float
+    threshold_db: float
+
+    @property
+    def ok(self) -> bool:
+        return self.psnr_db >= self.threshold_db
+
+    def __str__(self) -> str:
+        verdict = "OK" if self.ok else "FAILED"
+        return (
+            f"parity vs PyTorch fp32: {self.psnr_db:.1f} dB (needs >= {self.threshold_db:.0f} dB), "
+            f"max |diff| {self.max_abs:.4f}: {verdict}"
+        )
+
+
+def parity(reference: np.ndarray, other: np.ndarray, precision: str) -> Parity:
+    """PSNR of ``other`` against ``reference`` over the normalised ab range [-1, 1] (peak 2)."""
+    diff = reference.astype(np.float64) - other.astype(np.float64)
+    mse = float(np.mean(diff**2))
+    db = float("inf") if mse == 0 else 10 * np.log10(4.0 / mse)
+    return Parity(db, float(np.abs(diff).max()), PARITY_DB[precision])
+
+
+def parity_inputs(seed: int = 0, shape: tuple[int, int] = (224, 320)) -> torch.Tensor:
+    """Picture-like L inputs for parity checks: smooth gradients plus texture, not pure noise."""
+    g = torch.Generator().manual_seed(seed)
+    h, w = shape
+    yy, xx = torch.meshgrid(torch.linspace(0, 1, h), torch.linspace(0, 1, w), indexing="ij")
+    base = 0.5 + 0.3 * torch.sin(6 * xx + 3 * yy) * torch.cos(4 * yy)
+    noise = torch.nn.functional.interpolate(torch.rand(2, 1, h // 8, w // 8, generator=g), size=(h, w), mode="bilinear")
+    return (0.7 * base + 0.3 * noise).clamp(0, 1)
+
+
+def onnx_parity(model: ColorizerNet, onnx_path: Path, precision: str, inputs: torch.Tensor | None = None) -> Parity:
+    """Run the ONNX file in ONNX Runtime (CPU) and compare with the PyTorch fp32 model."""
+    import onnxruntime as ort
+
+    x = parity_inputs() if inputs is None else inputs
+    with torch.inference_mode():
+        ref = model.float().cpu().eval().forward_aligned(x).numpy()
+    sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
+    got = sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+    return parity(ref, got, precision)

@@ -1,0 +1,129 @@
+"""ColorizerNet: a VGG16 encoder and a light decoder that predicts ab from L.
+
+The encoder is torchvision's ``vgg16().features`` (its 13 conv layers; the final max-pool is not
+used) with a 1-channel first conv. The decoder walks back up with skip connections from the VGG
+stages and stops at half the input resolution: chroma is low-frequency, so ab is predicted small
+and the full-resolution detail comes from the original L when the colorizer recombines them.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torchvision.models import vgg16
+
+# Indices into vgg16().features where each stage ends (after its last ReLU).
+_STAGE_ENDS = (4, 9, 16, 23, 30)
+_STAGE_CHANNELS = (64, 128, 256, 512, 512)
+# Four max-pools sit between the five stages used, so the input must be a multiple of 16.
+STRIDE = 16
+
+
+@dataclass
+class ModelConfig:
+    """Everything needed to rebuild a ColorizerNet; stored in every checkpoint."""
+
+    arch: str = "vgg16-unet"
+    decoder_channels: tuple[int, int, int] = (128, 64, 32)
+    skip_channels: tuple[int, int, int, int] = (128, 128, 64, 32)
+    ab_scale: int = 2  # ab comes out at 1/ab_scale of the input resolution
+    dropout: float = 0.1  # decoder Dropout2d while training: the default model sees only ~45 photos
+    extra: dict = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> ModelConfig:
+        known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
+        for key in ("decoder_channels", "skip_channels"):
+            if key in known:
+                known[key] = tuple(known[key])
+        cfg = cls(**known)
+        if cfg.arch != "vgg16-unet":
+            raise ValueError(f"unknown model arch {cfg.arch!r}; this version knows 'vgg16-unet'")
+        if cfg.ab_scale != 2:
+            raise ValueError(f"ab_scale {cfg.ab_scale} is not supported (only 2)")
+        return cfg
+
+
+def _block(cin: int, cout: int) -> nn.Sequential:
+    return nn.Sequential(
+        nn.Conv2d(cin, cout, 3, padding=1),
+        nn.ReLU(inplace=True),
+        nn.Conv2d(cout, cout, 3, padding=1),
+        nn.ReLU(inplace=True),
+    )
+
+
+class ColorizerNet(nn.Module):
+    """L (N, 1, H, W) in [0, 1] -> normalised ab (N, 2, ceil(H/2), ceil(W/2))."""
+
+    def __init__(self, config: ModelConfig | None = None) -> None:
+        super().__init__()
+        self.config = config or ModelConfig()
+        features = vgg16(weights=None).features
+        features[0] = nn.Conv2d(1, 64, 3, padding=1)
+        starts = (0,) + _STAGE_ENDS[:-1]
+        self.encoder = nn.ModuleList(features[s:e] for s, e in zip(starts, _STAGE_ENDS))
+
+        s5, s4, s3, s2 = self.config.skip_channels
+        d4, d3, d2 = self.config.decoder_channels
+        # 1x1 laterals shrink the wide VGG features before they are concatenated: the decoder stays
+        # small (about 1M parameters) so the fp16 checkpoint fits in 40 MB with the full encoder.
+        self.lateral = nn.ModuleList(
+            [
+                nn.Conv2d(_STAGE_CHANNELS[4], s5, 1),
+                nn.Conv2d(_STAGE_CHANNELS[3], s4, 1),
+                nn.Conv2d(_STAGE_CHANNELS[2], s3, 1),
+                nn.Conv2d(_STAGE_CHANNELS[1], s2, 1),
+            ]
+        )
+        self.up4 = _block(s5 + s4, d4)
+        self.up3 = _block(d4 + s3, d3)
+        self.up2 = _block(d3 + s2, d2)
+        self.head = nn.Conv2d(d2, 2, 1)
+        self.drop = nn.Dropout2d(self.config.dropout)
+
+    def encoder_parameters(self) -> list[nn.Parameter]:
+        return [p for p in self.encoder.parameters()]
+
+    def decoder_parameters(self) -> list[nn.Parameter]:
+        enc = {id(p) for p in self.encoder.parameters()}
+        return [p for p in self.parameters() if id(p) not in enc]
+
+    def forward(self, lum: torch.Tensor) -> torch.Tensor:
+        h, w = lum.shape[-2:]
+        pad_h, pad_w = (-h) % STRIDE, (-w) % STRIDE
+        if pad_h or pad_w:
+            # Replicate rather than zero: a black border would read as a dark object.
+            lum = F.pad(lum, (0, pad_w, 0, pad_h), mode="replicate")
+        ab = self.forward_aligned(lum)
+        if pad_h or pad_w:
+            ab = ab[..., : (h + 1) // 2, : (w + 1) // 2]
+        return ab
+
+    def forward_aligned(self, lum: torch.Tensor) -> torch.Tensor:
+        """The network proper, for H and W already multiples of 16 (what ONNX export traces)."""
+        feats = []
+        x = lum
+        for stage in self.encoder:
+            x = stage(x)
+            feats.append(x)
+        _, f2, f3, f4, f5 = feats
+        y = self.lateral[0](f5)
+        y = self.drop(self.up4(torch.cat([_up(y), self.lateral[1](f4)], 1)))
+        y = self.drop(self.up3(torch.cat([_up(y), self.lateral[2](f3)], 1)))
+        y = self.up2(torch.cat([_up(y), self.lateral[3](f2)], 1))
+        return self.head(y)
+
+
+def _up(x: torch.Tensor) -> torch.Tensor:
+    return F.interpolate(x, scale_factor=2.0, mode="nearest")
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,511 @@
+"""Training: dataset of colour photos, augmentation, the ab loss, the loop (DDP-aware).
+
+Run on one process (CPU or GPU) with ``rtcolor train``; on several GPUs with
+``torchrun --nproc_per_node N -m realtime_color.cli train ...`` (DistributedDataParallel; gloo on
+CPU, nccl on CUDA). Rank 0 validates and writes checkpoints.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from . import metrics
+from .color import normalize_ab, normalize_L, rgb_to_lab
+from .media.images import IMAGE_SUFFIXES, ImageReadError, is_gray, read_image
+from .model import ColorizerNet, ModelConfig
+from .weights import backbone_state_dict, init_backbone, save_checkpoint
+
+# Training images are kept in memory at most this large (long side); crops are taken from them.
+_MAX_SIDE = 512
+
+
+@dataclass
+class TrainConfig:
+    """Every knob of a training run; stored in the checkpoint it produces."""
+
+    data: list[str] = field(default_factory=list)
+    out: str = "model.safetensors"
+    backbone: str = "imagenet"
+    epochs: int = 20
+    repeat: int = 8  # passes over the training images per epoch (each pass new random crops)
+    batch_size: int = 16
+    crop: int = 176
+    min_scale: float = 0.15  # random resized crops cover 15%..100% of the picture's area
+    lr: float = 3e-4
+    encoder_lr_mult: float = 0.2  # transfer learning: the pretrained encoder moves more slowly
+    weight_decay: float = 0.05
+    warmup_steps: int = 50
+    freeze_epochs: int = -1  # -1: 2 when the backbone is pretrained, 0 when it is random
+    loss: str = "mse"
+    dropout: float = 0.1
+    chroma_weight: float = 0.5  # anti-sepia term, see chroma_loss()
+    l_jitter: float = 0.15  # random contrast/brightness/gamma of the input L (targets unchanged)
+    cutmix: float = 0.5  # probability of pasting a patch of another crop into each crop
+    val_fraction: float = 0.15
+    inference_size: int = 256
+    min_colourfulness: float = 12.0
+    seed: int = 0
+    device: str = "auto"
+    workers_note: str = ""
+    resume: bool = False
+    max_minutes: float = 0.0  # 0 = no time budget
+
+
+# ---------------------------------------------------------------------------------------------
+# data
+
+
+@dataclass
+class ImageSet:
+    images: list[np.ndarray]
+    names: list[str]
+    skipped_gray: list[str]
+    skipped_unreadable: list[str]
+
+
+def load_images(folders: list[str]) -> ImageSet:
+    """Colour images from ``folders`` (files are taken too); gray and unreadable ones are skipped."""
+    paths: list[Path] = []
+    for item in folders:
+        p = Path(item)
+        if p.is_dir():
+            paths.extend(sorted(q for q in p.rglob("*") if q.suffix.lower() in IMAGE_SUFFIXES))
+        elif p.is_file():
+            paths.append(p)
+        else:
+            raise FileNotFoundError(f"training data {item!r} does not exist")
+    images, names, gray, bad = [], [], [], []
+    for p in paths:
+        try:
+            img = read_image(p)
+        except ImageReadError:
+            bad.append(str(p))
+            continue
+        if is_gray(img):
+            gray.append(str(p))
+            continue
+        if img.dtype == np.uint16:
+            img = (img / 257).round().astype(np.uint8)
+        scale = _MAX_SIDE / max(img.shape[:2])
+        if scale < 1:
+            img = cv2.resize(img, None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA)
+        images.append(img)
+        names.append(p.name)
+    return ImageSet(images, names, gray, bad)
+
+
+def split(n: int, fraction: float, seed: int) -> tuple[list[int], list[int]]:
+    """Deterministic train/validation split of ``n`` items (at least one of each when n >= 2)."""
+    order = np.random.default_rng(seed).permutation(n).tolist()
+    n_val = min(n - 1, max(1, round(n * fraction))) if n >= 2 else 0
+    return sorted(order[n_val:]), sorted(order[:n_val])
+
+
+def random_crop(img: np.ndarray, size: int, min_scale: float, rng: np.random.Generator) -> np.ndarray:
+    """Random resized crop (area fraction in [min_scale, 1], aspect 3/4..4/3) and horizontal flip."""
+    h, w = img.shape[:2]
+    for _ in range(10):
+        area = h * w * rng.uniform(min_scale, 1.0)
+        aspect = math.exp(rng.uniform(math.log(3 / 4), math.log(4 / 3)))
+        ch, cw = int(round(math.sqrt(area / aspect))), int(round(math.sqrt(area * aspect)))
+        if 0 < ch <= h and 0 < cw <= w:
+            break
+    else:
+        ch = cw = min(h, w)
+    y, x = rng.integers(0, h - ch + 1), rng.integers(0, w - cw + 1)
+    crop = img[y : y + ch, x : x + cw]
+    interp = cv2.INTER_AREA if ch > size else cv2.INTER_LINEAR
+    crop = cv2.resize(crop, (size, size), interpolation=interp)
+    if rng.random() < 0.5:
+        crop = crop[:, ::-1]
+    return np.ascontiguousarray(crop)
+
+
+def make_batch(images: list[np.ndarray], idx: list[int], cfg: TrainConfig, rng: np.random.Generator) -> torch.Tensor:
+    """Random crops of the pictures ``idx`` -> uint8 RGB batch (B, 3, S, S)."""
+    crops = np.stack([random_crop(images[i], cfg.crop, cfg.min_scale, rng) for i in idx])
+    if cfg.cutmix > 0 and len(crops) > 1:
+        # CutMix: labels are per pixel, so a pasted patch keeps its own true colours; it breaks
+        # the whole-picture context a tiny data set lets the network memorise.
+        donors = np.roll(crops, 1, axis=0).copy()
+        for i in range(len(crops)):
+            if rng.random() < cfg.cutmix:
+                s = cfg.crop
+                h, w = rng.integers(s // 4, s // 2 + 1, size=2)
+                y, x = rng.integers(0, s - h + 1), rng.integers(0, s - w + 1)
+                crops[i, y : y + h, x : x + w] = donors[i, y : y + h, x : x + w]
+    return torch.from_numpy(crops).permute(0, 3, 1, 2)
+
+
+def jitter_L(lum: torch.Tensor, strength: float, gen: torch.Generator | None = None) -> torch.Tensor:
+    """Random contrast, brightness and gamma per sample on normalised L (targets untouched).
+
+    Exposure changes the gray input but not what colour things are; night and IR footage differ
+    from daylight photos mostly this way.
+    """
+    if strength <= 0:
+        return lum
+    n = lum.shape[0]
+
+    def uniform(lo: float, hi: float) -> torch.Tensor:
+        r = torch.rand(n, 1, 1, 1, generator=gen).to(lum.device)
+        return lo + (hi - lo) * r
+
+    gamma = torch.exp(uniform(-strength * 1.5, strength * 1.5))
+    contrast = uniform(1 - strength, 1 + strength)
+    shift = uniform(-strength / 2, strength / 2)
+    out = lum.clamp(0, 1) ** gamma
+    return ((out - 0.5) * contrast + 0.5 + shift).clamp(0, 1)
+
+
+def lab_split(rgb_u8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """uint8 RGB batch -> (normalised L, normalised ab target at half resolution), on its device."""
+    lab = rgb_to_lab(rgb_u8.float() / 255.0)
+    return normalize_L(lab[:, :1]), F.avg_pool2d(normalize_ab(lab[:, 1:]), 2)
+
+
+class Batches:
+    """Makes training batches in a background thread (OpenCV releases the GIL while it resizes).
+
+    One producer with its own seeded generator keeps the batch sequence reproducible.
+    """
+
+    def __init__(self, images, pool: list[int], cfg: TrainConfig, rng: np.random.Generator, depth: int = 6):
+        import queue
+        import threading
+
+        self._q: queue.Queue = queue.Queue(maxsize=depth)
+        self._stop = threading.Event()
+
+        def produce() -> None:
+            while not self._stop.is_set():
+                idx = rng.choice(pool, size=cfg.batch_size, replace=len(pool) < cfg.batch_size)
+                batch = make_batch(images, list(idx), cfg, rng)
+                while not self._stop.is_set():
+                    try:
+                        self._q.put(batch, timeout=0.1)
+                        break
+                    except queue.Full:
+                        continue
+
+        self._thread = threading.Thread(target=produce, name="batches", daemon=True)
+        self._thread.start()
+
+    def next(self) -> torch.Tensor:
+        return self._q.get()
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+# ---------------------------------------------------------------------------------------------
+# loss and schedule
+
+
+def chroma_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Penalise predicted chroma that is weaker than the truth's (hinge on |ab|).
+
+    A plain L1/Huber loss on ab is minimised by the conditional median, which for ambiguous
+    objects (a shirt could be red or blue) is near gray: the washed-out sepia look. This term
+    pays only for missing saturation, not for hue, so it pushes the model to commit to a colour.
+    """
+    c_pred = pred.pow(2).sum(1).add(1e-6).sqrt()
+    c_true = target.pow(2).sum(1).add(1e-6).sqrt()
+    return F.relu(c_true - c_pred).mean()
+
+
+def ab_loss(pred: torch.Tensor, target: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    if cfg.loss == "mse":
+        base = F.mse_loss(pred, target)
+    elif cfg.loss == "huber":
+        base = F.smooth_l1_loss(pred, target, beta=0.05)
+    elif cfg.loss == "l1":
+        base = F.l1_loss(pred, target)
+    else:
+        raise ValueError(f"unknown loss {cfg.loss!r}; use 'mse', 'huber' or 'l1'")
+    if cfg.chroma_weight:
+        base = base + cfg.chroma_weight * chroma_loss(pred, target)
+    return base
+
+
+def lr_at(step: int, total: int, base: float, warmup: int, time_fraction: float = 0.0) -> float:
+    """Linear warmup then cosine decay to 5% of ``base``.
+
+    With a time budget the decay follows whichever is further along, steps or time, so a run cut
+    short by ``--max-minutes`` still ends at a low learning rate.
+    """
+    if step < warmup:
+        return base * (step + 1) / warmup
+    progress = min(1.0, max((step - warmup) / max(1, total - warmup), time_fraction))
+    return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
+
+
+# ---------------------------------------------------------------------------------------------
+# evaluation
+
+
+GAINS = (0.5, 0.65, 0.8, 1.0, 1.25, 1.5)
+
+
+@torch.no_grad()
+def evaluate_gains(
+    model: ColorizerNet, images: list[np.ndarray], size: int, device: str, gains=GAINS
+) -> dict[float, dict]:
+    """Colorize each validation picture (turned gray) at ``size``: mean figures per chroma gain.
+
+    The network runs once per picture; each gain only rescales its ab before composing.
+    """
+    from .backends.pytorch import TorchBackend
+    from .colorizer import Colorizer, compose, frame_to_unit, unit_to_frame, unit_to_L
+
+    was_training = model.training
+    model.eval()
+    colorizer = Colorizer(TorchBackend(model, device=device, precision="fp32"), size=size)
+    rows: dict[float, list[dict]] = {g: [] for g in gains}
+    for img in images:
+        gray = metrics.to_gray(img)
+        lum = unit_to_L(frame_to_unit(gray))[None]
+        from .colorizer import inference_shape, resize_L
+
+        ab = colorizer.predict_ab(resize_L(lum, inference_shape(*lum.shape[-2:], size)))
+        base = {"psnr_gray": metrics.psnr(gray, img), "colourfulness_truth": metrics.colourfulness(img)}
+        for g in gains:
+            out = unit_to_frame(compose(lum, ab * g)[0], np.uint8)
+            rows[g].append(
+                dict(
+                    base,
+                    psnr=metrics.psnr(out, img),
+                    colourfulness=metrics.colourfulness(out),
+                    luma_psnr=metrics.luma_psnr(out, gray),
+                )
+            )
+    model.train(was_training)
+    return {g: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for g, rs in rows.items() if rs}
+
+
+def pick_gain(rows: dict[float, dict], min_colourfulness: float) -> float:
+    """Highest PSNR among gains colourful enough; failing that, the most colourful gain."""
+    ok = {g: r for g, r in rows.items() if r["colourfulness"] >= min_colourfulness}
+    if ok:
+        return max(ok, key=lambda g: ok[g]["psnr"])
+    return max(rows, key=lambda g: rows[g]["colourfulness"])
+
+
+def evaluate(model: ColorizerNet, images: list[np.ndarray], size: int, device: str, gain: float = 1.0) -> dict:
+    """Mean validation figures at one chroma gain."""
+    return evaluate_gains(model, images, size, device, gains=(gain,))[gain]
+
+
+# ---------------------------------------------------------------------------------------------
+# the loop
+
+
+def _dist_info() -> tuple[int, int]:
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def resolve_device(name: str) -> str:
+    if name == "auto":
+        if torch.cuda.is_available():
+            rank_local = int(os.environ.get("LOCAL_RANK", 0))
+            return f"cuda:{rank_local}"
+        return "cpu"
+    return name
+
+
+def state_path(out: Path) -> Path:
+    """Where the resumable training state of ``out`` lives."""
+    return out.with_name(out.stem + ".train-state.pt")
+
+
+def train(cfg: TrainConfig, log=print, progress=None) -> dict:
+    """Run a training; returns the summary written into the checkpoint metadata."""
+    rank, world = _dist_info()
+    device = resolve_device(cfg.device)
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.init_process_group("nccl" if device.startswith("cuda") else "gloo")
+        if device.startswith("cuda"):
+            torch.cuda.set_device(device)
+    torch.manual_seed(cfg.seed + rank)
+    rng = np.random.default_rng(cfg.seed + rank)
+    out = Path(cfg.out)
+
+    data = load_images(cfg.data)
+    if len(data.images) < 2:
+        raise ValueError(
+            f"need at least 2 colour images to train, found {len(data.images)} in {cfg.data} "
+            f"({len(data.skipped_gray)} gray and {len(data.skipped_unreadable)} unreadable skipped)"
+        )
+    train_idx, val_idx = split(len(data.images), cfg.val_fraction, cfg.seed)
+    if rank == 0:
+        log(
+            f"data: {len(data.images)} colour images ({len(train_idx)} train, {len(val_idx)} "
+            f"validation); skipped {len(data.skipped_gray)} gray, "
+            f"{len(data.skipped_unreadable)} unreadable"
+        )
+    my_train = train_idx[rank::world] or train_idx
+
+    model = ColorizerNet(ModelConfig(dropout=cfg.dropout))
+    pretrained = False
+    state = backbone_state_dict(cfg.backbone)
+    if state is not None:
+        init_backbone(model, state)
+        pretrained = True
+    freeze_epochs = cfg.freeze_epochs if cfg.freeze_epochs >= 0 else (2 if pretrained else 0)
+    on_cuda = device.startswith("cuda")
+    model.to(device)
+    if on_cuda:
+        model = model.to(memory_format=torch.channels_last)
+    opt = torch.optim.AdamW(
+        [
+            {"params": model.encoder_parameters(), "lr_mult": cfg.encoder_lr_mult},
+            {"params": model.decoder_parameters(), "lr_mult": 1.0},
+        ],
+        lr=cfg.lr,
+        weight_decay=cfg.weight_decay,
+    )
+    steps_per_epoch = max(1, math.ceil(len(my_train) * cfg.repeat / cfg.batch_size))
+    total_steps = steps_per_epoch * cfg.epochs
+    start_epoch, best, history = 0, None, []
+    sp = state_path(out)
+    if cfg.resume:
+        if not sp.is_file():
+            raise FileNotFoundError(f"--resume: no training state at {sp}")
+        st = torch.load(sp, map_location="cpu", weights_only=True)
+        model.load_state_dict(st["model"])
+        opt.load_state_dict(st["optimizer"])
+        start_epoch, best = int(st["epoch"]), st.get("best")
+        history = json.loads(st.get("history", "[]"))
+        rng = np.random.default_rng(cfg.seed + rank + 1000 * start_epoch)
+        log(f"resumed from {sp} at epoch {start_epoch}")
+
+    net, net_frozen = model, None
+    amp_dtype = torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else torch.float16
+    t0 = time.time()
+    batches = Batches(data.images, my_train, cfg, rng)
+    jitter_gen = torch.Generator().manual_seed(cfg.seed + rank)
+
+    def time_frac() -> float:
+        return (time.time() - t0) / (60 * cfg.max_minutes) if cfg.max_minutes > 0 else 0.0
+
+    step = start_epoch * steps_per_epoch
+    task = progress.add_task("train", total=total_steps, completed=step) if progress else None
+    for epoch in range(start_epoch, cfg.epochs):
+        frozen = epoch < freeze_epochs
+        for p in model.encoder_parameters():
+            p.requires_grad_(not frozen)
+        if world > 1 and net_frozen != frozen:
+            # DDP fixes the set of parameters it reduces when it is built: rebuild it on (un)freeze.
+            from torch.nn.parallel import DistributedDataParallel
+
+            net, net_frozen = DistributedDataParallel(model, device_ids=[device] if on_cuda else None), frozen
+        net.train()
+        losses = []
+        for _ in range(steps_per_epoch):
+            lum, ab = lab_split(batches.next().to(device, non_blocking=True))
+            lum = jitter_L(lum, cfg.l_jitter, jitter_gen)
+            if on_cuda:
+                lum = lum.contiguous(memory_format=torch.channels_last)
+            for g in opt.param_groups:
+                g["lr"] = lr_at(step, total_steps, cfg.lr, cfg.warmup_steps, time_frac()) * g["lr_mult"]
+            with torch.autocast("cuda", dtype=amp_dtype, enabled=on_cuda):
+                pred = net(lum)
+            loss = ab_loss(pred.float(), ab, cfg)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(loss.item())
+            step += 1
+            if progress:
+                progress.update(task, advance=1, description=f"epoch {epoch + 1}/{cfg.epochs} loss {losses[-1]:.4f}")
+        out_of_time = cfg.max_minutes > 0 and (time.time() - t0) / 60 > cfg.max_minutes
+        if rank == 0:
+            sweep = evaluate_gains(model, [data.images[i] for i in val_idx], cfg.inference_size, device)
+            gain = pick_gain(sweep, cfg.min_colourfulness)
+            val = dict(sweep[gain], chroma_gain=gain)
+            val.update(epoch=epoch + 1, train_loss=float(np.mean(losses)), frozen=frozen)
+            history.append(val)
+            log(
+                f"epoch {epoch + 1}: loss {val['train_loss']:.4f}  val PSNR {val['psnr']:.2f} dB "
+                f"(gray {val['psnr_gray']:.2f})  colourfulness {val['colourfulness']:.1f} "
+                f"(truth {val['colourfulness_truth']:.1f})  luma PSNR {val['luma_psnr']:.1f}"
+                + f"  gain {gain:.2f}"
+                + ("  [encoder frozen]" if frozen else "")
+            )
+            if _better(val, best, cfg.min_colourfulness):
+                best = val
+                _save(model, cfg, data, train_idx, val_idx, history, best, time.time() - t0, device)
+            torch.save(
+                {
+                    "model": model.state_dict(),
+                    "optimizer": opt.state_dict(),
+                    "epoch": epoch + 1,
+                    "best": best,
+                    "history": json.dumps(history),
+                },
+                sp,
+            )
+        if world > 1:
+            import torch.distributed as dist
+
+            flag = torch.tensor([1 if out_of_time else 0])
+            dist.broadcast(flag, 0)
+            out_of_time = bool(flag.item())
+        if out_of_time:
+            if rank == 0:
+                log(f"time budget of {cfg.max_minutes} min reached after epoch {epoch + 1}")
+            break
+    batches.close()
+    if world > 1:
+        import torch.distributed as dist
+
+        dist.barrier()
+        dist.destroy_process_group()
+    return {"best": best, "history": history, "seconds": time.time() - t0}
+
+
+def _better(val: dict, best: dict | None, min_colour: float) -> bool:
+    """Highest validation PSNR, preferring epochs whose output is colourful enough."""
+    if best is None:
+        return True
+    ok, best_ok = val["colourfulness"] >= min_colour, best["colourfulness"] >= min_colour
+    if ok != best_ok:
+        return ok
+    return val["psnr"] > best["psnr"]
+
+
+def _save(model, cfg, data, train_idx, val_idx, history, best, seconds, device) -> None:
+    import platform
+
+    machine = torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.processor() or platform.machine()
+    meta = {
+        "inference_size": cfg.inference_size,
+        # The loss trades saturation against error; one scalar on ab, chosen on the validation
+        # split (highest PSNR among gains giving colourfulness >= min_colourfulness), sets it.
+        "chroma_gain": best["chroma_gain"],
+        "training": {
+            "config": asdict(cfg),
+            "train_images": [data.names[i] for i in train_idx],
+            "val_images": [data.names[i] for i in val_idx],
+            "skipped_gray": len(data.skipped_gray),
+            "skipped_unreadable": len(data.skipped_unreadable),
+            "seconds": round(seconds, 1),
+            "device": machine,
+            "epochs_run": len(history),
+        },
+        "metrics": {"validation": best, "history": history},
+    }
+    save_checkpoint(model, cfg.out, meta, half=True)
