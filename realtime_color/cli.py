@@ -73,7 +73,9 @@ def image(
     input_set = {p.resolve() for p in paths}
     taken: set[Path] = set()
     done = 0
-    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err) as bar:
+    with Progress(
+        TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=err
+    ) as bar:
         task = bar.add_task("colorizing", total=len(paths))
         for p in paths:
             dest = output / f"{p.stem}.png"
@@ -115,25 +117,35 @@ def image(
 def train(
     data: list[str] = typer.Argument(..., help="Folders (searched recursively) or files of colour images."),
     out_path: Path = typer.Option(Path("model.safetensors"), "--out", "-o", help="Checkpoint to write (best epoch)."),
-    backbone: str = typer.Option("imagenet", "--backbone", help="Encoder init: imagenet (torchvision VGG16 weights), none, or a local VGG16 state-dict FILE."),
+    backbone: str = typer.Option(
+        "imagenet",
+        "--backbone",
+        help="Encoder init: imagenet (torchvision VGG16 weights), none, or a local VGG16 state-dict FILE.",
+    ),
     epochs: int = typer.Option(20, help="Epochs."),
     repeat: int = typer.Option(8, help="Passes over the training images per epoch (new random crops each pass)."),
     batch_size: int = typer.Option(16, "--batch-size", "-b"),
     crop: int = typer.Option(176, help="Training crop size (multiple of 16)."),
     lr: float = typer.Option(3e-4, help="Peak learning rate (AdamW; warmup, then cosine decay)."),
-    freeze_epochs: int = typer.Option(-1, "--freeze-epochs", help="Epochs with the encoder frozen; -1: 2 for a pretrained backbone, 0 otherwise."),
+    freeze_epochs: int = typer.Option(
+        -1, "--freeze-epochs", help="Epochs with the encoder frozen; -1: 2 for a pretrained backbone, 0 otherwise."
+    ),
     loss: str = typer.Option("mse", help="mse, huber or l1 (on ab). mse targets PSNR directly."),
     weight_decay: float = typer.Option(0.05, "--weight-decay"),
     l_jitter: float = typer.Option(0.15, "--l-jitter", help="Strength of random exposure changes of the input L."),
     cutmix: float = typer.Option(0.5, help="Probability of CutMix per crop."),
     dropout: float = typer.Option(0.1, help="Decoder Dropout2d."),
     min_scale: float = typer.Option(0.15, "--min-scale", help="Smallest crop area fraction."),
-    chroma_weight: float = typer.Option(0.5, "--chroma-weight", help="Weight of the anti-sepia chroma term (0 disables it)."),
+    chroma_weight: float = typer.Option(
+        0.0, "--chroma-weight", help="Weight of the anti-sepia chroma term (0: off; see MODEL_CARD.md)."
+    ),
     val_fraction: float = typer.Option(0.15, "--val-fraction"),
     size: int = typer.Option(256, "--size", help="Inference size stored in the model and used for validation."),
     seed: int = typer.Option(0),
     device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
-    max_minutes: float = typer.Option(0.0, "--max-minutes", help="Stop after the epoch that passes this budget (0: none)."),
+    max_minutes: float = typer.Option(
+        0.0, "--max-minutes", help="Stop after the epoch that passes this budget (0: none)."
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT's .train-state.pt."),
 ) -> None:
     """Train a colorization model on folders of colour photos.
@@ -151,19 +163,116 @@ def train(
     if out_path.exists() and out_path.is_dir():
         _fail(f"--out {out_path} is a folder; name a .safetensors file")
     cfg = TrainConfig(
-        data=list(data), out=str(out_path), backbone=backbone, epochs=epochs, repeat=repeat,
-        batch_size=batch_size, crop=crop, lr=lr, freeze_epochs=freeze_epochs, loss=loss,
-        chroma_weight=chroma_weight, weight_decay=weight_decay, l_jitter=l_jitter, cutmix=cutmix,
-        dropout=dropout, min_scale=min_scale, val_fraction=val_fraction, inference_size=size, seed=seed,
-        device=device, resume=resume, max_minutes=max_minutes,
+        data=list(data),
+        out=str(out_path),
+        backbone=backbone,
+        epochs=epochs,
+        repeat=repeat,
+        batch_size=batch_size,
+        crop=crop,
+        lr=lr,
+        freeze_epochs=freeze_epochs,
+        loss=loss,
+        chroma_weight=chroma_weight,
+        weight_decay=weight_decay,
+        l_jitter=l_jitter,
+        cutmix=cutmix,
+        dropout=dropout,
+        min_scale=min_scale,
+        val_fraction=val_fraction,
+        inference_size=size,
+        seed=seed,
+        device=device,
+        resume=resume,
+        max_minutes=max_minutes,
     )
     try:
-        with Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TimeRemainingColumn(), console=err, disable=not err.is_terminal) as bar:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not err.is_terminal,
+        ) as bar:
             result = run_train(cfg, log=lambda m: err.print(m, highlight=False), progress=bar)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         _fail(str(e))
     best = result["best"]
-    err.print(f"best: val PSNR {best['psnr']:.2f} dB (gray {best['psnr_gray']:.2f}), colourfulness {best['colourfulness']:.1f}; wrote {out_path}", highlight=False)
+    if best is not None:  # only rank 0 validates
+        err.print(
+            f"best: val PSNR {best['psnr']:.2f} dB (gray {best['psnr_gray']:.2f}), colourfulness "
+            f"{best['colourfulness']:.1f} at chroma gain {best['chroma_gain']:.2f}; wrote {out_path}",
+            highlight=False,
+        )
+
+
+@app.command()
+def bench(
+    backends: list[str] = typer.Option(["torch", "onnxruntime"], "--backend", help="Backends to time (repeatable)."),
+    sizes: list[str] = typer.Option(["144x256", "288x512"], "--shape", help="HxW network inputs (multiples of 16)."),
+    batches: list[int] = typer.Option([1, 4], "--batch", help="Batch sizes (repeatable)."),
+    runs: int = typer.Option(7, help="Timed runs per row (the median is reported)."),
+    model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    device: str = typer.Option("auto", "--device"),
+    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+) -> None:
+    """Model-only throughput per backend, size and batch, beside the machine's matmul peak.
+
+    Example: rtcolor bench --backend torch --backend onnxruntime --shape 144x256 --batch 1 --batch 4
+    """
+    import json
+
+    import torch
+    from rich.table import Table
+
+    from .backends import BackendError, open_backend
+    from .bench import bench_row, machine_info, matmul_peak
+    from .weights import CheckpointError, load_checkpoint
+
+    try:
+        shapes = [tuple(int(v) for v in s.lower().split("x")) for s in sizes]
+        assert all(len(s) == 2 and s[0] % 16 == 0 and s[1] % 16 == 0 for s in shapes)
+    except (ValueError, AssertionError):
+        _fail(f"--shape values must look like 144x256 with multiples of 16, got {sizes}")
+    try:
+        ckpt = load_checkpoint(model)
+    except CheckpointError as e:
+        _fail(str(e))
+    dev = "cuda:0" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
+    info = machine_info()
+    info["matmul_gflops_fp32"] = round(matmul_peak(dev), 1)
+    rows = []
+    for name in backends:
+        try:
+            be = open_backend(name, ckpt, device=dev)
+        except BackendError as e:
+            err.print(f"[yellow]skipped[/] {name}: {e}", highlight=False)
+            continue
+        for hw in shapes:
+            for b in batches:
+                rows.append(bench_row(be, ckpt.model, b, hw, runs=runs))
+                err.print(
+                    f"{rows[-1]['describe']} batch {b} {hw[0]}x{hw[1]}: {rows[-1]['median_ms']} ms", highlight=False
+                )
+        be.close()
+    if as_json:
+        out.print_json(json.dumps({"machine": info, "rows": rows}))
+        return
+    table = Table(title=f"model-only, {info.get('gpu', info['cpu'])}, matmul peak {info['matmul_gflops_fp32']} GFLOP/s")
+    for col in ("backend", "precision", "batch", "input", "median ms", "frames/s", "GFLOP/s"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(
+            r["backend"],
+            r["precision"],
+            str(r["batch"]),
+            f"{r['height']}x{r['width']}",
+            f"{r['median_ms']:.1f}",
+            f"{r['frames_per_s']:.1f}",
+            f"{r['gflop_per_s']:.0f}",
+        )
+    out.print(table)
 
 
 def main() -> None:

@@ -62,7 +62,10 @@ def export_onnx(
             str(tmp),
             input_names=[INPUT_NAME],
             output_names=[OUTPUT_NAME],
-            dynamic_axes={INPUT_NAME: {0: "batch", 2: "height", 3: "width"}, OUTPUT_NAME: {0: "batch", 2: "height_2", 3: "width_2"}},
+            dynamic_axes={
+                INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+                OUTPUT_NAME: {0: "batch", 2: "height_2", 3: "width_2"},
+            },
             opset_version=opset,
             dynamo=False,
             do_constant_folding=True,

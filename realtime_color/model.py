@@ -68,7 +68,7 @@ class ColorizerNet(nn.Module):
         features = vgg16(weights=None).features
         features[0] = nn.Conv2d(1, 64, 3, padding=1)
         starts = (0,) + _STAGE_ENDS[:-1]
-        self.encoder = nn.ModuleList(features[s:e] for s, e in zip(starts, _STAGE_ENDS))
+        self.encoder = nn.ModuleList(features[s:e] for s, e in zip(starts, _STAGE_ENDS, strict=True))
 
         s5, s4, s3, s2 = self.config.skip_channels
         d4, d3, d2 = self.config.decoder_channels

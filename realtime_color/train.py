@@ -48,7 +48,7 @@ class TrainConfig:
     freeze_epochs: int = -1  # -1: 2 when the backbone is pretrained, 0 when it is random
     loss: str = "mse"
     dropout: float = 0.1
-    chroma_weight: float = 0.5  # anti-sepia term, see chroma_loss()
+    chroma_weight: float = 0.0  # anti-sepia term, see chroma_loss(); costs PSNR (MODEL_CARD.md)
     l_jitter: float = 0.15  # random contrast/brightness/gamma of the input L (targets unchanged)
     cutmix: float = 0.5  # probability of pasting a patch of another crop into each crop
     val_fraction: float = 0.15
@@ -357,6 +357,8 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
             f"{len(data.skipped_unreadable)} unreadable"
         )
     my_train = train_idx[rank::world] or train_idx
+    if world > 1 and rank == 0:
+        log(f"DDP: {world} processes ({'nccl' if device.startswith('cuda') else 'gloo'})")
 
     model = ColorizerNet(ModelConfig(dropout=cfg.dropout))
     pretrained = False
@@ -377,7 +379,8 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
         lr=cfg.lr,
         weight_decay=cfg.weight_decay,
     )
-    steps_per_epoch = max(1, math.ceil(len(my_train) * cfg.repeat / cfg.batch_size))
+    # The same step count on every rank: DDP's all-reduces must pair up or the ranks hang.
+    steps_per_epoch = max(1, math.ceil(len(train_idx) * cfg.repeat / (cfg.batch_size * world)))
     total_steps = steps_per_epoch * cfg.epochs
     start_epoch, best, history = 0, None, []
     sp = state_path(out)
@@ -490,7 +493,9 @@ def _better(val: dict, best: dict | None, min_colour: float) -> bool:
 def _save(model, cfg, data, train_idx, val_idx, history, best, seconds, device) -> None:
     import platform
 
-    machine = torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.processor() or platform.machine()
+    machine = (
+        torch.cuda.get_device_name(device) if device.startswith("cuda") else platform.processor() or platform.machine()
+    )
     meta = {
         "inference_size": cfg.inference_size,
         # The loss trades saturation against error; one scalar on ab, chosen on the validation
@@ -505,6 +510,7 @@ def _save(model, cfg, data, train_idx, val_idx, history, best, seconds, device) 
             "seconds": round(seconds, 1),
             "device": machine,
             "epochs_run": len(history),
+            "world_size": int(os.environ.get("WORLD_SIZE", 1)),
         },
         "metrics": {"validation": best, "history": history},
     }

@@ -64,9 +64,7 @@ def file_sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def save_checkpoint(
-    model: ColorizerNet, path: str | Path, meta: dict | None = None, half: bool = False
-) -> Path:
+def save_checkpoint(model: ColorizerNet, path: str | Path, meta: dict | None = None, half: bool = False) -> Path:
     """Write ``model`` and its metadata atomically (temporary name, then rename)."""
     from safetensors.torch import save_file
 
@@ -114,8 +112,7 @@ def read_metadata(path: str | Path) -> dict:
         raise CheckpointError(f"{path}: its metadata is not valid JSON ({e})") from e
     if doc.get("format") != FORMAT_VERSION:
         raise CheckpointError(
-            f"{path} has checkpoint format {doc.get('format')!r}; this rtcolor reads format "
-            f"{FORMAT_VERSION}"
+            f"{path} has checkpoint format {doc.get('format')!r}; this rtcolor reads format {FORMAT_VERSION}"
         )
     return doc
 
@@ -133,9 +130,7 @@ def load_checkpoint(path: str | Path | None = None, device: str | torch.device =
     try:
         tensors = load_file(str(path))
     except Exception as e:
-        raise CheckpointError(
-            f"{path}: tensors could not be read ({e}); the file is truncated or corrupt"
-        ) from e
+        raise CheckpointError(f"{path}: tensors could not be read ({e}); the file is truncated or corrupt") from e
     model = ColorizerNet(config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
@@ -149,8 +144,7 @@ def load_checkpoint(path: str | Path | None = None, device: str | torch.device =
     for k, v in tensors.items():
         if v.shape != expected[k].shape:
             raise CheckpointError(
-                f"{path}: tensor {k} has shape {tuple(v.shape)}, the model needs "
-                f"{tuple(expected[k].shape)}"
+                f"{path}: tensor {k} has shape {tuple(v.shape)}, the model needs {tuple(expected[k].shape)}"
             )
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise CheckpointError(f"{path}: tensor {k} holds NaN or infinite values")
@@ -189,9 +183,7 @@ def backbone_state_dict(spec: str) -> dict[str, torch.Tensor] | None:
             ) from e
     path = Path(spec)
     if not path.is_file():
-        raise CheckpointError(
-            f"--backbone {spec!r} is neither 'imagenet', 'none' nor an existing file"
-        )
+        raise CheckpointError(f"--backbone {spec!r} is neither 'imagenet', 'none' nor an existing file")
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -209,15 +201,13 @@ def init_backbone(model: ColorizerNet, state: dict[str, torch.Tensor]) -> int:
     R = G = B, so the RGB kernels are summed into one, with the per-channel ImageNet normalisation
     folded into the weights and bias: the pretrained filters then respond to L as they did to gray.
     """
-    feats = {k[len("features."):]: v for k, v in state.items() if k.startswith("features.")}
+    feats = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
     if not feats:
         raise CheckpointError("the backbone state dict has no 'features.*' tensors (not a VGG16?)")
-    starts = (0, 4, 9, 16, 23)
     copied = 0
-    for stage_idx, stage in enumerate(model.encoder):
-        for name, t in stage.state_dict().items():
-            layer, kind = name.split(".")
-            key = f"{starts[stage_idx] + int(layer)}.{kind}"
+    for stage in model.encoder:
+        # Slices of vgg16().features keep their original indices as names ("10.weight").
+        for key, t in stage.state_dict().items():
             if key not in feats:
                 raise CheckpointError(f"the backbone state dict lacks features.{key}")
             src = feats[key].float()
@@ -231,8 +221,7 @@ def init_backbone(model: ColorizerNet, state: dict[str, torch.Tensor]) -> int:
                 src = src - (w * mean / std).sum((1, 2, 3))
             if src.shape != t.shape:
                 raise CheckpointError(
-                    f"backbone tensor features.{key} has shape {tuple(src.shape)}, "
-                    f"expected {tuple(t.shape)}"
+                    f"backbone tensor features.{key} has shape {tuple(src.shape)}, expected {tuple(t.shape)}"
                 )
             t.copy_(src)
             copied += 1

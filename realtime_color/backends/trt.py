@@ -1,0 +1,142 @@
+"""TensorRT runtime: a deserialized plan run with the named-tensor API on a torch CUDA stream.
+
+Written against TensorRT 10.x (JetPack 6) and 11.x: ``set_input_shape``, ``set_tensor_address``
+and ``execute_async_v3`` exist in both. Input and output buffers are torch CUDA tensors, so no
+other CUDA binding is needed. Engines live in ``engines/`` with a JSON sidecar describing them.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+
+from .base import BackendBase, BackendError
+
+ENGINE_DIR = Path("engines")
+_TORCH_DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16}
+
+
+def _require_tensorrt():
+    try:
+        import tensorrt as trt
+    except ImportError as e:
+        raise BackendError(
+            "TensorRT is not installed: pip install 'rtcolor[tensorrt]' (needs an NVIDIA GPU; on "
+            "Jetson it comes with JetPack)"
+        ) from e
+    if not torch.cuda.is_available():
+        raise BackendError("the TensorRT backend needs a CUDA GPU, and PyTorch sees none here")
+    return trt
+
+
+def gpu_identity() -> dict:
+    """What an engine is specific to on this machine."""
+    import tensorrt as trt
+
+    props = torch.cuda.get_device_properties(0)
+    return {"tensorrt": trt.__version__, "gpu": props.name, "compute_capability": f"{props.major}.{props.minor}"}
+
+
+def engine_problem(sidecar: dict, model_sha256: str | None = None) -> str | None:
+    """Why an engine described by ``sidecar`` cannot run here (None when it can)."""
+    here = gpu_identity()
+    for key in ("tensorrt", "gpu", "compute_capability"):
+        if sidecar.get(key) != here[key]:
+            return f"built for {key} {sidecar.get(key)!r}, this machine has {here[key]!r}"
+    if model_sha256 and sidecar.get("model_sha256") != model_sha256:
+        return "built from a different model file"
+    return None
+
+
+def find_engine(checkpoint, engine_dir: Path | None = None) -> Path | None:
+    """A valid engine for ``checkpoint`` on this GPU and TensorRT, preferring fp16."""
+    folder = Path(engine_dir or ENGINE_DIR)
+    if not folder.is_dir():
+        return None
+    candidates = []
+    for side in sorted(folder.glob("*.json")):
+        try:
+            meta = json.loads(side.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        plan = side.with_suffix(".engine")
+        if plan.is_file() and engine_problem(meta, checkpoint.sha256) is None:
+            candidates.append((meta.get("precision") != "fp16", plan))
+    return sorted(candidates)[0][1] if candidates else None
+
+
+class TensorRTBackend(BackendBase):
+    """Runs a TensorRT plan; the input shape must lie inside the engine's optimization profile."""
+
+    name = "tensorrt"
+
+    def __init__(self, plan: str | Path) -> None:
+        trt = _require_tensorrt()
+        plan = Path(plan)
+        side = plan.with_suffix(".json")
+        self.meta = json.loads(side.read_text()) if side.is_file() else {}
+        if self.meta:
+            problem = engine_problem(self.meta)
+            if problem:
+                raise BackendError(
+                    f"engine {plan} was {problem}; rebuild it here with `rtcolor build-engine --model MODEL --fp16`"
+                )
+        self.logger = trt.Logger(trt.Logger.WARNING)
+        self.runtime = trt.Runtime(self.logger)
+        self.engine = self.runtime.deserialize_cuda_engine(plan.read_bytes())
+        if self.engine is None:
+            raise BackendError(f"{plan} could not be deserialized (corrupt, or another TensorRT version)")
+        self.context = self.engine.create_execution_context()
+        names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
+        self.input = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
+        self.output = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
+        self.in_dtype = _TORCH_DTYPES[self.engine.get_tensor_dtype(self.input).name]
+        self.out_dtype = _TORCH_DTYPES[self.engine.get_tensor_dtype(self.output).name]
+        self.profile = self.engine.get_tensor_profile_shape(self.input, 0)  # (min, opt, max)
+        self.device = "cuda:0"
+        self.precision = self.meta.get("precision", "fp16")
+        self.stream = torch.cuda.Stream()
+        self.path = plan
+
+    @classmethod
+    def for_checkpoint(cls, checkpoint, engine_dir: Path | None = None, precision: str | None = None):
+        _require_tensorrt()
+        plan = find_engine(checkpoint, engine_dir)
+        if plan is None:
+            raise BackendError(
+                f"no TensorRT engine for this model, GPU and TensorRT version in {engine_dir or ENGINE_DIR}/; "
+                "build one with `rtcolor build-engine --fp16`"
+            )
+        return cls(plan)
+
+    def _check_shape(self, shape: tuple[int, ...]) -> None:
+        lo, _, hi = (tuple(s) for s in self.profile)
+        if any(v < a or v > b for v, a, b in zip(shape, lo, hi, strict=True)):
+            raise BackendError(
+                f"input {shape[2]}x{shape[3]} (batch {shape[0]}) is outside the engine profile "
+                f"(min {lo[2]}x{lo[3]}, max {hi[2]}x{hi[3]}, batch <= {hi[0]}); rebuild with "
+                f"--max-shape {shape[0]}x{shape[2]}x{shape[3]} or lower --size"
+            )
+
+    def infer(self, lum: torch.Tensor) -> torch.Tensor:
+        shape = tuple(lum.shape)
+        self._check_shape(shape)
+        x = lum.to("cuda", self.in_dtype, non_blocking=True).contiguous()
+        self.context.set_input_shape(self.input, shape)
+        out = torch.empty(tuple(self.context.get_tensor_shape(self.output)), dtype=self.out_dtype, device="cuda")
+        self.context.set_tensor_address(self.input, x.data_ptr())
+        self.context.set_tensor_address(self.output, out.data_ptr())
+        self.stream.wait_stream(torch.cuda.current_stream())
+        if not self.context.execute_async_v3(self.stream.cuda_stream):
+            raise BackendError("TensorRT execution failed")
+        torch.cuda.current_stream().wait_stream(self.stream)
+        x.record_stream(self.stream)
+        return out
+
+    def close(self) -> None:
+        self.context = self.engine = self.runtime = None
+
+    def describe(self) -> str:
+        return f"tensorrt on {self.device} ({self.precision}, {self.path.name})"

@@ -1,0 +1,66 @@
+"""Backends: ONNX export parity with PyTorch, the automatic choice, clear errors."""
+
+from __future__ import annotations
+
+import importlib.util
+
+import numpy as np
+import pytest
+import torch
+
+from realtime_color.backends import BackendError, open_backend
+from realtime_color.backends.ort import OrtBackend
+from realtime_color.backends.pytorch import TorchBackend
+from realtime_color.colorizer import Colorizer
+from realtime_color.export import export_onnx, onnx_parity, parity_inputs
+from realtime_color.weights import load_checkpoint
+
+from .conftest import scene
+
+
+@pytest.fixture(scope="module")
+def ckpt():
+    return load_checkpoint()
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("precision", ["fp32", "fp16"])
+def test_onnx_export_matches_pytorch(ckpt, tmp_path, precision):
+    path = export_onnx(ckpt.model, tmp_path / f"m-{precision}.onnx", fp16=precision == "fp16")
+    p = onnx_parity(ckpt.model, path, precision, inputs=parity_inputs(shape=(160, 224)))
+    assert p.ok, str(p)
+    if precision == "fp32":
+        assert p.psnr_db >= 40
+
+
+@pytest.mark.slow
+def test_onnxruntime_colorizer_matches_torch_on_a_picture(ckpt, tmp_path):
+    path = export_onnx(ckpt.model, tmp_path / "m.onnx")
+    gray = scene(120, 160)
+    a = Colorizer(TorchBackend(ckpt.model), size=128).colorize(gray)
+    b = Colorizer(OrtBackend(path), size=128).colorize(gray)
+    mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
+    assert mse == 0 or 10 * np.log10(255**2 / mse) >= 40
+
+
+def test_unknown_backend_and_missing_cuda(ckpt):
+    with pytest.raises(BackendError, match="unknown backend"):
+        open_backend("openvino", ckpt)
+    if not torch.cuda.is_available():
+        with pytest.raises(BackendError, match="CUDA"):
+            open_backend("torch", ckpt, device="cuda")
+
+
+@pytest.mark.skipif(importlib.util.find_spec("tensorrt") is not None, reason="TensorRT is installed here")
+def test_tensorrt_missing_says_how_to_install(ckpt):
+    with pytest.raises(BackendError, match=r"rtcolor\[tensorrt\]"):
+        open_backend("tensorrt", ckpt)
+
+
+@pytest.mark.tensorrt
+@pytest.mark.skipif(
+    importlib.util.find_spec("tensorrt") is None or not torch.cuda.is_available(), reason="needs TensorRT and CUDA"
+)
+def test_tensorrt_backend_without_engine_says_build(ckpt, tmp_path):
+    with pytest.raises(BackendError, match="build-engine"):
+        open_backend("tensorrt", ckpt, engine_dir=tmp_path)

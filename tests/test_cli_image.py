@@ -1,0 +1,82 @@
+"""`rtcolor image` end to end on generated pictures, a bad file among good ones included."""
+
+from __future__ import annotations
+
+import numpy as np
+from typer.testing import CliRunner
+
+from realtime_color.cli import app
+from realtime_color.media.images import read_image, write_image
+
+runner = CliRunner()
+
+
+def test_folder_with_a_bad_file(image_dir, tmp_path, random_checkpoint):
+    (image_dir / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated jpeg")
+    out = tmp_path / "out"
+    r = runner.invoke(
+        app, ["image", str(image_dir), "-o", str(out), "--model", random_checkpoint, "--backend", "torch"]
+    )
+    assert r.exit_code == 1, r.output
+    assert "broken.jpg" in r.output
+    assert sorted(p.name for p in out.iterdir()) == ["photo0.png", "photo1.png", "photo2.png"]
+    img = read_image(out / "photo0.png")
+    assert img.shape == (96, 128, 3)
+
+
+def test_default_model_compare_glob_and_16bit(tmp_path):
+    src = tmp_path / "src"
+    g16 = (np.linspace(0, 65535, 48 * 64).reshape(48, 64)).astype(np.uint16)
+    write_image(src / "deep.png", g16)
+    write_image(src / "plain.png", (g16 // 257).astype(np.uint8))
+    out = tmp_path / "o"
+    r = runner.invoke(
+        app, ["image", str(src / "*.png"), "-o", str(out), "--compare", "--backend", "torch", "--size", "64"]
+    )
+    assert r.exit_code == 0, r.output
+    deep = read_image(out / "deep.png")
+    assert deep.dtype == np.uint16 and deep.shape == (48, 128, 3)
+    plain = read_image(out / "plain.png")
+    assert plain.shape == (48, 128, 3)
+    assert np.array_equal(plain[:, :64, 0], plain[:, :64, 1])  # left half is the gray input
+
+
+def test_existing_output_needs_force_and_inputs_are_never_overwritten(image_dir, random_checkpoint):
+    before = (image_dir / "photo0.png").read_bytes()
+    r = runner.invoke(
+        app,
+        [
+            "image",
+            str(image_dir / "photo0.png"),
+            "-o",
+            str(image_dir),
+            "--model",
+            random_checkpoint,
+            "--backend",
+            "torch",
+            "--force",
+        ],
+    )
+    assert r.exit_code == 1 and "overwrite an input" in r.output
+    assert (image_dir / "photo0.png").read_bytes() == before
+
+
+def test_existing_output_is_kept_without_force(image_dir, tmp_path, random_checkpoint):
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "photo1.png").write_bytes(b"keep me")
+    r = runner.invoke(
+        app,
+        ["image", str(image_dir / "photo1.png"), "-o", str(out), "--model", random_checkpoint, "--backend", "torch"],
+    )
+    assert r.exit_code == 1 and "--force" in r.output
+    assert (out / "photo1.png").read_bytes() == b"keep me"
+
+
+def test_missing_input_and_bad_model_exit_nonzero(tmp_path, image_dir):
+    r = runner.invoke(app, ["image", str(tmp_path / "nothing.png"), "-o", str(tmp_path / "o")])
+    assert r.exit_code != 0 and "no input images" in r.output
+    bad = tmp_path / "bad.safetensors"
+    bad.write_bytes(b"garbage")
+    r = runner.invoke(app, ["image", str(image_dir), "-o", str(tmp_path / "o"), "--model", str(bad)])
+    assert r.exit_code == 2 and "not a readable safetensors" in r.output

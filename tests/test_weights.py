@@ -1,0 +1,117 @@
+"""Checkpoints: round trip, the bundled default, refusal of corrupt, truncated and mismatched files."""
+
+from __future__ import annotations
+
+import json
+import urllib.error
+
+import pytest
+import torch
+from safetensors.torch import save_file
+
+from realtime_color.model import ColorizerNet
+from realtime_color.weights import (
+    CheckpointError,
+    backbone_state_dict,
+    default_model_path,
+    load_checkpoint,
+    read_metadata,
+    save_checkpoint,
+)
+
+
+def test_round_trip_fp32_and_fp16(tmp_path):
+    torch.manual_seed(0)
+    model = ColorizerNet().eval()
+    x = torch.rand(1, 1, 32, 48)
+    with torch.inference_mode():
+        want = model(x)
+    for half in (False, True):
+        path = save_checkpoint(model, tmp_path / f"m{half}.safetensors", {"inference_size": 192}, half=half)
+        ck = load_checkpoint(path)
+        assert ck.inference_size == 192 and len(ck.sha256) == 64
+        assert read_metadata(path)["dtype"] == ("float16" if half else "float32")
+        with torch.inference_mode():
+            got = ck.model(x)
+        torch.testing.assert_close(got, want, atol=2e-2 if half else 1e-6, rtol=0)
+
+
+def test_bundled_default_is_small_fp16_and_self_describing():
+    path = default_model_path()
+    assert path.is_file() and path.stat().st_size <= 40e6
+    meta = read_metadata(path)
+    assert meta["dtype"] == "float16"
+    assert meta["model_config"]["arch"] == "vgg16-unet"
+    assert meta["training"]["val_images"] and meta["metrics"]["validation"]["psnr_gray"] > 0
+
+
+def test_truncated_file_is_refused(random_checkpoint, tmp_path):
+    data = open(random_checkpoint, "rb").read()
+    bad = tmp_path / "cut.safetensors"
+    bad.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated|corrupt"):
+        load_checkpoint(bad)
+
+
+def test_garbage_and_missing_files_are_refused(tmp_path):
+    junk = tmp_path / "junk.safetensors"
+    junk.write_bytes(b"\x00not a model at all" * 10)
+    with pytest.raises(CheckpointError, match="not a readable safetensors"):
+        load_checkpoint(junk)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "nope.safetensors")
+
+
+def test_foreign_safetensors_without_metadata_is_refused(tmp_path):
+    p = tmp_path / "foreign.safetensors"
+    save_file({"w": torch.zeros(2)}, str(p))
+    with pytest.raises(CheckpointError, match="not an rtcolor checkpoint"):
+        load_checkpoint(p)
+
+
+def test_mismatched_tensors_are_refused(random_checkpoint, tmp_path):
+    from safetensors.torch import load_file
+
+    meta = read_metadata(random_checkpoint)
+    tensors = load_file(random_checkpoint)
+    wrong = dict(tensors)
+    wrong["head.weight"] = torch.zeros(3, 32, 1, 1)
+    p = tmp_path / "shape.safetensors"
+    save_file(wrong, str(p), metadata={"rtcolor": json.dumps(meta)})
+    with pytest.raises(CheckpointError, match="shape"):
+        load_checkpoint(p)
+    missing = {k: v for k, v in tensors.items() if k != "head.bias"}
+    p2 = tmp_path / "missing.safetensors"
+    save_file(missing, str(p2), metadata={"rtcolor": json.dumps(meta)})
+    with pytest.raises(CheckpointError, match="missing"):
+        load_checkpoint(p2)
+    nan = dict(tensors)
+    nan["head.bias"] = torch.full_like(tensors["head.bias"], float("nan"))
+    p3 = tmp_path / "nan.safetensors"
+    save_file(nan, str(p3), metadata={"rtcolor": json.dumps(meta)})
+    with pytest.raises(CheckpointError, match="NaN"):
+        load_checkpoint(p3)
+
+
+def test_imagenet_offline_error_names_cache_and_fix(monkeypatch):
+    from torchvision.models import VGG16_Weights
+
+    def offline(self, *a, **k):
+        raise urllib.error.URLError("no network")
+
+    monkeypatch.setattr(type(VGG16_Weights.IMAGENET1K_V1), "get_state_dict", offline)
+    with pytest.raises(CheckpointError) as e:
+        backbone_state_dict("imagenet")
+    msg = str(e.value)
+    assert "checkpoints" in msg and "--backbone FILE" in msg
+
+
+def test_backbone_file_loads_with_weights_only(tmp_path):
+    from torchvision.models import vgg16
+
+    p = tmp_path / "vgg.pth"
+    torch.save(vgg16(weights=None).state_dict(), p)
+    sd = backbone_state_dict(str(p))
+    assert "features.0.weight" in sd
+    with pytest.raises(CheckpointError, match="neither"):
+        backbone_state_dict(str(tmp_path / "absent.pth"))
