@@ -58,6 +58,7 @@ def image(
     import numpy as np
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from .colorizer import gray_rgb
     from .media.images import ImageReadError, expand_inputs, read_image, write_image
 
     paths, unmatched = expand_inputs(inputs)
@@ -89,18 +90,7 @@ def image(
                 img = read_image(p)
                 result = colorizer.colorize(img)
                 if compare:
-                    gray = img if img.ndim == 2 else None
-                    if gray is None:
-                        import torch
-
-                        from .color import lab_to_rgb
-                        from .colorizer import frame_to_unit, unit_to_frame, unit_to_L
-
-                        lum = unit_to_L(frame_to_unit(img))
-                        gray = unit_to_frame(lab_to_rgb(torch.cat([lum, torch.zeros(2, *lum.shape[1:])])), result.dtype)
-                    else:
-                        gray = np.repeat(gray[:, :, None], 3, axis=2)
-                    result = np.concatenate([gray.astype(result.dtype), result], axis=1)
+                    result = np.concatenate([gray_rgb(img, result.dtype), result], axis=1)
                 write_image(dest, result)
                 taken.add(dest.resolve())
                 done += 1
@@ -273,6 +263,63 @@ def bench(
             f"{r['gflop_per_s']:.0f}",
         )
     out.print(table)
+
+
+@app.command()
+def export(
+    output: Path = typer.Option(..., "-o", "--output", help="ONNX file to write."),
+    model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    fp16: bool = typer.Option(False, "--fp16", help="Bake fp16 into the graph (what TensorRT 11 needs for FP16)."),
+    opset: int = typer.Option(17, "--opset", help="ONNX opset."),
+) -> None:
+    """Export to ONNX (dynamic batch, height, width), check it, and print a parity check vs PyTorch.
+
+    The graph takes normalised L (N, 1, H, W), H and W multiples of 16, and returns ab at half size.
+    Example: rtcolor export -o model.onnx --fp16
+    """
+    from .export import export_onnx, onnx_parity
+    from .weights import CheckpointError, load_checkpoint
+
+    if output.exists() and output.is_dir():
+        _fail(f"-o {output} is a folder; name an .onnx file")
+    try:
+        ckpt = load_checkpoint(model)
+    except CheckpointError as e:
+        _fail(str(e))
+    precision = "fp16" if fp16 else "fp32"
+    path = export_onnx(ckpt.model, output, fp16=fp16, opset=opset)
+    result = onnx_parity(ckpt.model, path, precision)
+    err.print(f"wrote {path} ({precision}, opset {opset}); {result}", highlight=False)
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command()
+def info() -> None:
+    """Versions, devices, available backends and execution providers, and the default model."""
+    import platform
+
+    import torch
+
+    from . import __version__
+    from .backends import available
+    from .weights import default_model_path, read_metadata
+
+    out.print(f"rtcolor {__version__}, Python {platform.python_version()}, {platform.machine()}")
+    if torch.cuda.is_available():
+        for i in range(torch.cuda.device_count()):
+            p = torch.cuda.get_device_properties(i)
+            out.print(f"cuda:{i}: {p.name}, compute capability {p.major}.{p.minor}, {p.total_memory / 2**30:.0f} GiB")
+    else:
+        out.print(f"no CUDA GPU; CPU with {torch.get_num_threads()} threads")
+    for name, note in available().items():
+        out.print(f"backend {name}: {note}")
+    meta = read_metadata(default_model_path())
+    val = meta.get("metrics", {}).get("validation", {})
+    out.print(
+        f"default model: {default_model_path()} (size {meta.get('inference_size')}, val PSNR "
+        f"{val.get('psnr', float('nan')):.2f} dB vs gray {val.get('psnr_gray', float('nan')):.2f})"
+    )
 
 
 def main() -> None:

@@ -92,6 +92,13 @@ def unit_to_frame(rgb: torch.Tensor, dtype: np.dtype) -> np.ndarray:
     return out.astype(np.uint16 if dtype == np.uint16 else np.uint8)
 
 
+def gray_rgb(frame: np.ndarray, dtype: np.dtype) -> np.ndarray:
+    """The gray picture the network sees, as an RGB frame of ``dtype`` (for side-by-side views)."""
+    lum = unit_to_L(frame_to_unit(frame))
+    rgb = lab_to_rgb(torch.cat([lum, torch.zeros(2, *lum.shape[1:])]))
+    return unit_to_frame(rgb, dtype)
+
+
 @dataclass
 class Colorizer:
     """Colorizes frames with a backend (see ``backends``) at a given inference size."""

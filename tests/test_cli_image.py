@@ -80,3 +80,12 @@ def test_missing_input_and_bad_model_exit_nonzero(tmp_path, image_dir):
     bad.write_bytes(b"garbage")
     r = runner.invoke(app, ["image", str(image_dir), "-o", str(tmp_path / "o"), "--model", str(bad)])
     assert r.exit_code == 2 and "not a readable safetensors" in r.output
+
+
+def test_export_and_info_commands(tmp_path, random_checkpoint):
+    onnx_path = tmp_path / "m.onnx"
+    r = runner.invoke(app, ["export", "-o", str(onnx_path), "--model", random_checkpoint])
+    assert r.exit_code == 0, r.output
+    assert onnx_path.is_file() and "parity vs PyTorch fp32" in r.output and "OK" in r.output
+    r = runner.invoke(app, ["info"])
+    assert r.exit_code == 0 and "backend torch" in r.output and "default model" in r.output
