@@ -14,19 +14,7 @@ for w in 0.5 0 0.25; do
     --chroma-weight "$w" > "$OUT/logs/train_cw$w.log" 2>&1 &
 done
 wait
-python3 - <<'PY'
-import json, os, glob, shutil
-from realtime_color.weights import read_metadata
-rows = {}
-for p in sorted(glob.glob("/tmp/model_cw*.safetensors")):
-    m = read_metadata(p); rows[p] = m
-    json.dump(m, open(os.path.join(os.environ["OUT"], "logs", os.path.basename(p) + ".json"), "w"), indent=1)
-ok = {p: m for p, m in rows.items() if m["metrics"]["validation"]["colourfulness"] >= 12} or rows
-best = max(ok, key=lambda p: ok[p]["metrics"]["validation"]["psnr"])
-print("best", best, ok[best]["metrics"]["validation"])
-shutil.copy(best, "/tmp/best.safetensors")
-open(os.path.join(os.environ["OUT"], "logs", "best.txt"), "w").write(best + "\n")
-PY
+python3 scripts/pick_best.py
 python3 scripts/gpu_bench.py /tmp/best.safetensors 2>&1 | tee "$OUT/logs/bench.jsonl"
 tar -C "$OUT" -cf "$OUT/logs.tar" logs && rm -rf "$OUT/logs"
 split -b 15M /tmp/best.safetensors "$OUT/best.part_"

@@ -16,19 +16,7 @@ run B --loss mse --chroma-weight 0.1
 run C --loss mse --chroma-weight 0 --lr 1e-4
 run D --loss mse --chroma-weight 0 --min-scale 0.05 --crop 160 --dropout 0.3
 wait
-python3 - <<'PY'
-import json, os, glob, shutil
-from realtime_color.weights import read_metadata
-rows = {}
-for p in sorted(glob.glob("/tmp/model_*.safetensors")):
-    m = read_metadata(p); rows[p] = m
-    json.dump(m, open(os.path.join(os.environ["OUT"], "logs", os.path.basename(p) + ".json"), "w"), indent=1)
-ok = {p: m for p, m in rows.items() if m["metrics"]["validation"]["colourfulness"] >= 12} or rows
-best = max(ok, key=lambda p: ok[p]["metrics"]["validation"]["psnr"])
-print("best", best, ok[best]["metrics"]["validation"])
-shutil.copy(best, "/tmp/best.safetensors")
-open(os.path.join(os.environ["OUT"], "logs", "best.txt"), "w").write(best + "\n")
-PY
+python3 scripts/pick_best.py
 tar -C "$OUT" -cf "$OUT/logs.tar" logs && rm -rf "$OUT/logs"
 split -b 15M /tmp/best.safetensors "$OUT/best.part_"
 ls -la "$OUT"
