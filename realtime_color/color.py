@@ -42,15 +42,25 @@ def linear_to_srgb(lin: torch.Tensor) -> torch.Tensor:
     return torch.where(lin > 0.0031308, 1.055 * lin.clamp_min(0) ** (1 / 2.4) - 0.055, 12.92 * lin)
 
 
+def _lab_f(t: torch.Tensor) -> torch.Tensor:
+    """CIE Lab's companding function (cube root with a linear toe)."""
+    return torch.where(t > 0.008856, t.clamp_min(1e-12) ** (1 / 3), 7.787 * t + 16 / 116)
+
+
+def rgb_to_L(rgb: torch.Tensor) -> torch.Tensor:
+    """sRGB ``(..., 3, H, W)`` in [0, 1] -> Lab L ``(..., 1, H, W)``, without computing a and b."""
+    y_row = _XYZ_FROM_RGB[1].float().to(rgb.device)
+    y = torch.einsum("c,...chw->...hw", y_row, srgb_to_linear(rgb.float())).clamp(0, 1)
+    return (116 * _lab_f(y) - 16).unsqueeze(-3).to(rgb.dtype)
+
+
 def rgb_to_lab(rgb: torch.Tensor) -> torch.Tensor:
     """sRGB in [0, 1], shape ``(..., 3, H, W)`` -> Lab (L in [0, 100], a/b roughly [-128, 127])."""
     dtype = rgb.dtype
     x = srgb_to_linear(rgb.float())
     xyz = _matmul_channels(_XYZ_FROM_RGB.float(), x)
     white = torch.tensor(_WHITE_D65, device=x.device).view(3, 1, 1)
-    t = xyz / white
-    f = torch.where(t > 0.008856, t.clamp_min(1e-12) ** (1 / 3), 7.787 * t + 16 / 116)
-    fx, fy, fz = f.unbind(-3)
+    fx, fy, fz = _lab_f(xyz / white).unbind(-3)
     lum = 116 * fy - 16
     a = 500 * (fx - fy)
     b = 200 * (fy - fz)
@@ -76,9 +86,7 @@ def lab_to_rgb(lab: torch.Tensor, clip: bool = True) -> torch.Tensor:
 
 def luminance_to_L(gray: torch.Tensor) -> torch.Tensor:
     """Gray sRGB values in [0, 1] (any shape) -> Lab L, as ``rgb_to_lab`` gives for R=G=B."""
-    y = srgb_to_linear(gray.float())
-    f = torch.where(y > 0.008856, y.clamp_min(1e-12) ** (1 / 3), 7.787 * y + 16 / 116)
-    return (116 * f - 16).to(gray.dtype)
+    return (116 * _lab_f(srgb_to_linear(gray.float())) - 16).to(gray.dtype)
 
 
 def normalize_L(lum: torch.Tensor) -> torch.Tensor:

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .color import denormalize_ab, lab_to_rgb, luminance_to_L, normalize_L, srgb_to_linear
+from .color import denormalize_ab, lab_to_rgb, luminance_to_L, normalize_L, rgb_to_L
 from .model import STRIDE
 
 DEFAULT_SIZE = 256
@@ -51,13 +51,7 @@ def frame_to_unit(frame: np.ndarray) -> torch.Tensor:
 
 def unit_to_L(unit: torch.Tensor) -> torch.Tensor:
     """(C, H, W) sRGB in [0, 1] -> (1, H, W) Lab L. Colour input keeps only its luminance."""
-    if unit.shape[0] == 1:
-        return luminance_to_L(unit)
-    # Y row of the sRGB -> XYZ matrix: the luminance Lab's L is built from.
-    y = torch.einsum("c,chw->hw", torch.tensor([0.212671, 0.715160, 0.072169]), srgb_to_linear(unit))
-    y = y.clamp(0, 1)[None]
-    f = torch.where(y > 0.008856, y.clamp_min(1e-12) ** (1 / 3), 7.787 * y + 16 / 116)
-    return 116 * f - 16
+    return luminance_to_L(unit) if unit.shape[0] == 1 else rgb_to_L(unit)
 
 
 def resize_L(lum: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
@@ -116,13 +110,16 @@ class Colorizer:
         """One frame (gray or colour, uint8/uint16, any size) -> RGB frame of the same dtype."""
         return self.colorize_batch([frame])[0]
 
+    def analyse(self, frames: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Frames of one size -> (full-resolution L (N, 1, H, W), low-resolution normalised ab)."""
+        lums = torch.stack([unit_to_L(frame_to_unit(f)) for f in frames])
+        ab = self.predict_ab(resize_L(lums, inference_shape(*lums.shape[-2:], self.size)))
+        return lums, ab
+
     def colorize_batch(self, frames: list[np.ndarray]) -> list[np.ndarray]:
         """Frames of one size -> colour frames; the network runs once on the whole batch."""
         if not frames:
             return []
-        lums = torch.stack([unit_to_L(frame_to_unit(f)) for f in frames])
-        shape = inference_shape(*lums.shape[-2:], self.size)
-        ab = self.predict_ab(resize_L(lums, shape))
-        rgb = compose(lums, ab)
+        rgb = compose(*self.analyse(frames))
         out_dtype = np.uint16 if frames[0].dtype == np.uint16 else np.uint8
         return [unit_to_frame(x, out_dtype) for x in rgb]

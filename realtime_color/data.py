@@ -99,7 +99,7 @@ def make_batch(images: list[np.ndarray], idx: list[int], cfg: TrainConfig, rng: 
     if cfg.cutmix > 0 and len(crops) > 1:
         # CutMix: labels are per pixel, so a pasted patch keeps its own true colours; it breaks
         # the whole-picture context a tiny data set lets the network memorise.
-        donors = np.roll(crops, 1, axis=0).copy()
+        donors = np.roll(crops, 1, axis=0)  # a copy, so pastes never chain
         for i in range(len(crops)):
             if rng.random() < cfg.cutmix:
                 s = cfg.crop

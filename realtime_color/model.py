@@ -8,7 +8,7 @@ and the full-resolution detail comes from the original L when the colorizer reco
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 
 import torch
 import torch.nn.functional as F
@@ -31,7 +31,6 @@ class ModelConfig:
     skip_channels: tuple[int, int, int, int] = (128, 128, 64, 32)
     ab_scale: int = 2  # ab comes out at 1/ab_scale of the input resolution
     dropout: float = 0.1  # decoder Dropout2d while training: the default model sees only ~45 photos
-    extra: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
         return asdict(self)

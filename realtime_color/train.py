@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 from . import metrics
-from .data import Batches, ImageSet, jitter_L, lab_split, load_images, split  # noqa: F401 (re-exported)
+from .data import Batches, jitter_L, lab_split, load_images, split
 from .model import ColorizerNet, ModelConfig
 from .weights import backbone_state_dict, init_backbone, save_checkpoint
 
@@ -51,7 +51,6 @@ class TrainConfig:
     min_colourfulness: float = 12.0
     seed: int = 0
     device: str = "auto"
-    workers_note: str = ""
     resume: bool = False
     max_minutes: float = 0.0  # 0 = no time budget
 
@@ -114,7 +113,7 @@ def evaluate_gains(
     The network runs once per picture; each gain only rescales its ab before composing.
     """
     from .backends.pytorch import TorchBackend
-    from .colorizer import Colorizer, compose, frame_to_unit, unit_to_frame, unit_to_L
+    from .colorizer import Colorizer, compose, unit_to_frame
 
     was_training = model.training
     model.eval()
@@ -122,10 +121,7 @@ def evaluate_gains(
     rows: dict[float, list[dict]] = {g: [] for g in gains}
     for img in images:
         gray = metrics.to_gray(img)
-        lum = unit_to_L(frame_to_unit(gray))[None]
-        from .colorizer import inference_shape, resize_L
-
-        ab = colorizer.predict_ab(resize_L(lum, inference_shape(*lum.shape[-2:], size)))
+        lum, ab = colorizer.analyse([gray])
         base = {"psnr_gray": metrics.psnr(gray, img), "colourfulness_truth": metrics.colourfulness(img)}
         for g in gains:
             out = unit_to_frame(compose(lum, ab * g)[0], np.uint8)
@@ -147,11 +143,6 @@ def pick_gain(rows: dict[float, dict], min_colourfulness: float) -> float:
     if ok:
         return max(ok, key=lambda g: ok[g]["psnr"])
     return max(rows, key=lambda g: rows[g]["colourfulness"])
-
-
-def evaluate(model: ColorizerNet, images: list[np.ndarray], size: int, device: str, gain: float = 1.0) -> dict:
-    """Mean validation figures at one chroma gain."""
-    return evaluate_gains(model, images, size, device, gains=(gain,))[gain]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -29,7 +29,6 @@ def main() -> None:
                 row = bench_row(backend, model, batch, hw, runs=30)
                 print(json.dumps(row), flush=True)
         backend.close()
-        model = model.float()
 
 
 if __name__ == "__main__":

@@ -10,8 +10,9 @@ import numpy as np
 import pytest
 import torch
 
+from realtime_color.data import load_images, split
 from realtime_color.media.images import write_image
-from realtime_color.train import TrainConfig, chroma_loss, load_images, lr_at, split, train
+from realtime_color.train import TrainConfig, chroma_loss, lr_at, train
 from realtime_color.weights import load_checkpoint, read_metadata
 
 from .conftest import scene

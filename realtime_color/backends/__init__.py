@@ -60,7 +60,7 @@ def open_backend(
         return OrtBackend.from_checkpoint(checkpoint, device=device, precision=precision)
     from .trt import TensorRTBackend
 
-    return TensorRTBackend.for_checkpoint(checkpoint, engine_dir=engine_dir, precision=precision)
+    return TensorRTBackend.for_checkpoint(checkpoint, engine_dir=engine_dir)
 
 
 def _auto(checkpoint, device: str, precision: str | None, engine_dir: Path | None) -> Backend:

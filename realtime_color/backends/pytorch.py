@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+
 import torch
 
 from ..model import ColorizerNet
@@ -28,6 +30,10 @@ class TorchBackend(BackendBase):
         if self.precision == "fp16" and not on_cuda:
             raise BackendError("fp16 with the torch backend needs CUDA; on the CPU use fp32")
         self.dtype = torch.float16 if self.precision == "fp16" else torch.float32
+        if on_cuda or self.dtype != torch.float32:
+            # Work on a copy: converting in place would turn the caller's model (the checkpoint
+            # that export, evaluation or another backend also use) into fp16 / CUDA behind its back.
+            model = copy.deepcopy(model)
         self.model = model.eval().to(device=device, dtype=self.dtype)
         if on_cuda:
             # Tensor cores want NHWC; on the CPU the default oneDNN path is already fastest.

@@ -101,7 +101,7 @@ class TensorRTBackend(BackendBase):
         self.path = plan
 
     @classmethod
-    def for_checkpoint(cls, checkpoint, engine_dir: Path | None = None, precision: str | None = None):
+    def for_checkpoint(cls, checkpoint, engine_dir: Path | None = None):
         _require_tensorrt()
         plan = find_engine(checkpoint, engine_dir)
         if plan is None:
