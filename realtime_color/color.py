@@ -8,6 +8,7 @@ The formulas and constants are scikit-image's (``rgb2lab``/``lab2rgb`` with illu
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 # sRGB primaries -> CIE XYZ (D65), as in scikit-image's ``xyz_from_rgb``.
@@ -102,3 +103,42 @@ def denormalize_ab(ab: torch.Tensor) -> torch.Tensor:
 def normalize_ab(ab: torch.Tensor) -> torch.Tensor:
     """Lab a, b -> network target."""
     return ab / AB_SCALE
+
+
+# Video (Y'CbCr). Luma Y' is a weighted sum of gamma-encoded R'G'B'; a gray video's Y' is treated
+# like a gray sRGB value, exactly as a gray picture is, so stills and video see the same L.
+YCBCR_MATRICES = {"bt601": (0.299, 0.114), "bt709": (0.2126, 0.0722)}  # (Kr, Kb)
+
+
+def ycbcr_matrix_for(height: int, colorspace: int | None = None) -> str:
+    """The Y'CbCr matrix a player assumes: the stream's tag (FFmpeg AVColorSpace) or HD -> BT.709."""
+    if colorspace == 1:
+        return "bt709"
+    if colorspace in (5, 6):
+        return "bt601"
+    return "bt709" if height >= 720 else "bt601"
+
+
+def luma_range(full_range: bool) -> tuple[float, float]:
+    """(offset, scale) of 8-bit luma: Y = offset + scale * Y'."""
+    return (0.0, 255.0) if full_range else (16.0, 219.0)
+
+
+def chroma_scale(full_range: bool) -> float:
+    """8-bit Cb/Cr = 128 + scale * C."""
+    return 255.0 if full_range else 224.0
+
+
+def luma_to_L_table(full_range: bool) -> np.ndarray:
+    """256-entry float32 table: 8-bit luma code -> Lab L."""
+    offset, scale = luma_range(full_range)
+    y = torch.from_numpy(((np.arange(256) - offset) / scale).clip(0, 1).astype(np.float32))
+    return luminance_to_L(y).numpy()
+
+
+def rgb_to_cbcr(rgb: np.ndarray, matrix: str) -> np.ndarray:
+    """Gamma-encoded RGB (..., 3) in [0, 1] -> (Cb, Cr) in [-0.5, 0.5], shape (..., 2)."""
+    kr, kb = YCBCR_MATRICES[matrix]
+    r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
+    y = kr * r + (1 - kr - kb) * g + kb * b
+    return np.stack([(b - y) / (2 * (1 - kb)), (r - y) / (2 * (1 - kr))], axis=-1)

@@ -10,11 +10,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .color import denormalize_ab, lab_to_rgb, luminance_to_L, normalize_L, rgb_to_L
+from .color import (
+    chroma_scale,
+    denormalize_ab,
+    lab_to_rgb,
+    luma_to_L_table,
+    luminance_to_L,
+    normalize_L,
+    rgb_to_cbcr,
+    rgb_to_L,
+)
 from .model import STRIDE
 
 DEFAULT_SIZE = 256
@@ -123,3 +133,39 @@ class Colorizer:
         rgb = compose(*self.analyse(frames))
         out_dtype = np.uint16 if frames[0].dtype == np.uint16 else np.uint8
         return [unit_to_frame(x, out_dtype) for x in rgb]
+
+    def predict_small(self, lums: list[np.ndarray]) -> list[np.ndarray]:
+        """Small L arrays (h, w), one shape -> normalised ab (h, w, 2) each, upsampled from h/2 x w/2."""
+        batch = torch.from_numpy(np.stack(lums))[:, None]
+        ab = F.interpolate(self.predict_ab(batch), size=batch.shape[-2:], mode="bilinear", align_corners=False)
+        return list(ab.permute(0, 2, 3, 1).contiguous().numpy())
+
+
+# Video: pictures arrive as Y'CbCr planes. The network and all temporal work run on the small L;
+# chroma is computed there and upsampled to the chroma planes (chroma is low-frequency anyway,
+# and 4:2:0 stores it at half resolution), while the luma plane passes through untouched.
+
+_L_TABLES: dict[bool, np.ndarray] = {}
+
+
+def luma_to_small_L(y: np.ndarray, full_range: bool, shape: tuple[int, int]) -> np.ndarray:
+    """8-bit luma plane (H, W) -> Lab L (h, w) float32 at the inference ``shape`` (area-averaged)."""
+    if full_range not in _L_TABLES:
+        _L_TABLES[full_range] = luma_to_L_table(full_range)
+    lum = cv2.LUT(y, _L_TABLES[full_range])
+    return cv2.resize(lum, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+
+
+def ab_to_chroma(
+    lum: np.ndarray, ab: np.ndarray, matrix: str, full_range: bool, chroma_shape: tuple[int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Small L (h, w) + normalised ab (h, w, 2) -> 8-bit Cb, Cr planes of ``chroma_shape``.
+
+    The colour is made in Lab at the small size (with the same gamut handling as stills) and
+    only its chroma is kept, so the picture's own luma is never replaced.
+    """
+    rgb = compose(torch.from_numpy(lum)[None, None], torch.from_numpy(ab).permute(2, 0, 1)[None])
+    cbcr = rgb_to_cbcr(rgb[0].permute(1, 2, 0).numpy(), matrix)
+    cbcr = cv2.resize(cbcr, (chroma_shape[1], chroma_shape[0]), interpolation=cv2.INTER_LINEAR)
+    planes = np.clip(cbcr * chroma_scale(full_range) + 128.0, 0, 255) + 0.5
+    return planes[..., 0].astype(np.uint8), planes[..., 1].astype(np.uint8)

@@ -85,3 +85,12 @@ def expand_inputs(inputs: list[str], suffixes: set[str] = IMAGE_SUFFIXES) -> tup
             seen.add(key)
             unique.append(p)
     return unique, unmatched
+
+
+def atomic_write_text(path: str | Path, text: str) -> Path:
+    """Write a text file (stats, JSON) under a temporary name, then rename it into place."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_text(text)
+    os.replace(tmp, path)
+    return path

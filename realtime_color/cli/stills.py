@@ -1,43 +1,12 @@
-"""The ``rtcolor`` command: parses options, builds a config, calls the library."""
+"""Still pictures, training, export and info."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import typer
-from rich.console import Console
 
-app = typer.Typer(
-    help="Real-time colorization of gray video, cameras and images (VGG16 autoencoder, Lab).",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-err = Console(stderr=True)
-out = Console()
-
-MODEL_HELP = "Checkpoint (.safetensors) to use; the bundled default model when omitted."
-BACKEND_HELP = "Runtime: auto (TensorRT engine > torch CUDA fp16 > fastest CPU runtime), torch, onnxruntime, tensorrt."
-SIZE_HELP = "Inference size: the long side (pixels) of the picture the network sees; ab is upsampled to full size."
-
-
-def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
-    raise typer.Exit(code)
-
-
-def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
-    from .backends import BackendError, open_backend
-    from .colorizer import Colorizer
-    from .weights import CheckpointError, load_checkpoint
-
-    try:
-        ckpt = load_checkpoint(model)
-        be = open_backend(backend, ckpt, device=device, log=lambda m: err.print(m, highlight=False))
-    except (CheckpointError, BackendError) as e:
-        _fail(str(e))
-    return Colorizer(be, size=size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
+from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, app, err, out
 
 
 @app.command()
@@ -58,8 +27,8 @@ def image(
     import numpy as np
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from .colorizer import gray_rgb
-    from .media.images import ImageReadError, expand_inputs, read_image, write_image
+    from ..colorizer import gray_rgb
+    from ..media.images import ImageReadError, expand_inputs, read_image, write_image
 
     paths, unmatched = expand_inputs(inputs)
     failures = 0
@@ -144,9 +113,9 @@ def train(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from .train import TrainConfig
-    from .train import train as run_train
-    from .weights import CheckpointError
+    from ..train import TrainConfig
+    from ..train import train as run_train
+    from ..weights import CheckpointError
 
     if crop % 16:
         _fail(f"--crop {crop} must be a multiple of 16 (e.g. {crop - crop % 16 or 16})")
@@ -198,74 +167,6 @@ def train(
 
 
 @app.command()
-def bench(
-    backends: list[str] = typer.Option(["torch", "onnxruntime"], "--backend", help="Backends to time (repeatable)."),
-    sizes: list[str] = typer.Option(["144x256", "288x512"], "--shape", help="HxW network inputs (multiples of 16)."),
-    batches: list[int] = typer.Option([1, 4], "--batch", help="Batch sizes (repeatable)."),
-    runs: int = typer.Option(7, help="Timed runs per row (the median is reported)."),
-    model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
-    device: str = typer.Option("auto", "--device"),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
-) -> None:
-    """Model-only throughput per backend, size and batch, beside the machine's matmul peak.
-
-    Example: rtcolor bench --backend torch --backend onnxruntime --shape 144x256 --batch 1 --batch 4
-    """
-    import json
-
-    import torch
-    from rich.table import Table
-
-    from .backends import BackendError, open_backend
-    from .bench import bench_row, machine_info, matmul_peak
-    from .weights import CheckpointError, load_checkpoint
-
-    try:
-        shapes = [tuple(int(v) for v in s.lower().split("x")) for s in sizes]
-        assert all(len(s) == 2 and s[0] % 16 == 0 and s[1] % 16 == 0 for s in shapes)
-    except (ValueError, AssertionError):
-        _fail(f"--shape values must look like 144x256 with multiples of 16, got {sizes}")
-    try:
-        ckpt = load_checkpoint(model)
-    except CheckpointError as e:
-        _fail(str(e))
-    dev = "cuda:0" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
-    info = machine_info()
-    info["matmul_gflops_fp32"] = round(matmul_peak(dev), 1)
-    rows = []
-    for name in backends:
-        try:
-            be = open_backend(name, ckpt, device=dev)
-        except BackendError as e:
-            err.print(f"[yellow]skipped[/] {name}: {e}", highlight=False)
-            continue
-        for hw in shapes:
-            for b in batches:
-                rows.append(bench_row(be, ckpt.model, b, hw, runs=runs))
-                err.print(
-                    f"{rows[-1]['describe']} batch {b} {hw[0]}x{hw[1]}: {rows[-1]['median_ms']} ms", highlight=False
-                )
-        be.close()
-    if as_json:
-        out.print_json(json.dumps({"machine": info, "rows": rows}))
-        return
-    table = Table(title=f"model-only, {info.get('gpu', info['cpu'])}, matmul peak {info['matmul_gflops_fp32']} GFLOP/s")
-    for col in ("backend", "precision", "batch", "input", "median ms", "frames/s", "GFLOP/s"):
-        table.add_column(col)
-    for r in rows:
-        table.add_row(
-            r["backend"],
-            r["precision"],
-            str(r["batch"]),
-            f"{r['height']}x{r['width']}",
-            f"{r['median_ms']:.1f}",
-            f"{r['frames_per_s']:.1f}",
-            f"{r['gflop_per_s']:.0f}",
-        )
-    out.print(table)
-
-
-@app.command()
 def export(
     output: Path = typer.Option(..., "-o", "--output", help="ONNX file to write."),
     model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
@@ -277,8 +178,8 @@ def export(
     The graph takes normalised L (N, 1, H, W), H and W multiples of 16, and returns ab at half size.
     Example: rtcolor export -o model.onnx --fp16
     """
-    from .export import export_onnx, onnx_parity
-    from .weights import CheckpointError, load_checkpoint
+    from ..export import export_onnx, onnx_parity
+    from ..weights import CheckpointError, load_checkpoint
 
     if output.exists() and output.is_dir():
         _fail(f"-o {output} is a folder; name an .onnx file")
@@ -301,9 +202,9 @@ def info() -> None:
 
     import torch
 
-    from . import __version__
-    from .backends import available
-    from .weights import default_model_path, read_metadata
+    from .. import __version__
+    from ..backends import available
+    from ..weights import default_model_path, read_metadata
 
     out.print(f"rtcolor {__version__}, Python {platform.python_version()}, {platform.machine()}")
     if torch.cuda.is_available():
@@ -320,15 +221,3 @@ def info() -> None:
         f"default model: {default_model_path()} (size {meta.get('inference_size')}, val PSNR "
         f"{val.get('psnr', float('nan')):.2f} dB vs gray {val.get('psnr_gray', float('nan')):.2f})"
     )
-
-
-def main() -> None:
-    try:
-        app()
-    except KeyboardInterrupt:
-        err.print("interrupted")
-        sys.exit(130)
-
-
-if __name__ == "__main__":
-    main()

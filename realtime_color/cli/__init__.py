@@ -1,0 +1,66 @@
+"""The ``rtcolor`` command: parses options, builds a config, calls the library.
+
+One typer app; the commands live in ``stills`` (image, train, export, info), ``video`` (colorize,
+stream) and ``measure`` (bench, eval). No logic of their own beyond turning options into calls.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+app = typer.Typer(
+    help="Real-time colorization of gray video, cameras and images (VGG16 autoencoder, Lab).",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err = Console(stderr=True)
+out = Console()
+
+MODEL_HELP = "Checkpoint (.safetensors) to use; the bundled default model when omitted."
+BACKEND_HELP = "Runtime: auto (TensorRT engine > torch CUDA fp16 > fastest CPU runtime), torch, onnxruntime, tensorrt."
+SIZE_HELP = "Inference size: the long side (pixels) of the picture the network sees; ab is upsampled to full size."
+
+
+def _fail(message: str, code: int = 2) -> None:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    raise typer.Exit(code)
+
+
+def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
+    from ..backends import BackendError, open_backend
+    from ..colorizer import Colorizer
+    from ..weights import CheckpointError, load_checkpoint
+
+    try:
+        ckpt = load_checkpoint(model)
+        be = open_backend(backend, ckpt, device=device, log=lambda m: err.print(m, highlight=False))
+    except (CheckpointError, BackendError) as e:
+        _fail(str(e))
+    return Colorizer(be, size=size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
+
+
+from . import measure, stills, video  # noqa: E402,F401 - register the commands
+
+
+def _terminate(signum, frame) -> None:
+    raise KeyboardInterrupt  # SIGTERM finalises outputs exactly like Ctrl-C
+
+
+def main() -> None:
+    import signal
+
+    signal.signal(signal.SIGTERM, _terminate)
+    try:
+        app()
+    except KeyboardInterrupt:
+        err.print("interrupted")
+        sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,168 @@
+"""Video files and live sources: rtcolor colorize, rtcolor stream."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import typer
+
+from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, app, err
+
+TEMPORAL_HELP = {
+    "keyframe": "Run the network on every K-th frame (and at every scene cut); the frames between carry "
+    "the chroma along optical flow. 1: every frame. 8 keeps 720p above 30 fps on a 2-core CPU.",
+    "smoothing": "Temporal smoothing of the chroma, 0 (off) to 0.95: the weight kept from the motion-"
+    "compensated previous frame where it still matches. Reset at scene cuts.",
+    "cut": "Scene-cut threshold: L-histogram distance between frames (0-1) that starts a new scene.",
+}
+
+
+def _temporal(keyframe_interval: int, smoothing: float, cut_threshold: float, no_flow: bool):
+    from ..temporal import TemporalConfig
+
+    try:
+        return TemporalConfig(
+            keyframe_interval=keyframe_interval, smoothing=smoothing, cut_threshold=cut_threshold, flow=not no_flow
+        )
+    except ValueError as e:
+        _fail(str(e))
+
+
+def _poll_progress(bar, task):
+    def poll(pipe) -> None:
+        s = pipe.stats
+        elapsed = max(1e-6, time.monotonic() - s.started)
+        bar.update(task, completed=s.frames_out, fps=s.frames_out / elapsed)
+
+    return poll
+
+
+@app.command()
+def colorize(
+    inputs: list[str] = typer.Argument(..., help="Video files, folders or globs."),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="Output file for one input; a folder for several (same file names)."
+    ),
+    model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    size: int | None = typer.Option(None, "--size", help=SIZE_HELP + " Default: the model's (256)."),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    keyframe_interval: int = typer.Option(8, "--keyframe-interval", "-k", help=TEMPORAL_HELP["keyframe"]),
+    smoothing: float = typer.Option(0.6, "--smoothing", help=TEMPORAL_HELP["smoothing"]),
+    cut_threshold: float = typer.Option(0.3, "--cut-threshold", help=TEMPORAL_HELP["cut"]),
+    no_flow: bool = typer.Option(False, "--no-flow", help="Carry chroma in place between keyframes (no optical flow)."),
+    codec: str = typer.Option("libx264", "--codec", help="libx264, libx265, or h264_nvenc / hevc_nvenc on NVIDIA."),
+    crf: int = typer.Option(18, "--crf", help="Quality (x264/x265 CRF, NVENC CQ): lower is better; 0 is lossless."),
+    preset: str = typer.Option("veryfast", "--preset", help="Encoder speed preset (ultrafast ... veryslow)."),
+    batch: int = typer.Option(1, "--batch", help="Keyframes per network call (larger helps on GPUs)."),
+    compare: bool = typer.Option(False, "--compare", help="Write gray | colour side by side."),
+    stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (inputs are never overwritten)."),
+) -> None:
+    """Colorize video files: every frame and timestamp kept, audio copied packet for packet.
+
+    The luma plane passes through untouched; only chroma is added. Output is written under a
+    temporary name and renamed when complete; Ctrl-C finalises a playable <name>.partial.<ext>.
+
+    Examples:
+      rtcolor colorize archive.mp4 -o archive_color.mp4
+      rtcolor colorize reels/ -o colorized/ --keyframe-interval 4 --crf 16
+    """
+
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..media.images import expand_inputs
+    from ..media.video import CODECS, VIDEO_SUFFIXES, VideoError, probe
+    from ..pipeline import PipelineConfig, colorize_file
+
+    if codec not in CODECS:
+        _fail(f"--codec {codec!r} is not supported; choose one of {', '.join(CODECS)}")
+    if not 0 <= crf <= 51:
+        _fail(f"--crf {crf} must be between 0 (lossless) and 51")
+    paths, unmatched = expand_inputs(inputs, suffixes=VIDEO_SUFFIXES)
+    for item in unmatched:
+        err.print(f"[red]skipped[/] {item}: no such file, or a folder/glob with no videos", highlight=False)
+    if not paths:
+        _fail("no input videos found")
+    many = len(paths) > 1 or any(Path(i).is_dir() for i in inputs)
+    if many and output.exists() and not output.is_dir():
+        _fail(f"-o {output} is a file, but there are several inputs; name a folder")
+    if not many and output.is_dir():
+        output = output / paths[0].name
+    if many:
+        output.mkdir(parents=True, exist_ok=True)
+    pcfg = PipelineConfig(
+        temporal=_temporal(keyframe_interval, smoothing, cut_threshold, no_flow), batch=batch, compare=compare
+    )
+    colorizer = _colorizer(model, backend, device, size)
+    inputs_resolved = {p.resolve() for p in paths}
+    results, failures = [], len(unmatched)
+    for src in paths:
+        dest = output / src.name if many else output
+        try:
+            if dest.resolve() in inputs_resolved:
+                raise VideoError(f"{src}: its output {dest} would overwrite an input; choose another -o")
+            if dest.exists() and not force:
+                raise VideoError(f"{src}: {dest} exists; pass --force to overwrite it")
+            if not dest.parent.exists():
+                raise VideoError(f"cannot write {dest}: folder {dest.parent} does not exist")
+            info = probe(src)
+            with Progress(
+                TextColumn("{task.description}"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[fps]:.1f} fps"),
+                TimeRemainingColumn(),
+                console=err,
+            ) as bar:
+                task = bar.add_task(src.name, total=info.frames or None, fps=0.0)
+                summary = colorize_file(
+                    src,
+                    dest,
+                    colorizer,
+                    pcfg,
+                    codec=codec,
+                    crf=crf,
+                    preset=preset,
+                    on_poll=_poll_progress(bar, task),
+                )
+        except VideoError as e:
+            err.print(f"[red]failed[/] {e}", highlight=False)
+            failures += 1
+            continue
+        except KeyboardInterrupt as e:
+            summary = getattr(e, "partial", None)
+            if summary:
+                results.append(summary)
+                err.print(f"interrupted: wrote the playable partial file {summary['output']}", highlight=False)
+            _write_stats(stats_path, results)
+            raise typer.Exit(130) from None
+        results.append(summary)
+        _report(summary)
+        if not summary["complete"]:
+            failures += 1
+    _write_stats(stats_path, results)
+    if failures:
+        raise typer.Exit(1)
+
+
+def _report(s: dict) -> None:
+    stages = ", ".join(f"{k} {v:.1f}s" for k, v in s["stage_seconds"].items())
+    err.print(
+        f"{s['output']}: {s['frames_out']} frames in {s['seconds']:.1f}s ({s['fps']:.1f} fps), "
+        f"{s['keyframes']} keyframes, {s['scene_cuts']} scene cuts; busy time per stage: {stages}",
+        highlight=False,
+    )
+    for p in s["problems"]:
+        err.print(f"[yellow]warning[/] {s['input']}: {p}; the output holds what could be decoded", highlight=False)
+
+
+def _write_stats(path: Path | None, results: list[dict]) -> None:
+    import json
+
+    if path is None:
+        return
+    from ..media.images import atomic_write_text
+
+    atomic_write_text(path, json.dumps({"runs": results}, indent=2))

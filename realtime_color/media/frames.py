@@ -1,0 +1,92 @@
+"""The picture that travels through the pipeline: planar 8-bit Y'CbCr plus its timing.
+
+Sources hand over the luma plane only (colour sources are turned gray there); the pipeline adds
+the chroma planes. Keeping Y' as decoded means a file's luminance passes through bit for bit.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+import cv2
+import numpy as np
+
+from ..color import chroma_scale, luma_range
+
+
+@dataclass
+class Picture:
+    """One frame: full-resolution luma, chroma planes once colorized, timestamps."""
+
+    y: np.ndarray  # (H, W) uint8 luma
+    index: int  # position in the source (0, 1, 2, ...)
+    pts: int | None = None  # presentation timestamp in time_base units (files)
+    time_base: Fraction | None = None
+    full_range: bool = False  # JPEG (0-255) rather than video (16-235) levels
+    matrix: str = "bt709"  # Y'CbCr matrix, see color.ycbcr_matrix_for
+    subsampling: tuple[int, int] = (2, 2)  # chroma subsampling (rows, cols): 4:2:0 -> (2, 2)
+    captured: float = field(default_factory=time.monotonic)  # for capture-to-output latency
+    u: np.ndarray | None = None  # chroma planes, filled in by the pipeline
+    v: np.ndarray | None = None
+    meta: dict = field(default_factory=dict)  # stage results (L, ab, keyframe, cut, ...)
+
+    @property
+    def chroma_shape(self) -> tuple[int, int]:
+        h, w = self.y.shape
+        sy, sx = self.subsampling
+        return -(-h // sy), -(-w // sx)
+
+    def gray_bgr(self) -> np.ndarray:
+        """The luma as a BGR picture (what the network sees, for side-by-side views)."""
+        offset, scale = luma_range(self.full_range)
+        y = np.clip((self.y.astype(np.float32) - offset) * (255.0 / scale), 0, 255).astype(np.uint8)
+        return cv2.cvtColor(y, cv2.COLOR_GRAY2BGR)
+
+    def to_bgr(self) -> np.ndarray:
+        """Y'CbCr planes -> 8-bit BGR (for windows, MJPEG, still frames)."""
+        if self.u is None:
+            return self.gray_bgr()
+        from ..color import YCBCR_MATRICES
+
+        kr, kb = YCBCR_MATRICES[self.matrix]
+        offset, scale = luma_range(self.full_range)
+        cs = chroma_scale(self.full_range)
+        h, w = self.y.shape
+        yy = (self.y.astype(np.float32) - offset) / scale
+        cb = cv2.resize((self.u.astype(np.float32) - 128) / cs, (w, h), interpolation=cv2.INTER_LINEAR)
+        cr = cv2.resize((self.v.astype(np.float32) - 128) / cs, (w, h), interpolation=cv2.INTER_LINEAR)
+        r = yy + 2 * (1 - kr) * cr
+        b = yy + 2 * (1 - kb) * cb
+        g = (yy - kr * r - kb * b) / (1 - kr - kb)
+        return (np.clip(np.stack([b, g, r], axis=-1), 0, 1) * 255 + 0.5).astype(np.uint8)
+
+
+def picture_from_bgr(bgr: np.ndarray, index: int, **kw) -> Picture:
+    """A camera/decoded BGR or gray frame -> Picture holding its luma (full-range BT.601, as JPEG)."""
+    if bgr.ndim == 2:
+        y = bgr if bgr.dtype == np.uint8 else (bgr >> 8).astype(np.uint8)
+    elif bgr.shape[2] == 1:
+        y = bgr[:, :, 0]
+    else:
+        y = cv2.cvtColor(bgr[:, :, :3], cv2.COLOR_BGR2GRAY)  # BT.601 weights
+    return Picture(y=np.ascontiguousarray(y), index=index, full_range=True, matrix="bt601", **kw)
+
+
+def planes_from_rgb(rgb: np.ndarray, matrix: str, full_range: bool = False, subsampling=(2, 2)):
+    """8-bit RGB (H, W, 3) -> (Y, Cb, Cr) 8-bit planes, chroma area-averaged to the subsampling."""
+    from ..color import YCBCR_MATRICES, rgb_to_cbcr
+
+    kr, kb = YCBCR_MATRICES[matrix]
+    x = rgb.astype(np.float32) / 255.0
+    offset, scale = luma_range(full_range)
+    y = kr * x[..., 0] + (1 - kr - kb) * x[..., 1] + kb * x[..., 2]
+    cbcr = rgb_to_cbcr(x, matrix)
+    h, w = y.shape
+    ch, cw = -(-h // subsampling[0]), -(-w // subsampling[1])
+    if (ch, cw) != (h, w):
+        cbcr = cv2.resize(cbcr, (cw, ch), interpolation=cv2.INTER_AREA)
+    cs = chroma_scale(full_range)
+    to8 = lambda a: np.clip(a + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
+    return to8(offset + scale * y), to8(128 + cs * cbcr[..., 0]), to8(128 + cs * cbcr[..., 1])

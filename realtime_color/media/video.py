@@ -1,0 +1,302 @@
+"""Video files through PyAV (FFmpeg): a source that decodes, a sink that encodes and muxes.
+
+Nothing is lost on the way: every decoded frame keeps its pts (variable frame rate survives),
+packets of the other streams (audio, subtitles) are handed over untouched and muxed packet for
+packet, rotation and metadata are copied, and the output is written under a temporary name that
+becomes the real name only when complete (or ``<stem>.partial<suffix>`` when it was cut short).
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+
+import numpy as np
+
+from ..color import ycbcr_matrix_for
+from .frames import Picture
+
+VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".mts", ".mpg", ".mpeg", ".wmv", ".flv"}
+CODECS = ("libx264", "libx265", "h264_nvenc", "hevc_nvenc")
+
+
+class VideoError(Exception):
+    """A video that cannot be read or written, with the reason and the fix."""
+
+
+@dataclass
+class VideoInfo:
+    """What the source holds, as far as the container says."""
+
+    path: Path
+    width: int
+    height: int
+    codec: str
+    pix_fmt: str
+    rate: Fraction | None
+    time_base: Fraction
+    frames: int  # 0 when the container does not say
+    duration: float | None  # seconds
+    other_streams: list[str] = field(default_factory=list)  # e.g. "audio aac"
+
+
+def _av():
+    import av
+
+    return av
+
+
+def open_input(path: str | Path):
+    """Open ``path`` for decoding or raise VideoError naming what is wrong."""
+    av = _av()
+    path = Path(path)
+    if not path.exists():
+        raise VideoError(f"{path}: no such file")
+    if path.is_dir():
+        raise VideoError(f"{path} is a folder; pass video files (or the folder with -o pointing to a folder)")
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.error.InvalidDataError, av.error.FFmpegError, UnicodeDecodeError) as e:
+        raise VideoError(f"{path}: not a video FFmpeg can read ({e.__class__.__name__}: {e})") from None
+    if not container.streams.video:
+        container.close()
+        raise VideoError(f"{path}: has no video stream")
+    stream = container.streams.video[0]
+    if stream.codec_context is None or not stream.codec_context.name:
+        container.close()
+        raise VideoError(f"{path}: its video codec is not supported by this FFmpeg build")
+    return container
+
+
+def probe(path: str | Path) -> VideoInfo:
+    """Read the container header (no decoding)."""
+    with open_input(path) as container:
+        return _info(Path(path), container)
+
+
+def _info(path: Path, container) -> VideoInfo:
+    vs = container.streams.video[0]
+    duration = float(container.duration) / 1e6 if container.duration else None
+    others = [f"{s.type} {s.codec_context.name if s.codec_context else '?'}" for s in container.streams if s is not vs]
+    return VideoInfo(
+        path=path,
+        width=vs.codec_context.width,
+        height=vs.codec_context.height,
+        codec=vs.codec_context.name,
+        pix_fmt=vs.codec_context.pix_fmt or "?",
+        rate=vs.average_rate,
+        time_base=vs.time_base,
+        frames=vs.frames or (int(round(duration * vs.average_rate)) if duration and vs.average_rate else 0),
+        duration=duration,
+        other_streams=others,
+    )
+
+
+class FileSource:
+    """Decodes a video file into Pictures, in order, and passes the other streams' packets along.
+
+    A damaged stream is decoded as far as possible: bad packets are skipped and counted in
+    ``problems``; the caller decides what that means for the exit code.
+    """
+
+    live = False
+
+    def __init__(self, path: str | Path, keep_chroma: bool = False):
+        self.path = Path(path)
+        self.keep_chroma = keep_chroma  # evaluation: the original chroma rides along in meta
+        self.container = open_input(self.path)
+        self.info = _info(self.path, self.container)
+        self.video = self.container.streams.video[0]
+        self.video.thread_type = "AUTO"  # frame + slice threads in the decoder
+        self.copy_streams = [s for s in self.container.streams if s.type in ("audio", "subtitle")]
+        self.problems: list[str] = []
+        self.rotation = 0
+        self.metadata = dict(self.container.metadata)
+
+    def __iter__(self):
+        """Yield Pictures and pass-through packets, in demux order, until the end of the file."""
+        av = _av()
+        index = 0
+        streams = [self.video, *self.copy_streams]
+        demux = self.container.demux(*streams)
+        while True:
+            try:
+                packet = next(demux)
+            except StopIteration:
+                break
+            except av.error.FFmpegError as e:
+                self.problems.append(f"demuxing stopped: {e}")
+                break
+            if packet.stream is not self.video:
+                if packet.dts is not None:
+                    yield packet
+                continue
+            try:
+                frames = packet.decode()
+            except av.error.FFmpegError as e:
+                self.problems.append(f"undecodable packet at pts {packet.pts}: {e}")
+                continue
+            for frame in frames:
+                if index == 0:
+                    self.rotation = int(getattr(frame, "rotation", 0) or 0)
+                yield self._picture(frame, index)
+                index += 1
+        if self.info.frames and index < self.info.frames * 0.98 and not self.problems:
+            self.problems.append(f"decoded {index} of the {self.info.frames} frames the container announces")
+        self.decoded = index
+
+    def _picture(self, frame, index: int) -> Picture:
+        fmt = frame.format.name
+        odd = frame.width % 2 or frame.height % 2
+        full = fmt.startswith("yuvj") or getattr(frame, "color_range", 0) == 2
+        target = "yuv444p" if odd else ("yuvj420p" if full else "yuv420p")
+        if fmt != target:
+            frame = frame.reformat(format=target)
+        plane = frame.planes[0]
+        y = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
+        pic = Picture(
+            y=np.ascontiguousarray(y),
+            index=index,
+            pts=frame.pts,
+            time_base=frame.time_base or self.video.time_base,
+            full_range=full,
+            matrix=ycbcr_matrix_for(frame.height, getattr(frame, "colorspace", None)),
+            subsampling=(1, 1) if odd else (2, 2),
+        )
+        if self.keep_chroma:
+            pic.meta["truth_uv"] = tuple(
+                np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: pic.chroma_shape[0], : pic.chroma_shape[1]].copy()
+                for p in frame.planes[1:3]
+            )
+        return pic
+
+    def close(self) -> None:
+        self.container.close()
+
+
+def partial_name(path: Path) -> Path:
+    """Where an incomplete output goes: clip.mp4 -> clip.partial.mp4."""
+    return path.with_name(f"{path.stem}.partial{path.suffix}")
+
+
+class FileSink:
+    """Encodes colorized Pictures into a video file and muxes the source's other packets unchanged."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        source: FileSource | None = None,
+        codec: str = "libx264",
+        crf: int = 18,
+        preset: str = "veryfast",
+        rate: Fraction | None = None,
+    ):
+        av = _av()
+        self.path = Path(path)
+        if codec not in av.codecs_available:
+            raise VideoError(f"encoder {codec!r} is not in this FFmpeg build; use one of libx264, libx265")
+        self.tmp = self.path.with_name(f".{self.path.stem}.rtcolor-tmp-{os.getpid()}{self.path.suffix}")
+        try:
+            self.container = av.open(str(self.tmp), "w")
+        except (av.error.FFmpegError, ValueError, OSError) as e:
+            raise VideoError(f"cannot write {self.path}: {e}") from None
+        self.codec, self.crf, self.preset = codec, crf, preset
+        self.source = source
+        self.rate = rate or (source.info.rate if source else None) or Fraction(30)
+        self.stream = None
+        self.copied: dict[int, object] = {}
+        if source is not None:
+            self.container.metadata.update(source.metadata)
+            for s in source.copy_streams:
+                try:
+                    out = self.container.add_stream_from_template(s)
+                    out.metadata.update(s.metadata)
+                    self.copied[s.index] = out
+                except (ValueError, av.error.FFmpegError) as e:
+                    self.abort()
+                    raise VideoError(
+                        f"{self.path.suffix} cannot hold the {s.type} stream ({s.codec_context.name}): {e}; "
+                        "use an .mkv output"
+                    ) from None
+        self.frames = 0
+        self._pending_packets: list = []
+
+    def _open_video(self, pic: Picture) -> None:
+        av = _av()
+        h, w = pic.y.shape
+        stream = self.container.add_stream(self.codec, rate=self.rate)
+        stream.width, stream.height = w, h
+        stream.pix_fmt = "yuv444p" if pic.subsampling == (1, 1) else ("yuvj420p" if pic.full_range else "yuv420p")
+        if pic.time_base is not None:
+            stream.time_base = pic.time_base
+            stream.codec_context.time_base = pic.time_base
+        stream.codec_context.colorspace = 1 if pic.matrix == "bt709" else 6
+        stream.codec_context.color_range = 2 if pic.full_range else 1
+        if self.codec.startswith("lib"):
+            stream.options = {"crf": str(self.crf), "preset": self.preset}
+        else:
+            stream.options = {"cq": str(self.crf), "preset": "p4"}
+        if self.source is not None and self.source.rotation:
+            stream.set_display_rotation(self.source.rotation)
+        if self.source is not None:
+            stream.metadata.update(self.source.video.metadata)
+        self.stream = stream
+        self._format = stream.pix_fmt
+        try:
+            self.container.start_encoding()
+        except av.error.FFmpegError as e:
+            raise VideoError(f"cannot start the {self.codec} encoder: {e}") from None
+
+    def write(self, pic: Picture) -> None:
+        """Encode one colorized picture (its pts kept) and mux the result."""
+        av = _av()
+        if self.stream is None:
+            self._open_video(pic)
+            for packet in self._pending_packets:
+                self.write_packet(packet)
+            self._pending_packets.clear()
+        h, w = pic.y.shape
+        if self._format == "yuv444p":
+            frame = av.VideoFrame.from_ndarray(np.stack([pic.y, pic.u, pic.v]), format="yuv444p")
+        else:
+            planes = np.concatenate([pic.y.ravel(), pic.u.ravel(), pic.v.ravel()]).reshape(-1, w)
+            frame = av.VideoFrame.from_ndarray(planes, format=self._format)
+        if pic.pts is not None and pic.time_base is not None:
+            frame.pts, frame.time_base = pic.pts, pic.time_base
+        else:
+            frame.pts, frame.time_base = pic.index, 1 / self.rate
+        self.container.mux(self.stream.encode(frame))
+        self.frames += 1
+
+    def write_packet(self, packet) -> None:
+        """Mux a packet of a copied stream untouched."""
+        out = self.copied.get(packet.stream.index)
+        if out is None:
+            return
+        if self.stream is None:  # the header is written with the video stream; keep order until then
+            self._pending_packets.append(packet)
+            return
+        packet.stream = out
+        self.container.mux(packet)
+
+    def close(self, complete: bool = True) -> Path:
+        """Flush the encoder and move the file to its name (or the partial name). Returns it."""
+        if self.stream is not None:
+            self.container.mux(self.stream.encode())
+        self.container.close()
+        if self.stream is None:  # nothing was written
+            self.tmp.unlink(missing_ok=True)
+            raise VideoError(f"no frame could be decoded, so {self.path} was not written")
+        dest = self.path if complete else partial_name(self.path)
+        os.replace(self.tmp, dest)
+        return dest
+
+    def abort(self) -> None:
+        """Drop the temporary file (an error before anything useful was written)."""
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - already failing; the temporary file goes either way
+            pass
+        self.tmp.unlink(missing_ok=True)

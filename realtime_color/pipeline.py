@@ -1,0 +1,358 @@
+"""Stages joined by bounded queues: decode -> analyse -> infer -> temporal -> compose -> encode.
+
+Each stage is a thread; memory stays flat for any length because every queue is bounded. The
+policy follows the source:
+
+* ``file``: back-pressure. A full queue blocks the stage before it, so nothing is ever dropped.
+* ``live``: stay current. The first queue keeps only the newest picture (older ones are counted
+  as dropped), and the network runs on one keyframe at a time, so no backlog can build.
+
+Stopping (Ctrl-C, SIGTERM, --duration, an error) sets an Event: the source stops reading, sends
+the end-of-stream marker, and every stage drains what it holds and passes the marker on, so the
+sinks always see a clean end and can finalise their files.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from enum import Enum
+
+import numpy as np
+
+from .colorizer import Colorizer, ab_to_chroma, inference_shape, luma_to_small_L
+from .media.frames import Picture
+from .temporal import ChromaTracker, KeyframePolicy, TemporalConfig
+
+
+class Policy(Enum):
+    FILE = "file"  # lose nothing
+    LIVE = "live"  # stay current
+
+
+class _End:
+    """End-of-stream marker passed down the stages (not an exception: EOS is not a failure)."""
+
+
+EOS = _End()
+
+
+class LatestQueue:
+    """A one-slot queue for live sources: a new picture replaces one not yet taken (counted)."""
+
+    def __init__(self):
+        self._items: deque = deque()
+        self._cond = threading.Condition()
+        self.dropped = 0
+
+    def put(self, item, timeout: float | None = None) -> None:
+        with self._cond:
+            if isinstance(item, Picture):
+                while self._items and isinstance(self._items[-1], Picture):
+                    self._items.pop()
+                    self.dropped += 1
+            self._items.append(item)
+            self._cond.notify()
+
+    def get(self, timeout: float | None = None):
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._items, timeout):
+                raise queue.Empty
+            return self._items.popleft()
+
+
+@dataclass
+class PipelineConfig:
+    """How the pipeline runs; the colorizer and temporal options come from the command line."""
+
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    batch: int = 1  # keyframes per network call (file policy); live always uses 1
+    queue_size: int = 8
+    compare: bool = False  # gray | colour side by side
+
+
+@dataclass
+class Stats:
+    """What happened: counts, time per stage, capture-to-output latency."""
+
+    frames_in: int = 0
+    frames_out: int = 0
+    keyframes: int = 0
+    cuts: int = 0
+    dropped: int = 0
+    started: float = field(default_factory=time.monotonic)
+    finished: float | None = None
+    stage_seconds: dict = field(default_factory=dict)
+    latencies: deque = field(default_factory=lambda: deque(maxlen=5000))  # seconds, most recent
+
+    def latency_ms(self, q: float) -> float | None:
+        return float(np.percentile(np.array(self.latencies) * 1000.0, q)) if self.latencies else None
+
+    def summary(self) -> dict:
+        elapsed = (self.finished or time.monotonic()) - self.started
+        return {
+            "frames_in": self.frames_in,
+            "frames_out": self.frames_out,
+            "dropped": self.dropped,
+            "keyframes": self.keyframes,
+            "scene_cuts": self.cuts,
+            "seconds": round(elapsed, 3),
+            "fps": round(self.frames_out / elapsed, 2) if elapsed > 0 else 0.0,
+            "latency_p50_ms": _round(self.latency_ms(50)),
+            "latency_p95_ms": _round(self.latency_ms(95)),
+            "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
+        }
+
+
+def _round(v: float | None) -> float | None:
+    return None if v is None else round(v, 1)
+
+
+class _Stage(threading.Thread):
+    """Takes items from ``inbox``, applies ``fn`` (item -> list of items), puts them in ``outbox``."""
+
+    def __init__(self, name: str, fn, inbox, outbox, pipeline: Pipeline, flush=None):
+        super().__init__(name=f"rtcolor-{name}", daemon=True)
+        self.stage, self.fn, self.inbox, self.outbox, self.pipeline, self.flush = (
+            name,
+            fn,
+            inbox,
+            outbox,
+            pipeline,
+            flush,
+        )
+
+    def run(self) -> None:
+        p = self.pipeline
+        busy = 0.0
+        while True:
+            item = self.inbox.get()
+            if item is EOS:
+                break
+            if p.error is not None:
+                continue  # drain after a failure elsewhere
+            t0 = time.perf_counter()
+            try:
+                outs = self.fn(item)
+            except Exception as e:  # noqa: BLE001 - reported by Pipeline.run, never swallowed
+                p.fail(self.stage, e)
+                continue
+            busy += time.perf_counter() - t0
+            for out in outs:
+                p.put(self.outbox, out)
+        if self.flush is not None and p.error is None:
+            try:
+                for out in self.flush():
+                    p.put(self.outbox, out)
+            except Exception as e:  # noqa: BLE001
+                p.fail(self.stage, e)
+        p.stats.stage_seconds[self.stage] = p.stats.stage_seconds.get(self.stage, 0.0) + busy
+        if self.outbox is not None:
+            self.outbox.put(EOS)
+
+
+class _Infer:
+    """Runs the network on keyframes, ``batch`` at a time, keeping every item's order."""
+
+    def __init__(self, colorizer: Colorizer, batch: int, max_pending: int):
+        self.colorizer, self.batch, self.max_pending = colorizer, batch, max_pending
+        self.pending: list = []
+        self.keys = 0
+
+    def __call__(self, item) -> list:
+        if not self.pending and not (isinstance(item, Picture) and item.meta["key"]):
+            return [item]  # nothing waits on a prediction: pass straight on
+        self.pending.append(item)
+        if isinstance(item, Picture) and item.meta["key"]:
+            self.keys += 1
+        if self.keys >= self.batch or len(self.pending) >= self.max_pending:
+            return self.flush()
+        return []
+
+    def flush(self) -> list:
+        keys = [p for p in self.pending if isinstance(p, Picture) and p.meta["key"]]
+        by_shape: dict[tuple, list[Picture]] = {}
+        for p in keys:
+            by_shape.setdefault(p.meta["L"].shape, []).append(p)
+        for group in by_shape.values():
+            for p, ab in zip(group, self.colorizer.predict_small([p.meta["L"] for p in group]), strict=True):
+                p.meta["ab_new"] = ab
+        out, self.pending, self.keys = self.pending, [], 0
+        return out
+
+
+class Pipeline:
+    """Runs a source through the colorizer into one or more sinks, on threads."""
+
+    def __init__(self, source, sinks: list, colorizer: Colorizer, cfg: PipelineConfig, policy: Policy | None = None):
+        self.source, self.sinks, self.colorizer, self.cfg = source, sinks, colorizer, cfg
+        self.policy = policy or (Policy.LIVE if getattr(source, "live", False) else Policy.FILE)
+        self.stats = Stats()
+        self.stopping = threading.Event()
+        self.error: tuple[str, BaseException] | None = None
+        self._lock = threading.Lock()
+        self._keys = KeyframePolicy(cfg.temporal)
+        self._tracker = ChromaTracker(cfg.temporal)
+        self.on_output = None  # optional callback(picture) after the sinks, e.g. progress
+
+    # -- plumbing --------------------------------------------------------------------------------
+
+    def fail(self, stage: str, e: BaseException) -> None:
+        with self._lock:
+            if self.error is None:
+                self.error = (stage, e)
+        self.stopping.set()
+
+    def stop(self) -> None:
+        """Ask the source to stop; everything already read is still finished and written."""
+        self.stopping.set()
+
+    def put(self, q, item) -> None:
+        q.put(item)
+
+    # -- stages ------------------------------------------------------------------------------------
+
+    def _read(self, outbox) -> None:
+        try:
+            for item in self.source:
+                if isinstance(item, Picture):
+                    self.stats.frames_in += 1
+                outbox.put(item)
+                if self.stopping.is_set():
+                    break
+        except Exception as e:  # noqa: BLE001
+            self.fail("source", e)
+        finally:
+            outbox.put(EOS)
+
+    def _analyse(self, item) -> list:
+        if isinstance(item, Picture):
+            shape = inference_shape(*item.y.shape, self.colorizer.size)
+            lum = luma_to_small_L(item.y, item.full_range, shape)
+            key, cut = self._keys.decide(lum)
+            item.meta.update(L=lum, key=key, cut=cut)
+            self.stats.keyframes += key
+            self.stats.cuts += cut and item.index > 0
+        return [item]
+
+    def _temporal(self, item) -> list:
+        if isinstance(item, Picture):
+            m = item.meta
+            if m["L"].shape != getattr(self._tracker.prev_L, "shape", m["L"].shape):
+                self._tracker.reset()  # the source changed size (e.g. a camera reconnected)
+            m["ab"] = self._tracker.step(m["L"], m.pop("ab_new", None), m["cut"])
+        return [item]
+
+    def _compose(self, item) -> list:
+        if isinstance(item, Picture):
+            m = item.meta
+            item.u, item.v = ab_to_chroma(m["L"], m["ab"], item.matrix, item.full_range, item.chroma_shape)
+            if self.cfg.compare:
+                neutral = np.full_like(item.u, 128)
+                item.y = np.hstack([item.y, item.y])
+                item.u, item.v = np.hstack([neutral, item.u]), np.hstack([neutral, item.v])
+        return [item]
+
+    def _write(self, item) -> list:
+        if isinstance(item, Picture):
+            for sink in self.sinks:
+                sink.write(item)
+            self.stats.frames_out += 1
+            self.stats.latencies.append(time.monotonic() - item.captured)
+            item.meta.clear()
+            if self.on_output is not None:
+                self.on_output(item)
+        else:
+            for sink in self.sinks:
+                if hasattr(sink, "write_packet"):
+                    sink.write_packet(item)
+        return []
+
+    # -- running -----------------------------------------------------------------------------------
+
+    def run(self, poll: float = 0.2, on_poll=None) -> Stats:
+        """Run to the end of the source (or until ``stop``); returns the stats. Re-raises nothing:
+        a failure is in ``self.error`` for the caller to report."""
+        live = self.policy is Policy.LIVE
+        size = self.cfg.queue_size if not live else 2
+        first = LatestQueue() if live else queue.Queue(self.cfg.queue_size)
+        queues = [first] + [queue.Queue(size) for _ in range(4)]
+        batch = 1 if live else max(1, self.cfg.batch)
+        infer = _Infer(self.colorizer, batch, max_pending=batch * self.cfg.temporal.keyframe_interval + 16)
+        stages = [
+            _Stage("analyse", self._analyse, queues[0], queues[1], self),
+            _Stage("infer", infer, queues[1], queues[2], self, flush=infer.flush),
+            _Stage("temporal", self._temporal, queues[2], queues[3], self),
+            _Stage("compose", self._compose, queues[3], queues[4], self),
+            _Stage("encode", self._write, queues[4], None, self),
+        ]
+        reader = threading.Thread(target=self._read, args=(queues[0],), name="rtcolor-source", daemon=True)
+        reader.start()
+        for s in stages:
+            s.start()
+        try:
+            while stages[-1].is_alive():
+                stages[-1].join(poll)  # short joins keep the main thread responsive to Ctrl-C
+                if live:
+                    self.stats.dropped = first.dropped
+                if on_poll is not None:
+                    on_poll(self)
+        finally:
+            self.stopping.set()
+            for t in [reader, *stages]:
+                t.join()
+            if live:
+                self.stats.dropped = first.dropped
+            self.stats.finished = time.monotonic()
+        return self.stats
+
+
+def colorize_file(
+    src,
+    dest,
+    colorizer: Colorizer,
+    cfg: PipelineConfig,
+    codec: str = "libx264",
+    crf: int = 18,
+    preset: str = "veryfast",
+    on_poll=None,
+) -> dict:
+    """Colorize one video file into ``dest`` (file policy). Returns the summary, including
+    ``output`` (where it went), ``complete`` and ``problems``. KeyboardInterrupt is re-raised after
+    the partial output has been finalised (its path is in the exception's ``partial`` attribute)."""
+    from .media.video import FileSink, FileSource
+
+    source = FileSource(src)
+    try:
+        sink = FileSink(dest, source=source, codec=codec, crf=crf, preset=preset)
+    except Exception:
+        source.close()
+        raise
+    pipe = Pipeline(source, [sink], colorizer, cfg, Policy.FILE)
+    interrupted = False
+    try:
+        pipe.run(on_poll=on_poll)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        source.close()
+    problems = list(source.problems)
+    if pipe.error is not None:
+        stage, e = pipe.error
+        problems.append(f"{stage} stage failed: {e.__class__.__name__}: {e}")
+    complete = not interrupted and not problems
+    try:
+        out = sink.close(complete=complete)
+    except Exception:
+        sink.abort()
+        raise
+    summary = {"input": str(src), "output": str(out), "complete": complete, "problems": problems}
+    summary.update(pipe.stats.summary())
+    if interrupted:
+        e = KeyboardInterrupt()
+        e.partial = summary
+        raise e
+    return summary

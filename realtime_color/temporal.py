@@ -1,0 +1,115 @@
+"""Where flicker is removed: scene cuts, keyframes, chroma carried between them, smoothing over time.
+
+Everything here works on the small L the network sees (e.g. 144x256 for 16:9), so it costs a few
+milliseconds a frame whatever the video size.
+
+* Scene cuts are found from luminance alone (the distance between L histograms of consecutive
+  frames); a cut forces a keyframe and resets all temporal state, so colour never smears across it.
+* Keyframes: the network runs on every K-th frame and at every cut. Between keyframes the chroma
+  of the previous frame is carried to the current one along dense optical flow (DIS) computed on
+  L, so moving objects keep their colour instead of leaving it behind.
+* Smoothing: at a keyframe the new prediction is blended with the carried chroma, weighted by how
+  well the carried frame explains the current L (occlusions and new content get the new colour).
+  With K = 1 this is a motion-compensated exponential moving average.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+HIST_BINS = 32
+
+
+@dataclass
+class TemporalConfig:
+    """How chroma follows time. ``keyframe_interval`` 1 runs the network on every frame."""
+
+    keyframe_interval: int = 8
+    smoothing: float = 0.6  # 0: off; weight of the carried chroma where it explains L perfectly
+    cut_threshold: float = 0.3  # L-histogram distance (0..1) above which a frame starts a new scene
+    flow: bool = True  # motion-compensate the carried chroma (else carry it in place)
+    match_tolerance: float = 6.0  # L units: a warped pixel this far from the current L is not trusted
+
+    def __post_init__(self):
+        if self.keyframe_interval < 1:
+            raise ValueError(f"keyframe interval {self.keyframe_interval} must be at least 1")
+        if not 0.0 <= self.smoothing < 1.0:
+            raise ValueError(f"smoothing {self.smoothing} must be in [0, 1)")
+
+
+def l_histogram(lum: np.ndarray) -> np.ndarray:
+    """Normalised histogram of L (0..100) on HIST_BINS bins."""
+    hist, _ = np.histogram(lum, bins=HIST_BINS, range=(0.0, 100.0))
+    return hist / max(1, lum.size)
+
+
+class KeyframePolicy:
+    """Decides, frame by frame in order, which frames are scene cuts and which run the network."""
+
+    def __init__(self, cfg: TemporalConfig):
+        self.cfg = cfg
+        self.prev_hist: np.ndarray | None = None
+        self.since_key = 0
+
+    def decide(self, lum: np.ndarray) -> tuple[bool, bool]:
+        """Small L (h, w) -> (keyframe, cut). The first frame is both."""
+        hist = l_histogram(lum)
+        cut = self.prev_hist is None or 0.5 * float(np.abs(hist - self.prev_hist).sum()) > self.cfg.cut_threshold
+        self.prev_hist = hist
+        key = cut or self.since_key + 1 >= self.cfg.keyframe_interval
+        self.since_key = 0 if key else self.since_key + 1
+        return key, cut
+
+
+class ChromaTracker:
+    """Carries ab from frame to frame along optical flow and blends in new predictions."""
+
+    def __init__(self, cfg: TemporalConfig):
+        self.cfg = cfg
+        self.prev_L: np.ndarray | None = None
+        self.prev_ab: np.ndarray | None = None
+        self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST) if cfg.flow else None
+        self._grid: np.ndarray | None = None
+
+    def reset(self) -> None:
+        self.prev_L = self.prev_ab = None
+
+    def _warp_maps(self, lum: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+        if self.flow is None:
+            return None
+        cur = np.clip(lum * 2.55, 0, 255).astype(np.uint8)
+        prev = np.clip(self.prev_L * 2.55, 0, 255).astype(np.uint8)
+        flow = self.flow.calc(cur, prev, None)  # cur(x) ~ prev(x + flow(x))
+        h, w = lum.shape
+        if self._grid is None or self._grid.shape[:2] != (h, w):
+            gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+            self._grid = np.stack([gx, gy], axis=-1)
+        maps = self._grid + flow
+        return maps[..., 0], maps[..., 1]
+
+    def step(self, lum: np.ndarray, ab_new: np.ndarray | None, cut: bool) -> np.ndarray:
+        """Small L (h, w) and, on keyframes, the network's ab (h, w, 2) -> this frame's ab (h, w, 2)."""
+        if cut or self.prev_L is None:
+            if ab_new is None:
+                raise ValueError("a scene cut (or the first frame) needs a network prediction")
+            self.prev_L, self.prev_ab = lum, ab_new
+            return ab_new
+        maps = self._warp_maps(lum)
+        if maps is None:
+            carried, warped_L = self.prev_ab, self.prev_L
+        else:
+            carried = cv2.remap(self.prev_ab, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+            warped_L = cv2.remap(self.prev_L, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        if ab_new is None:
+            ab = carried
+        else:
+            # Trust the carried chroma only where it explains the current L: occluded or newly
+            # uncovered pixels take the fresh prediction.
+            match = np.clip(1.0 - np.abs(lum - warped_L) / self.cfg.match_tolerance, 0.0, 1.0)
+            w = (self.cfg.smoothing * match)[..., None]
+            ab = w * carried + (1.0 - w) * ab_new
+        self.prev_L, self.prev_ab = lum, ab.astype(np.float32, copy=False)
+        return self.prev_ab
