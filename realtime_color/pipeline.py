@@ -116,6 +116,9 @@ class _Stage(threading.Thread):
 
     def __init__(self, name: str, fn, inbox, outbox, pipeline: Pipeline, flush=None):
         super().__init__(name=f"rtcolor-{name}", daemon=True)
+        # Completion is an Event, not Thread.is_alive(): a join interrupted by Ctrl-C can leave
+        # is_alive() wrongly False on CPython < 3.13, and the sinks must never be closed early.
+        self.done = threading.Event()
         self.stage, self.fn, self.inbox, self.outbox, self.pipeline, self.flush = (
             name,
             fn,
@@ -126,6 +129,12 @@ class _Stage(threading.Thread):
         )
 
     def run(self) -> None:
+        try:
+            self._loop()
+        finally:
+            self.done.set()
+
+    def _loop(self) -> None:
         p = self.pipeline
         busy = 0.0
         while True:
@@ -215,7 +224,7 @@ class Pipeline:
 
     # -- stages ------------------------------------------------------------------------------------
 
-    def _read(self, outbox) -> None:
+    def _read(self, outbox, done: threading.Event) -> None:
         try:
             for item in self.source:
                 if isinstance(item, Picture):
@@ -227,6 +236,7 @@ class Pipeline:
             self.fail("source", e)
         finally:
             outbox.put(EOS)
+            done.set()
 
     def _analyse(self, item) -> list:
         if isinstance(item, Picture):
@@ -289,21 +299,26 @@ class Pipeline:
             _Stage("compose", self._compose, queues[3], queues[4], self),
             _Stage("encode", self._write, queues[4], None, self),
         ]
-        reader = threading.Thread(target=self._read, args=(queues[0],), name="rtcolor-source", daemon=True)
+        reader_done = threading.Event()
+        reader = threading.Thread(target=self._read, args=(queues[0], reader_done), name="rtcolor-source", daemon=True)
         reader.start()
         for s in stages:
             s.start()
         try:
-            while stages[-1].is_alive():
-                stages[-1].join(poll)  # short joins keep the main thread responsive to Ctrl-C
+            while not stages[-1].done.wait(poll):  # short waits keep the main thread responsive to Ctrl-C
                 if live:
                     self.stats.dropped = first.dropped
                 if on_poll is not None:
                     on_poll(self)
         finally:
             self.stopping.set()
-            for t in [reader, *stages]:
-                t.join()
+            for done in [reader_done, *(s.done for s in stages)]:
+                while True:  # the sinks must be finished before anyone closes them
+                    try:
+                        if done.wait(poll):
+                            break
+                    except KeyboardInterrupt:
+                        pass  # a second Ctrl-C while draining: finish draining first
             if live:
                 self.stats.dropped = first.dropped
             self.stats.finished = time.monotonic()

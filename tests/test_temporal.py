@@ -1,0 +1,97 @@
+"""Scene cuts, keyframes, chroma carried along motion, smoothing; and the temporal metrics."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from realtime_color.metrics import TemporalScores, channel_histograms, js_divergence
+from realtime_color.temporal import ChromaTracker, KeyframePolicy, TemporalConfig
+
+
+def textured_L(h=72, w=128, seed=0, shift=0):
+    rng = np.random.default_rng(seed)
+    base = rng.uniform(20, 80, (h, w + 64)).astype(np.float32)
+    import cv2
+
+    base = cv2.GaussianBlur(base, (0, 0), 2.0)
+    return np.ascontiguousarray(base[:, 32 - shift : 32 - shift + w])
+
+
+def test_keyframe_interval_and_cuts():
+    policy = KeyframePolicy(TemporalConfig(keyframe_interval=4, cut_threshold=0.3))
+    a = textured_L(seed=0)
+    b = np.clip(a * 0.3 + 60, 0, 100)  # a different scene: brighter, flatter histogram
+    decisions = [policy.decide(a) for _ in range(9)] + [policy.decide(b), policy.decide(b)]
+    keys = [k for k, _ in decisions]
+    cuts = [c for _, c in decisions]
+    assert cuts == [True] + [False] * 8 + [True, False]
+    assert keys == [True, False, False, False, True, False, False, False, True, True, False]
+
+
+def test_chroma_follows_motion():
+    """A red patch moving right: the carried chroma moves with it (optical flow on L)."""
+    tracker = ChromaTracker(TemporalConfig(keyframe_interval=100))
+    lum0 = textured_L(shift=0)
+    ab0 = np.zeros((*lum0.shape, 2), np.float32)
+    ab0[30:40, 50:60, 0] = 0.5  # 'red' where the texture is at x 50..60
+    tracker.step(lum0, ab0, cut=True)
+    out = None
+    for s in range(1, 5):
+        out = tracker.step(textured_L(shift=2 * s), None, cut=False)
+    # after 8 px of motion the patch should sit at x 58..68
+    assert out[32:38, 60:66, 0].mean() > 0.35
+    assert out[32:38, 50:54, 0].mean() < 0.15
+
+
+def test_smoothing_reduces_flicker_and_cuts_reset():
+    lum = textured_L()
+    rng = np.random.default_rng(1)
+    truth = np.full((*lum.shape, 2), 0.2, np.float32)
+    noisy = [truth + rng.normal(0, 0.05, truth.shape).astype(np.float32) for _ in range(20)]
+
+    def run(smoothing):
+        t = ChromaTracker(TemporalConfig(keyframe_interval=1, smoothing=smoothing))
+        outs = [t.step(lum, n, cut=i == 0) for i, n in enumerate(noisy)]
+        return np.mean([np.abs(b - a).mean() for a, b in zip(outs, outs[1:], strict=False)]), t
+
+    raw, _ = run(0.0)
+    smooth, tracker = run(0.8)
+    assert smooth < raw * 0.5
+    fresh = np.full_like(truth, -0.3)
+    assert np.allclose(tracker.step(lum, fresh, cut=True), fresh)  # a cut drops the history
+
+
+def test_bad_temporal_options():
+    with pytest.raises(ValueError, match="at least 1"):
+        TemporalConfig(keyframe_interval=0)
+    with pytest.raises(ValueError, match="smoothing"):
+        TemporalConfig(smoothing=1.5)
+
+
+def test_js_divergence_and_histograms():
+    img = np.random.default_rng(0).integers(0, 256, (32, 32, 3), dtype=np.uint8)
+    h = channel_histograms(img)
+    assert h.shape == (3, 256) and np.allclose(h.sum(1), 1)
+    assert js_divergence(h, h) == 0.0
+    black, white = channel_histograms(np.zeros_like(img)), channel_histograms(np.full_like(img, 255))
+    assert js_divergence(black, white) == pytest.approx(np.log(2))
+
+
+def test_temporal_scores_known_values():
+    lum = np.full((40, 40), 50.0, np.float32)
+    still = np.full((40, 40, 3), 120, np.uint8)
+    s = TemporalScores(scale=1.0)
+    for _ in range(5):
+        s.add(still, lum)
+    assert s.result() == {"flicker": 0.0, "cdc": 0.0}
+    import cv2
+
+    a = cv2.cvtColor(np.full((1, 1, 3), 120 / 255, np.float32), cv2.COLOR_RGB2Lab)[0, 0]
+    red = still.copy()
+    red[..., 0] = 160
+    b = cv2.cvtColor(np.full((1, 1, 3), [160 / 255, 120 / 255, 120 / 255], np.float32), cv2.COLOR_RGB2Lab)[0, 0]
+    s = TemporalScores(scale=1.0, static_tol=100)  # everything counts as static
+    s.add(still, lum)
+    s.add(red, lum)
+    assert s.result()["flicker"] == pytest.approx(float(np.hypot(*(b[1:] - a[1:]))), rel=1e-4)

@@ -1,0 +1,173 @@
+"""`rtcolor colorize` on generated clips: nothing lost (frames, pts, audio, luma), odd formats, errors."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from fractions import Fraction
+
+import av
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from realtime_color.cli import app
+from realtime_color.media.synth import write_clip
+
+runner = CliRunner()
+
+
+def video_frames(path):
+    """[(pts seconds, Y plane, U plane, rotation)] of the first video stream."""
+    with av.open(str(path)) as c:
+        out = []
+        for f in c.decode(video=0):
+            if f.format.name not in ("yuv420p", "yuvj420p", "yuv444p"):
+                f = f.reformat(format="yuv420p")  # 10-bit and gray sources, for comparison
+            planes = [np.frombuffer(p, np.uint8).reshape(-1, p.line_size) for p in f.planes]
+            out.append((Fraction(f.pts) * f.time_base, planes[0][: f.height, : f.width].copy(), planes[1], f.rotation))
+        return out
+
+
+def audio_packets(path):
+    with av.open(str(path)) as c:
+        if not c.streams.audio:
+            return []
+        return [bytes(p) for p in c.demux(c.streams.audio[0]) if p.size]
+
+
+def colorize(args, ckpt):
+    return runner.invoke(app, ["colorize", *args, "--model", ckpt, "--backend", "torch"])
+
+
+@pytest.fixture(scope="module")
+def vfr_clip(tmp_path_factory):
+    path = tmp_path_factory.mktemp("clips") / "gray_vfr.mp4"
+    return write_clip(path, seconds=1.0, width=160, height=96, gray=True, vfr=True, cut_at=0.5)
+
+
+def test_nothing_lost_lossless(vfr_clip, tmp_path, random_checkpoint):
+    out = tmp_path / "colour.mp4"
+    stats = tmp_path / "stats.json"
+    r = colorize([str(vfr_clip), "-o", str(out), "--crf", "0", "-k", "3", "--stats", str(stats)], random_checkpoint)
+    assert r.exit_code == 0, r.output
+    src, dst = video_frames(vfr_clip), video_frames(out)
+    assert len(dst) == len(src) == 30
+    assert [t for t, *_ in dst] == [t for t, *_ in src]  # variable frame rate kept exactly
+    assert len({b - a for (a, *_), (b, *_) in zip(src, src[1:], strict=False)}) == 2  # the clip really is VFR
+    for (_, y_in, _, _), (_, y_out, u_out, _) in zip(src, dst, strict=True):
+        assert np.array_equal(y_in, y_out)  # the luma plane passes through untouched
+    assert np.abs(dst[5][2].astype(int) - 128).max() > 2  # and chroma was added
+    assert audio_packets(out) == audio_packets(vfr_clip) and len(audio_packets(out)) > 10
+    import json
+
+    run = json.loads(stats.read_text())["runs"][0]
+    assert run["frames_out"] == 30 and run["scene_cuts"] == 1 and run["complete"]
+    assert 1 + 1 <= run["keyframes"] <= 30 // 3 + 2  # every 3rd frame plus the cut
+    assert not list(tmp_path.glob(".*rtcolor-tmp*"))  # the temporary file became the output
+
+
+def test_compare_odd_size_rotation_and_folder(tmp_path, random_checkpoint):
+    src = tmp_path / "src"
+    src.mkdir()
+    odd = write_clip(src / "odd.mp4", seconds=0.3, width=97, height=61, pix_fmt="yuv444p", audio=False)
+    rotated = src / "rotated.mp4"
+    _rotated_copy(write_clip(tmp_path / "plain.mp4", seconds=0.3, width=64, height=48, audio=False), rotated, 90)
+    out = tmp_path / "out"
+    r = colorize([str(src), "-o", str(out), "--compare"], random_checkpoint)
+    assert r.exit_code == 0, r.output
+    frames = video_frames(out / "odd.mp4")
+    assert len(frames) == 9 and frames[0][1].shape == (61, 2 * 97)  # odd size kept (4:4:4), side by side
+    assert video_frames(out / "rotated.mp4")[0][3] == 90
+
+
+def _rotated_copy(src, dst, degrees):
+    with av.open(str(src)) as i, av.open(str(dst), "w") as o:
+        s = o.add_stream_from_template(i.streams.video[0])
+        s.set_display_rotation(degrees)
+        for p in i.demux(video=0):
+            if p.dts is not None:
+                p.stream = s
+                o.mux(p)
+
+
+@pytest.mark.parametrize("pix_fmt", ["gray", "yuv420p10le"])
+def test_gray_and_10bit_inputs(tmp_path, random_checkpoint, pix_fmt):
+    try:
+        clip = write_clip(tmp_path / f"{pix_fmt}.mkv", seconds=0.3, width=64, height=48, pix_fmt=pix_fmt, audio=False)
+    except (av.error.FFmpegError, ValueError) as e:
+        pytest.skip(f"this FFmpeg's libx264 cannot write {pix_fmt}: {e}")
+    out = tmp_path / "out.mkv"
+    r = colorize([str(clip), "-o", str(out)], random_checkpoint)
+    assert r.exit_code == 0, r.output
+    src, dst = video_frames(clip), video_frames(out)
+    assert len(dst) == len(src) == 9
+    assert np.abs(src[4][1].astype(int) - dst[4][1].astype(int)).mean() < 3  # luminance kept within coding
+
+
+def test_truncated_input_gives_a_partial_and_non_zero_exit(tmp_path, random_checkpoint):
+    clip = write_clip(tmp_path / "full.mp4", seconds=2.0, width=160, height=96, audio=False)
+    broken = tmp_path / "broken.ts"
+    with av.open(str(clip)) as i, av.open(str(broken), "w") as o:  # MPEG-TS survives being cut short
+        s = o.add_stream_from_template(i.streams.video[0])
+        for p in i.demux(video=0):
+            if p.dts is not None:
+                p.stream = s
+                o.mux(p)
+    data = broken.read_bytes()
+    broken.write_bytes(data[: len(data) // 2] + b"\x47" + os.urandom(500))
+    out = tmp_path / "out.mp4"
+    r = colorize([str(broken), "-o", str(out)], random_checkpoint)
+    assert r.exit_code == 1, r.output
+    assert "warning" in r.output
+    partial = tmp_path / "out.partial.mp4"
+    assert not out.exists() and partial.exists()
+    assert 10 < len(video_frames(partial)) < 60
+
+
+def test_clear_errors(tmp_path, random_checkpoint, vfr_clip):
+    (tmp_path / "notes.mp4").write_text("not a video")
+    audio_only = tmp_path / "tone.m4a"
+    with av.open(str(audio_only), "w") as c:
+        s = c.add_stream("aac", rate=48000, layout="mono")
+        frame = av.AudioFrame.from_ndarray(np.zeros((1, 1024), np.float32), format="fltp", layout="mono")
+        frame.sample_rate = 48000
+        c.mux(s.encode(frame))
+        c.mux(s.encode())
+    cases = [
+        ([str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o.mp4")], "no input videos"),
+        ([str(tmp_path / "notes.mp4"), "-o", str(tmp_path / "o.mp4")], "not a video"),
+        ([str(audio_only), "-o", str(tmp_path / "o.mp4")], "no video stream"),
+        ([str(vfr_clip), "-o", str(tmp_path / "nodir" / "o.mp4")], "does not exist"),
+        ([str(vfr_clip), "-o", str(vfr_clip), "--force"], "overwrite an input"),
+        ([str(vfr_clip), "-o", str(tmp_path / "o.mp4"), "--codec", "mpeg9"], "not supported"),
+        ([str(vfr_clip), "-o", str(tmp_path / "o.mp4"), "-k", "0"], "at least 1"),
+    ]
+    for args, message in cases:
+        r = colorize(args, random_checkpoint)
+        assert r.exit_code != 0, (args, r.output)
+        assert message in " ".join(r.output.split()), (message, r.output)  # rich wraps long lines
+        assert "Traceback" not in r.output
+    assert vfr_clip.stat().st_size > 0
+
+
+@pytest.mark.slow
+def test_sigterm_finalises_a_playable_partial(tmp_path, random_checkpoint):
+    clip = write_clip(tmp_path / "long.mp4", seconds=20.0, width=320, height=180, audio=True)
+    out = tmp_path / "out.mp4"
+    cmd = [sys.executable, "-m", "realtime_color.cli", "colorize", str(clip), "-o", str(out)]
+    proc = subprocess.Popen([*cmd, "--model", random_checkpoint, "--backend", "torch", "-k", "1"], cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while not list(tmp_path.glob(".out.rtcolor-tmp*")) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(1.5)  # let some frames through
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(60) == 130
+    partial = tmp_path / "out.partial.mp4"
+    assert partial.exists() and not out.exists()
+    n = len(video_frames(partial))
+    assert 0 < n < 600
+    assert audio_packets(partial)  # the sound made it too
