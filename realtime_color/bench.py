@@ -97,3 +97,107 @@ def machine_info() -> dict:
         info["gpu"] = torch.cuda.get_device_name(0)
         info["cuda"] = torch.version.cuda
     return info
+
+
+# End to end: a video file in, a colorized H.264 file out, on this machine.
+
+
+def transcode_fps(clip, out, preset: str = "veryfast", crf: int = 18) -> dict:
+    """The floor: plain PyAV decode + libx264 encode of the same clip, nothing else."""
+    import av
+
+    t = time.perf_counter()
+    n = 0
+    with av.open(str(clip)) as inp, av.open(str(out), "w") as o:
+        vs = inp.streams.video[0]
+        vs.thread_type = "AUTO"
+        s = o.add_stream("libx264", rate=vs.average_rate)
+        s.width, s.height, s.pix_fmt = vs.codec_context.width, vs.codec_context.height, "yuv420p"
+        s.options = {"preset": preset, "crf": str(crf)}
+        for f in inp.decode(vs):
+            o.mux(s.encode(f.reformat(format="yuv420p")))
+            n += 1
+        o.mux(s.encode())
+    dt = time.perf_counter() - t
+    return {"name": f"decode + libx264 {preset}", "frames": n, "seconds": round(dt, 2), "fps": round(n / dt, 1)}
+
+
+def naive_fps(clip, out, colorize_rgb, name: str, max_frames: int = 60, preset: str = "veryfast") -> dict:
+    """The naive baseline: one thread; decode a frame to RGB, colorize it whole, encode it, repeat."""
+    import av
+
+    t = time.perf_counter()
+    n = 0
+    with av.open(str(clip)) as inp, av.open(str(out), "w") as o:
+        vs = inp.streams.video[0]
+        s = o.add_stream("libx264", rate=vs.average_rate)
+        s.width, s.height, s.pix_fmt = vs.codec_context.width, vs.codec_context.height, "yuv420p"
+        s.options = {"preset": preset, "crf": "18"}
+        for f in inp.decode(vs):
+            rgb = colorize_rgb(f.to_ndarray(format="rgb24"))
+            o.mux(s.encode(av.VideoFrame.from_ndarray(rgb, format="rgb24").reformat(format="yuv420p")))
+            n += 1
+            if n >= max_frames:
+                break
+        o.mux(s.encode())
+    dt = time.perf_counter() - t
+    return {"name": name, "frames": n, "seconds": round(dt, 2), "fps": round(n / dt, 2)}
+
+
+def pipeline_fps(clip, out, colorizer, cfg, name: str, preset: str = "veryfast") -> dict:
+    """Ours: the threaded pipeline with keyframes, flow and smoothing (``rtcolor colorize``)."""
+    from .pipeline import colorize_file
+
+    t = time.perf_counter()
+    s = colorize_file(clip, out, colorizer, cfg, preset=preset)
+    dt = time.perf_counter() - t
+    return {
+        "name": name,
+        "frames": s["frames_out"],
+        "seconds": round(dt, 2),
+        "fps": round(s["frames_out"] / dt, 1),
+        "keyframes": s["keyframes"],
+        "stage_seconds": s["stage_seconds"],
+    }
+
+
+def peer_rows(onnx_path, runs: int = 5) -> list[dict]:
+    """Model-only rows for the Zhang et al. network (random weights) in OpenCV DNN and ONNX Runtime."""
+    import numpy as np
+
+    from .peers import ZHANG_SIZE, ZhangNet, ZhangOpenCV, ZhangOrt
+
+    flops = None
+    rows = []
+    x = np.random.default_rng(0).uniform(0, 100, (ZHANG_SIZE, ZHANG_SIZE)).astype(np.float32)
+    for cls in (ZhangOpenCV, ZhangOrt):
+        net = cls(onnx_path)
+        net(x)
+        times = []
+        for _ in range(runs):
+            t = time.perf_counter()
+            net(x)
+            times.append(time.perf_counter() - t)
+        if flops is None:
+            from torch.utils.flop_counter import FlopCounterMode
+
+            with torch.inference_mode(), FlopCounterMode(display=False) as counter:
+                ZhangNet().eval()(torch.zeros(1, 1, ZHANG_SIZE, ZHANG_SIZE))
+            flops = float(counter.get_total_flops())
+        med = statistics.median(times)
+        rows.append(
+            {
+                "backend": cls.name,
+                "device": "cpu",
+                "precision": "fp32",
+                "describe": f"{cls.name} (random weights)",
+                "batch": 1,
+                "height": ZHANG_SIZE,
+                "width": ZHANG_SIZE,
+                "median_ms": round(med * 1e3, 2),
+                "frames_per_s": round(1 / med, 2),
+                "gflop_per_frame": round(flops / 1e9, 2),
+                "gflop_per_s": round(flops / med / 1e9, 1),
+            }
+        )
+    return rows

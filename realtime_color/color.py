@@ -142,3 +142,24 @@ def rgb_to_cbcr(rgb: np.ndarray, matrix: str) -> np.ndarray:
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     y = kr * r + (1 - kr - kb) * g + kb * b
     return np.stack([(b - y) / (2 * (1 - kb)), (r - y) / (2 * (1 - kr))], axis=-1)
+
+
+def lab_to_rgb_in_gamut(lum: np.ndarray, ab: np.ndarray, passes: int = 4) -> np.ndarray:
+    """Small-picture Lab (L (h, w), a,b (h, w, 2), float32) -> sRGB (h, w, 3) in [0, 1], through
+    OpenCV (about 40x faster than the torch path on a 256x144 picture, equal within 2e-4 in gamut).
+
+    Like ``colorizer.compose``, chroma is reduced where the colour falls outside sRGB instead of
+    clipping the channels. OpenCV clips its float output, so a channel at exactly 0 or 1 is taken
+    as out of gamut (pure black and white carry no chroma, so reducing it there costs nothing).
+    """
+    import cv2
+
+    scale = np.ones(lum.shape, np.float32)
+    for _ in range(passes):
+        rgb = cv2.cvtColor(np.dstack([lum, ab * scale[..., None]]).astype(np.float32), cv2.COLOR_Lab2RGB)
+        over = ((rgb <= 0.0) | (rgb >= 1.0)).any(-1)
+        if not over.any():
+            return rgb
+        scale[over] *= 0.6
+    scale[over] = 0.0
+    return cv2.cvtColor(np.dstack([lum, ab * scale[..., None]]).astype(np.float32), cv2.COLOR_Lab2RGB)

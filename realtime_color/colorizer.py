@@ -19,6 +19,7 @@ from .color import (
     chroma_scale,
     denormalize_ab,
     lab_to_rgb,
+    lab_to_rgb_in_gamut,
     luma_to_L_table,
     luminance_to_L,
     normalize_L,
@@ -164,8 +165,8 @@ def ab_to_chroma(
     The colour is made in Lab at the small size (with the same gamut handling as stills) and
     only its chroma is kept, so the picture's own luma is never replaced.
     """
-    rgb = compose(torch.from_numpy(lum)[None, None], torch.from_numpy(ab).permute(2, 0, 1)[None])
-    cbcr = rgb_to_cbcr(rgb[0].permute(1, 2, 0).numpy(), matrix)
+    rgb = lab_to_rgb_in_gamut(lum, denormalize_ab(ab))
+    cbcr = rgb_to_cbcr(rgb, matrix)
     cbcr = cv2.resize(cbcr, (chroma_shape[1], chroma_shape[0]), interpolation=cv2.INTER_LINEAR)
     planes = np.clip(cbcr * chroma_scale(full_range) + 128.0, 0, 255) + 0.5
     return planes[..., 0].astype(np.uint8), planes[..., 1].astype(np.uint8)

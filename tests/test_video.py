@@ -58,7 +58,7 @@ def test_nothing_lost_lossless(vfr_clip, tmp_path, random_checkpoint):
     assert len(dst) == len(src) == 30
     assert [t for t, *_ in dst] == [t for t, *_ in src]  # variable frame rate kept exactly
     assert len({b - a for (a, *_), (b, *_) in zip(src, src[1:], strict=False)}) == 2  # the clip really is VFR
-    for (_, y_in, _, _), (_, y_out, u_out, _) in zip(src, dst, strict=True):
+    for (_, y_in, _, _), (_, y_out, _, _) in zip(src, dst, strict=True):
         assert np.array_equal(y_in, y_out)  # the luma plane passes through untouched
     assert np.abs(dst[5][2].astype(int) - 128).max() > 2  # and chroma was added
     assert audio_packets(out) == audio_packets(vfr_clip) and len(audio_packets(out)) > 10
@@ -73,7 +73,7 @@ def test_nothing_lost_lossless(vfr_clip, tmp_path, random_checkpoint):
 def test_compare_odd_size_rotation_and_folder(tmp_path, random_checkpoint):
     src = tmp_path / "src"
     src.mkdir()
-    odd = write_clip(src / "odd.mp4", seconds=0.3, width=97, height=61, pix_fmt="yuv444p", audio=False)
+    write_clip(src / "odd.mp4", seconds=0.3, width=97, height=61, pix_fmt="yuv444p", audio=False)
     rotated = src / "rotated.mp4"
     _rotated_copy(write_clip(tmp_path / "plain.mp4", seconds=0.3, width=64, height=48, audio=False), rotated, 90)
     out = tmp_path / "out"

@@ -17,9 +17,18 @@ def bench(
     runs: int = typer.Option(7, help="Timed runs per row (the median is reported)."),
     model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     device: str = typer.Option("auto", "--device"),
+    e2e: bool = typer.Option(True, "--e2e/--no-e2e", help="Also time the whole video job on a generated clip."),
+    clip: Path | None = typer.Option(None, "--clip", help="Video for the end-to-end rows (default: a generated one)."),
+    resolution: str = typer.Option("1280x720", "--resolution", help="WxH of the generated clip."),
+    seconds: float = typer.Option(10.0, "--seconds", help="Length of the generated clip (30 fps)."),
+    keyframe_interval: int = typer.Option(8, "--keyframe-interval", "-k", help="Keyframe interval of our row."),
+    peers: bool = typer.Option(True, "--peers/--no-peers", help="Time the Zhang et al. network (OpenCV DNN, ORT)."),
+    naive_frames: int = typer.Option(30, "--naive-frames", help="Frames timed for the slow frame-by-frame rows."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
-    """Model-only throughput per backend, size and batch, beside the machine's matmul peak.
+    """Model-only throughput per backend, size and batch, beside the machine's matmul peak; then the
+    end-to-end video job (ours, a naive frame-by-frame loop, a plain transcode, and the Zhang et al.
+    network in OpenCV DNN) on one clip, in the same run.
 
     Example: rtcolor bench --backend torch --backend onnxruntime --shape 144x256 --batch 1 --batch 4
     """
@@ -58,8 +67,20 @@ def bench(
                     f"{rows[-1]['describe']} batch {b} {hw[0]}x{hw[1]}: {rows[-1]['median_ms']} ms", highlight=False
                 )
         be.close()
+    if peers:
+        import tempfile
+
+        from ..bench import peer_rows
+        from ..peers import export_zhang
+
+        rows += peer_rows(
+            export_zhang(Path(tempfile.mkdtemp(prefix="rtcolor-peer-")) / "zhang.onnx"), runs=min(runs, 5)
+        )
+        for r in rows[-2:]:
+            err.print(f"{r['describe']} 1 256x256: {r['median_ms']} ms", highlight=False)
+    e2e_rows = _end_to_end(ckpt, dev, clip, resolution, seconds, keyframe_interval, peers, naive_frames) if e2e else []
     if as_json:
-        out.print_json(json.dumps({"machine": info, "rows": rows}))
+        out.print_json(json.dumps({"machine": info, "rows": rows, "end_to_end": e2e_rows}))
         return
     table = Table(title=f"model-only, {info.get('gpu', info['cpu'])}, matmul peak {info['matmul_gflops_fp32']} GFLOP/s")
     for col in ("backend", "precision", "batch", "input", "median ms", "frames/s", "GFLOP/s"):
@@ -75,3 +96,56 @@ def bench(
             f"{r['gflop_per_s']:.0f}",
         )
     out.print(table)
+    if e2e_rows:
+        t2 = Table(title=f"end to end: {e2e_rows[0]['clip']}")
+        for col in ("job", "frames", "seconds", "fps", "x transcode time"):
+            t2.add_column(col)
+        floor = e2e_rows[0]["fps"]
+        for r in e2e_rows:
+            t2.add_row(r["name"], str(r["frames"]), f"{r['seconds']:.1f}", f"{r['fps']:.2f}", f"{floor / r['fps']:.1f}")
+        out.print(t2)
+
+
+def _end_to_end(ckpt, dev, clip, resolution, seconds, k, peers, naive_frames) -> list[dict]:
+    import tempfile
+
+    from ..backends import open_backend
+    from ..bench import naive_fps, pipeline_fps, transcode_fps
+    from ..colorizer import Colorizer
+    from ..media.synth import write_clip
+    from ..pipeline import PipelineConfig
+    from ..temporal import TemporalConfig
+
+    tmp = Path(tempfile.mkdtemp(prefix="rtcolor-bench-"))
+    if clip is None:
+        try:
+            w, h = (int(v) for v in resolution.lower().split("x"))
+        except ValueError:
+            _fail(f"--resolution {resolution!r} must look like 1280x720")
+        err.print(f"generating a {w}x{h} {seconds:g} s gray clip ...", highlight=False)
+        clip = write_clip(tmp / f"bench_{w}x{h}.mp4", seconds=seconds, width=w, height=h, gray=True, cut_at=seconds / 2)
+    be = open_backend("auto", ckpt, device=dev, log=lambda m: err.print(m, highlight=False))
+    colorizer = Colorizer(be, size=ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
+    rows = [transcode_fps(clip, tmp / "transcode.mp4")]
+    cfg = PipelineConfig(temporal=TemporalConfig(keyframe_interval=k))
+    rows.append(pipeline_fps(clip, tmp / "ours.mp4", colorizer, cfg, f"rtcolor colorize (k={k}, {be.describe()})"))
+    rows.append(
+        naive_fps(clip, tmp / "naive.mp4", colorizer.colorize, f"naive frame by frame ({be.name})", naive_frames)
+    )
+    if peers:
+        from ..peers import ZhangOpenCV, export_zhang, zhang_colorize
+
+        net = ZhangOpenCV(export_zhang(tmp / "zhang.onnx"))
+        rows.append(
+            naive_fps(
+                clip,
+                tmp / "zhang.mp4",
+                lambda rgb: zhang_colorize(net, rgb),
+                "Zhang et al. in OpenCV DNN",
+                naive_frames,
+            )
+        )
+    for r in rows:
+        r["clip"] = str(clip)
+        err.print(f"{r['name']}: {r['fps']} fps", highlight=False)
+    return rows
