@@ -56,7 +56,14 @@ def evaluate_image(path: str | Path, colorizer: Colorizer) -> dict:
     truth = truth[..., :3]
     gray = metrics.to_gray(truth)
     ours = colorizer.colorize(gray)
-    return {"path": str(path), "kind": "image", "frames": 1, **score_pair(ours, gray_rgb(gray, truth.dtype), truth)}
+    gray3 = gray_rgb(gray, truth.dtype)
+    return {
+        "path": str(path),
+        "kind": "image",
+        "frames": 1,
+        **score_pair(ours, gray3, truth),
+        "_sheet": (gray3, ours, truth),
+    }
 
 
 class _VideoScorer:
@@ -69,6 +76,7 @@ class _VideoScorer:
         self.ours_t = metrics.TemporalScores()
         self.truth_t = metrics.TemporalScores()
         self.table = None
+        self.sheet = None
 
     def write(self, pic: Picture) -> None:
         from .color import luma_to_L_table
@@ -82,6 +90,8 @@ class _VideoScorer:
         self.rows.append({"psnr": metrics.psnr(ours, truth), "psnr_gray": metrics.psnr(gray, truth)})
         if pic.index % self.sample_every == 0:  # SSIM and CIEDE2000 are slow at full HD: sample them
             self.sampled.append(score_pair(ours, gray, truth))
+            if len(self.sampled) <= 1 + len(self.rows) // (2 * self.sample_every):
+                self.sheet = (gray, ours, truth)  # a frame from the middle third, for the contact sheet
         if self.table is None:
             self.table = luma_to_L_table(pic.full_range)
         lum = self.table[pic.y]
@@ -123,5 +133,45 @@ def evaluate_video(path: str | Path, colorizer: Colorizer, cfg: PipelineConfig, 
         scene_cuts=stats.cuts,
         fps=stats.summary()["fps"],
         problems=list(source.problems),
+        _sheet=scorer.sheet,
     )
     return out
+
+
+def mean_scores(items: list[dict]) -> dict:
+    """Means over items of every numeric figure (each item, picture or video, counts once)."""
+    keys = [k for k, v in items[0].items() if isinstance(v, float | int) and not isinstance(v, bool)]
+    out = {}
+    for k in keys:
+        vals = [it[k] for it in items if k in it and np.isfinite(it[k])]
+        if vals and k != "frames":
+            out[k] = float(np.mean(vals))
+    out["items"] = len(items)
+    out["frames"] = int(sum(it.get("frames", 1) for it in items))
+    return out
+
+
+def contact_sheet(items: list[dict], height: int = 180) -> np.ndarray:
+    """One row per item: gray | ours | truth, each scaled to ``height``, labelled. RGB uint8."""
+    import cv2
+
+    rows = []
+    for it in items:
+        trio = it.get("_sheet")
+        if trio is None:
+            continue
+        tiles = []
+        for img, label in zip(trio, ("gray", "rtcolor", "truth"), strict=True):
+            img = (img // 257).astype(np.uint8) if img.dtype == np.uint16 else img
+            w = max(1, round(img.shape[1] * height / img.shape[0]))
+            tile = cv2.resize(np.ascontiguousarray(img), (w, height), interpolation=cv2.INTER_AREA)
+            cv2.putText(tile, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
+            tiles.append(tile)
+        row = np.concatenate(tiles, axis=1)
+        name = f"{Path(it['path']).name}: {it['psnr']:.2f} dB (gray {it['psnr_gray']:.2f})"
+        cv2.putText(row, name, (6, height - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1, cv2.LINE_AA)
+        rows.append(row)
+    if not rows:
+        raise ValueError("nothing to put on the contact sheet")
+    width = max(r.shape[1] for r in rows)
+    return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], axis=0)

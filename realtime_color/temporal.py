@@ -3,8 +3,10 @@
 Everything here works on the small L the network sees (e.g. 144x256 for 16:9), so it costs a few
 milliseconds a frame whatever the video size.
 
-* Scene cuts are found from luminance alone (the distance between L histograms of consecutive
-  frames); a cut forces a keyframe and resets all temporal state, so colour never smears across it.
+* Scene cuts are found from luminance alone: the distance between L histograms of consecutive
+  frames, or a spike of the mean difference of 32x18 thumbnails far above its recent median (a pan
+  keeps that median high, a cut does not); a cut forces a keyframe and resets all temporal state,
+  so colour never smears across it.
 * Keyframes: the network runs on every K-th frame and at every cut. Between keyframes the chroma
   of the previous frame is carried to the current one along dense optical flow (DIS) computed on
   L, so moving objects keep their colour instead of leaving it behind.
@@ -15,6 +17,7 @@ milliseconds a frame whatever the video size.
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass
 
 import cv2
@@ -30,6 +33,8 @@ class TemporalConfig:
     keyframe_interval: int = 8
     smoothing: float = 0.6  # 0: off; weight of the carried chroma where it explains L perfectly
     cut_threshold: float = 0.3  # L-histogram distance (0..1) above which a frame starts a new scene
+    cut_spike: float = 5.0  # ... or a thumbnail difference this many times its recent median
+    cut_min_diff: float = 2.0  # (L units) below which a thumbnail difference is never a cut
     flow: bool = True  # motion-compensate the carried chroma (else carry it in place)
     match_tolerance: float = 6.0  # L units: a warped pixel this far from the current L is not trusted
 
@@ -52,13 +57,25 @@ class KeyframePolicy:
     def __init__(self, cfg: TemporalConfig):
         self.cfg = cfg
         self.prev_hist: np.ndarray | None = None
+        self.prev_thumb: np.ndarray | None = None
+        self.recent: deque[float] = deque(maxlen=12)
         self.since_key = 0
 
     def decide(self, lum: np.ndarray) -> tuple[bool, bool]:
         """Small L (h, w) -> (keyframe, cut). The first frame is both."""
         hist = l_histogram(lum)
-        cut = self.prev_hist is None or 0.5 * float(np.abs(hist - self.prev_hist).sum()) > self.cfg.cut_threshold
-        self.prev_hist = hist
+        thumb = cv2.resize(lum, (32, 18), interpolation=cv2.INTER_AREA)
+        if self.prev_hist is None or self.prev_thumb.shape != thumb.shape:
+            cut = True
+        else:
+            diff = float(np.abs(thumb - self.prev_thumb).mean())
+            typical = float(np.median(self.recent)) if self.recent else diff
+            spike = diff > self.cfg.cut_min_diff and diff > self.cfg.cut_spike * max(typical, 0.1)
+            cut = spike or 0.5 * float(np.abs(hist - self.prev_hist).sum()) > self.cfg.cut_threshold
+            self.recent.append(diff)
+        if cut:
+            self.recent.clear()
+        self.prev_hist, self.prev_thumb = hist, thumb
         key = cut or self.since_key + 1 >= self.cfg.keyframe_interval
         self.since_key = 0 if key else self.since_key + 1
         return key, cut

@@ -95,3 +95,12 @@ def test_temporal_scores_known_values():
     s.add(still, lum)
     s.add(red, lum)
     assert s.result()["flicker"] == pytest.approx(float(np.hypot(*(b[1:] - a[1:]))), rel=1e-4)
+
+
+def test_a_pan_is_not_a_cut_but_a_jump_is():
+    policy = KeyframePolicy(TemporalConfig(keyframe_interval=1000))
+    cuts = [policy.decide(textured_L(w=96, shift=s))[1] for s in range(0, 30, 2)]  # steady pan
+    assert cuts == [True] + [False] * 14
+    layout = np.where(np.arange(96) < 48, 12.0, -12.0).astype(np.float32)
+    other = textured_L(w=96, seed=5) + layout  # different large-scale layout: a cut
+    assert policy.decide(other)[1]

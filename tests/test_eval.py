@@ -1,0 +1,71 @@
+"""`rtcolor eval` end to end: JSON means agree with an independent PSNR; video temporal figures; sheet."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+from typer.testing import CliRunner
+
+from realtime_color.cli import app
+from realtime_color.media.images import read_image, write_image
+from realtime_color.media.synth import write_clip
+
+from .conftest import scene
+
+runner = CliRunner()
+
+
+def independent_psnr(a: np.ndarray, b: np.ndarray) -> float:
+    mse = np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2)
+    return float(10 * np.log10(255.0**2 / mse))
+
+
+def test_eval_json_agrees_with_an_independent_psnr(tmp_path, random_checkpoint):
+    photos = tmp_path / "photos"
+    for i in range(2):
+        write_image(photos / f"p{i}.png", scene(96, 128, seed=i))
+    sheet = tmp_path / "sheet.png"
+    common = ["--model", random_checkpoint, "--backend", "torch"]
+    r = runner.invoke(app, ["eval", str(photos), "--json", "--sheet", str(sheet), *common])
+    assert r.exit_code == 0, r.output
+    result = json.loads(r.stdout[r.stdout.index("{") :])
+    assert isinstance(result["psnr"], float) and isinstance(result["psnr_gray"], float)
+    # Independently: colorize the gray versions with `rtcolor image`, compute PSNR with plain numpy.
+    from realtime_color.metrics import to_gray
+
+    gray_dir = tmp_path / "gray"
+    for i in range(2):
+        write_image(gray_dir / f"p{i}.png", to_gray(read_image(photos / f"p{i}.png")))
+    assert runner.invoke(app, ["image", str(gray_dir), "-o", str(tmp_path / "out"), *common]).exit_code == 0
+    ours = [independent_psnr(read_image(tmp_path / "out" / f"p{i}.png"), scene(96, 128, seed=i)) for i in range(2)]
+    grays = [
+        independent_psnr(np.repeat(read_image(gray_dir / f"p{i}.png")[..., None], 3, 2), scene(96, 128, seed=i))
+        for i in range(2)
+    ]
+    assert abs(result["psnr"] - np.mean(ours)) < 0.5
+    assert abs(result["psnr_gray"] - np.mean(grays)) < 0.5
+    assert read_image(sheet).shape[0] == 2 * 180  # one row per item
+
+
+def test_eval_video_reports_temporal_figures_beside_the_original(tmp_path, random_checkpoint):
+    clip = write_clip(tmp_path / "colour.mp4", seconds=1.0, width=160, height=96, cut_at=0.5)
+    r = runner.invoke(app, ["eval", str(clip), "--json", "--model", random_checkpoint, "--backend", "torch"])
+    assert r.exit_code == 0, r.output
+    d = json.loads(r.stdout[r.stdout.index("{") :])
+    item = d["items_detail"][0]
+    assert item["frames"] == 30 and item["scene_cuts"] == 1
+    for key in ("flicker", "flicker_truth", "cdc", "cdc_truth"):
+        assert item[key] >= 0
+    assert item["cdc_truth"] > 0  # the original changes (objects move), so its CDC is not zero
+    assert abs(item["psnr_gray"] - d["psnr_gray"]) < 1e-9
+
+
+def test_eval_refuses_gray_truth_and_missing(tmp_path, random_checkpoint):
+    write_image(tmp_path / "g.png", np.full((32, 32), 128, np.uint8))
+    r = runner.invoke(
+        app,
+        ["eval", str(tmp_path / "g.png"), str(tmp_path / "none.png"), "--model", random_checkpoint, "--backend", "torch"],
+    )
+    assert r.exit_code != 0
+    assert "colour ground truth" in " ".join(r.output.split())
