@@ -218,6 +218,8 @@ class Pipeline:
     def stop(self) -> None:
         """Ask the source to stop; everything already read is still finished and written."""
         self.stopping.set()
+        if hasattr(self.source, "stop"):
+            self.source.stop()  # a live source may be waiting for a camera to come back
 
     def put(self, q, item) -> None:
         q.put(item)
@@ -311,7 +313,7 @@ class Pipeline:
                 if on_poll is not None:
                     on_poll(self)
         finally:
-            self.stopping.set()
+            self.stop()
             for done in [reader_done, *(s.done for s in stages)]:
                 while True:  # the sinks must be finished before anyone closes them
                     try:

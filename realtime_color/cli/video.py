@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ..media.video import VideoError
 from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, app, err
 
 TEMPORAL_HELP = {
@@ -166,3 +167,120 @@ def _write_stats(path: Path | None, results: list[dict]) -> None:
     from ..media.images import atomic_write_text
 
     atomic_write_text(path, json.dumps({"runs": results}, indent=2))
+
+
+@app.command()
+def stream(
+    source: str | None = typer.Argument(
+        None, help="Camera index, /dev/videoN, rtsp:// http:// udp:// URL, file, folder."
+    ),
+    camera: int | None = typer.Option(None, "--camera", "-c", help="Camera index (same as giving the number)."),
+    outs: list[str] = typer.Option(
+        ["display"],
+        "--out",
+        "-o",
+        help="display, FILE.mp4 (recording), http://127.0.0.1:PORT (web preview), udp://HOST:PORT. Repeatable.",
+    ),
+    duration: float = typer.Option(0.0, "--duration", help="Stop after this many seconds (0: until Ctrl-C / q)."),
+    segment: float = typer.Option(0.0, "--segment", help="Roll recordings every N minutes (0: one file)."),
+    no_pace: bool = typer.Option(False, "--no-pace", help="Files: run flat out instead of at their frame rate."),
+    loop: bool = typer.Option(False, "--loop", help="Files and picture folders: start again at the end."),
+    fps: float = typer.Option(5.0, "--fps", help="Picture folders: pictures per second."),
+    opencv: bool = typer.Option(False, "--opencv", help="Open http(s) URLs with OpenCV (MJPEG cameras)."),
+    model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    size: int | None = typer.Option(None, "--size", help=SIZE_HELP + " Default: the model's (256)."),
+    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
+    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    keyframe_interval: int = typer.Option(8, "--keyframe-interval", "-k", help=TEMPORAL_HELP["keyframe"]),
+    smoothing: float = typer.Option(0.6, "--smoothing", help=TEMPORAL_HELP["smoothing"]),
+    report_every: float = typer.Option(5.0, "--report-every", help="Seconds between telemetry lines (0: off)."),
+    stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
+) -> None:
+    """Colorize a live camera or stream: stays current (stale frames are dropped, never queued).
+
+    A source that drops is reopened with backoff while the outputs stay up. Telemetry (fps in and
+    out, drops, capture-to-output latency p50/p95) is printed every few seconds and at the end.
+
+    Examples:
+      rtcolor stream --camera 0                                 (window; q quits)
+      rtcolor stream rtsp://cam.local/stream --out night.mp4 --segment 60 --out http://127.0.0.1:8080
+      rtcolor stream clip.mp4 --out rec.mp4 --duration 8
+    """
+    import json
+    import threading
+
+    from ..media.sinks import SinkError, open_sink
+    from ..media.sources import LiveSource, SourceError
+    from ..pipeline import Pipeline, PipelineConfig
+
+    if camera is not None:
+        source = str(camera)
+    if source is None:
+        _fail("name a source: rtcolor stream --camera 0, or a URL / file (see --help)")
+    log = lambda m: err.print(m, highlight=False)  # noqa: E731
+    pcfg = PipelineConfig(temporal=_temporal(keyframe_interval, smoothing, 0.3, False))
+    try:
+        src = LiveSource(source, pace=not no_pace, loop=loop, fps=fps, opencv=opencv, log=log)
+    except SourceError as e:
+        _fail(str(e))
+    colorizer = _colorizer(model, backend, device, size)
+    pipe_holder: list = []
+    sinks = []
+    try:
+        for uri in outs:
+            sinks.append(open_sink(uri, segment_minutes=segment, on_quit=lambda: pipe_holder[0].stop(), log=log))
+    except (SinkError, VideoError) as e:
+        for s in sinks:
+            s.close(complete=False)
+        src.close()
+        _fail(str(e))
+    pipe = Pipeline(src, sinks, colorizer, pcfg)
+    pipe_holder.append(pipe)
+    if duration > 0:
+        timer = threading.Timer(duration, pipe.stop)
+        timer.daemon = True
+        timer.start()
+    last = {"t": time.monotonic(), "in": 0, "out": 0, "lat": 0}
+
+    def telemetry(p) -> None:
+        now = time.monotonic()
+        if report_every <= 0 or now - last["t"] < report_every:
+            return
+        s, dt = p.stats, now - last["t"]
+        recent = list(s.latencies)[last["lat"] - len(s.latencies) :] if len(s.latencies) > last["lat"] else []
+        lat = sorted(recent) or [0.0]
+        log(
+            f"in {(s.frames_in - last['in']) / dt:.1f} fps, out {(s.frames_out - last['out']) / dt:.1f} fps, "
+            f"dropped {s.dropped}, latency p50 {1000 * lat[len(lat) // 2]:.0f} ms "
+            f"p95 {1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))]:.0f} ms"
+        )
+        last.update(t=now, **{"in": s.frames_in, "out": s.frames_out, "lat": len(s.latencies)})
+
+    interrupted = False
+    try:
+        pipe.run(on_poll=telemetry)
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        src.close()
+        for s in sinks:
+            s.close(complete=True)
+    summary = pipe.stats.summary()
+    summary.update(source=source, reconnects=src.reconnects, outputs=outs)
+    for s in sinks:
+        if getattr(s, "written", None):
+            summary.setdefault("recordings", []).extend(str(p) for p in s.written)
+    log(
+        f"{summary['frames_out']} of {summary['frames_in']} frames out ({summary['dropped']} dropped as stale), "
+        f"{summary['fps']:.1f} fps, latency p50 {summary['latency_p50_ms']} ms p95 {summary['latency_p95_ms']} ms, "
+        f"{src.reconnects} reconnects"
+    )
+    if stats_path is not None:
+        from ..media.images import atomic_write_text
+
+        atomic_write_text(stats_path, json.dumps(summary, indent=2))
+    if pipe.error is not None:
+        stage, e = pipe.error
+        _fail(f"{stage} stage failed: {e.__class__.__name__}: {e}", code=1)
+    if interrupted:
+        raise typer.Exit(130)

@@ -1,0 +1,265 @@
+"""Where colorized frames go, by URI: a window, a recording, an HTTP preview, a network push.
+
+    display                 an OpenCV window with an fps / latency overlay (q or Esc quits)
+    rec.mp4                 a recording (``--segment MINUTES`` rolls rec_000.mp4, rec_001.mp4, ...)
+    http://127.0.0.1:8080   a web page with the live stream as MJPEG (bound to the host given;
+                            127.0.0.1 unless you name another address)
+    udp://host:port         MPEG-TS / H.264 pushed with PyAV (rtsp:// pushes to an RTSP server)
+
+Every sink has ``write(picture)`` and ``close(complete)``; none of them knows about models.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from fractions import Fraction
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from urllib.parse import urlparse
+
+import numpy as np
+
+from .frames import Picture
+from .video import FileSink, VideoError
+
+SINK_HELP = (
+    "Output (repeatable): display, a video file (recording), http://127.0.0.1:PORT (MJPEG web preview), "
+    "udp://HOST:PORT or rtsp://... (push)."
+)
+
+
+class SinkError(Exception):
+    """A sink that cannot be opened, with the reason and the fix."""
+
+
+class RecordingSink:
+    """Records to a file, optionally rolling to a new file every ``segment_minutes``.
+
+    Each segment is written under a temporary name and renamed when closed, so a crash never
+    leaves a half-written file under the real name. A size change (a camera that came back with
+    another resolution) starts a new segment rather than failing.
+    """
+
+    def __init__(self, path: str | Path, segment_minutes: float = 0.0, codec: str = "libx264", crf: int = 20):
+        self.path = Path(path)
+        if not self.path.parent.exists():
+            raise SinkError(f"cannot record to {self.path}: folder {self.path.parent} does not exist")
+        self.segment_seconds = segment_minutes * 60.0
+        self.codec, self.crf = codec, crf
+        self.sink: FileSink | None = None
+        self.segment = 0
+        self.started = 0.0
+        self.first_pts = 0
+        self.shape: tuple | None = None
+        self.written: list[Path] = []
+
+    def _name(self) -> Path:
+        if not self.segment_seconds:
+            return self.path
+        return self.path.with_name(f"{self.path.stem}_{self.segment:03d}{self.path.suffix}")
+
+    def _roll(self, pic: Picture) -> None:
+        if self.sink is not None:
+            self.written.append(self.sink.close(complete=True))
+            self.segment += 1
+        self.sink = FileSink(self._name(), codec=self.codec, crf=self.crf, preset="veryfast", rate=Fraction(30))
+        self.started, self.first_pts, self.shape = pic.captured, pic.pts or 0, pic.y.shape
+
+    def write(self, pic: Picture) -> None:
+        if (
+            self.sink is None
+            or pic.y.shape != self.shape
+            or (self.segment_seconds and pic.captured - self.started >= self.segment_seconds)
+        ):
+            self._roll(pic)
+        if pic.pts is not None:  # each segment starts at time 0
+            pic = _restamped(pic, pic.pts - self.first_pts)
+        self.sink.write(pic)
+
+    def close(self, complete: bool = True) -> None:
+        if self.sink is not None:
+            try:
+                self.written.append(self.sink.close(complete=complete))
+            except VideoError:
+                pass  # no frame at all: nothing to keep
+            self.sink = None
+
+
+def _restamped(pic: Picture, pts: int) -> Picture:
+    from dataclasses import replace
+
+    return replace(pic, pts=pts)
+
+
+class MjpegServer:
+    """A small web page with the live colorized stream as MJPEG (multipart/x-mixed-replace)."""
+
+    PAGE = (
+        b"<!doctype html><html><head><title>rtcolor live</title><style>body{margin:0;background:#111;"
+        b"color:#ddd;font:14px sans-serif}img{display:block;max-width:100vw;max-height:95vh;margin:auto}"
+        b"</style></head><body><img id=live src='/stream.mjpg' alt='live'><p>rtcolor live preview</p>"
+        b"</body></html>"
+    )
+
+    def __init__(self, host: str = "127.0.0.1", port: int = 8080, quality: int = 80):
+        self.quality = quality
+        self.jpeg: bytes | None = None
+        self.seq = 0
+        self.cond = threading.Condition()
+        self.closed = False
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep the terminal for our own telemetry
+                pass
+
+            def do_GET(self):  # noqa: N802 - http.server's naming
+                if self.path in ("/", "/index.html"):
+                    self._send(200, "text/html; charset=utf-8", server.PAGE)
+                elif self.path.startswith("/frame.jpg"):
+                    with server.cond:
+                        server.cond.wait_for(lambda: server.jpeg is not None or server.closed, 5.0)
+                        data = server.jpeg
+                    self._send(200, "image/jpeg", data or b"") if data else self._send(503, "text/plain", b"no frame")
+                elif self.path.startswith("/stream.mjpg"):
+                    self._stream()
+                else:
+                    self._send(404, "text/plain", b"not found")
+
+            def _send(self, code, ctype, body):
+                self.send_response(code)
+                self.send_header("Content-Type", ctype)
+                self.send_header("Content-Length", str(len(body)))
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                self.wfile.write(body)
+
+            def _stream(self):
+                self.send_response(200)
+                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
+                self.send_header("Cache-Control", "no-store")
+                self.end_headers()
+                seen = -1
+                try:
+                    while not server.closed:
+                        with server.cond:
+                            server.cond.wait_for(lambda s=seen: server.seq != s or server.closed, 1.0)
+                            data, seen = server.jpeg, server.seq
+                        if data is None:
+                            continue
+                        head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
+                        self.wfile.write(head.encode() + data + b"\r\n")
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the viewer went away
+
+        try:
+            self.httpd = ThreadingHTTPServer((host, port), Handler)
+        except OSError as e:
+            raise SinkError(f"cannot serve on {host}:{port}: {e} (choose another port)") from None
+        self.httpd.daemon_threads = True
+        self.url = f"http://{host}:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, name="rtcolor-http", daemon=True)
+        self.thread.start()
+
+    def write(self, pic: Picture) -> None:
+        import cv2
+
+        ok, buf = cv2.imencode(".jpg", pic.to_bgr(), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
+        if ok:
+            with self.cond:
+                self.jpeg, self.seq = buf.tobytes(), self.seq + 1
+                self.cond.notify_all()
+
+    def close(self, complete: bool = True) -> None:
+        with self.cond:
+            self.closed = True
+            self.cond.notify_all()
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+class WindowSink:
+    """An OpenCV window with fps and latency; q or Esc asks the pipeline to stop."""
+
+    def __init__(self, on_quit=None, title: str = "rtcolor"):
+        import cv2
+
+        try:
+            cv2.namedWindow(title, cv2.WINDOW_NORMAL)
+        except cv2.error as e:
+            raise SinkError(
+                "--out display needs a desktop and OpenCV with GUI support (pip install opencv-python, "
+                f"not -headless): {e}"
+            ) from None
+        self.title, self.on_quit = title, on_quit
+        self.times: list[float] = []
+
+    def write(self, pic: Picture) -> None:
+        import cv2
+
+        now = time.monotonic()
+        self.times = [t for t in self.times if now - t < 1.0] + [now]
+        img = pic.to_bgr()
+        text = f"{len(self.times)} fps  latency {1000 * (now - pic.captured):.0f} ms"
+        cv2.putText(img, text, (10, 28), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (0, 255, 255), 2, cv2.LINE_AA)
+        cv2.imshow(self.title, img)
+        if cv2.waitKey(1) & 0xFF in (ord("q"), 27) and self.on_quit:
+            self.on_quit()
+
+    def close(self, complete: bool = True) -> None:
+        import cv2
+
+        cv2.destroyWindow(self.title)
+
+
+class PushSink:
+    """H.264 pushed to udp:// (MPEG-TS) or rtsp:// with PyAV, tuned for latency."""
+
+    def __init__(self, uri: str):
+        import av
+
+        fmt = "rtsp" if uri.startswith("rtsp") else "mpegts"
+        try:
+            self.container = av.open(uri, "w", format=fmt)
+        except (av.error.FFmpegError, OSError) as e:
+            raise SinkError(f"cannot push to {uri}: {e}") from None
+        self.stream = None
+        self.t0: float | None = None
+
+    def write(self, pic: Picture) -> None:
+        import av
+
+        h, w = pic.y.shape
+        if self.stream is None:
+            self.stream = self.container.add_stream("libx264", rate=30)
+            self.stream.width, self.stream.height, self.stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+            self.stream.time_base = Fraction(1, 90000)
+            self.stream.options = {"preset": "ultrafast", "tune": "zerolatency"}
+            self.t0 = pic.captured
+        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pic.to_bgr()[: h - h % 2, : w - w % 2]), "bgr24")
+        frame = frame.reformat(format="yuv420p")
+        frame.pts, frame.time_base = int((pic.captured - self.t0) * 90000), Fraction(1, 90000)
+        self.container.mux(self.stream.encode(frame))
+
+    def close(self, complete: bool = True) -> None:
+        if self.stream is not None:
+            self.container.mux(self.stream.encode())
+        self.container.close()
+
+
+def open_sink(uri: str, segment_minutes: float = 0.0, on_quit=None, log=None):
+    """The sink for ``uri`` (raises SinkError when it cannot be opened)."""
+    parsed = urlparse(uri)
+    if uri == "display":
+        return WindowSink(on_quit=on_quit)
+    if parsed.scheme in ("http",):
+        sink = MjpegServer(parsed.hostname or "127.0.0.1", parsed.port or 8080)
+        if log:
+            log(f"live preview: {sink.url}")
+        return sink
+    if parsed.scheme in ("udp", "rtsp", "rtp", "srt"):
+        return PushSink(uri)
+    if parsed.scheme:
+        raise SinkError(f"--out {uri}: unknown kind; {SINK_HELP}")
+    return RecordingSink(uri, segment_minutes=segment_minutes)

@@ -1,0 +1,304 @@
+"""Where frames come from: one URI parser for every command, one class per kind of source.
+
+    0, 1, --camera N        a local camera (V4L2 through OpenCV; MJPG when offered; 1-frame buffer)
+    /dev/video0             the same, by device path
+    rtsp://host/path        RTSP over TCP (PyAV)
+    http(s)://..., udp://.. network streams (PyAV; MJPEG over HTTP through OpenCV with --opencv)
+    clip.mp4                a file, paced at its own frame rate so it behaves like a camera
+                            (--no-pace runs it flat out; --loop repeats it)
+    photos/ or 'img/*.png'  pictures shown one after the other at --fps
+    synth://?fps=30&size=640x360
+                            generated frames (for trying things out and for tests); die_after=N
+                            and down=SECONDS make it drop out and come back like a flaky camera
+
+``read()`` returns a status (a frame, nothing yet, the end, or an error) rather than raising;
+``LiveSource`` turns that into a stream of Pictures, reopening a source that fails with backoff.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass, field
+from enum import Enum
+from fractions import Fraction
+from pathlib import Path
+from urllib.parse import parse_qs, urlparse
+
+import numpy as np
+
+from .frames import picture_from_bgr
+from .images import IMAGE_SUFFIXES, expand_inputs, read_image
+
+SOURCE_HELP = (
+    "Source: a camera index (0) or /dev/videoN, rtsp://, http(s)://, udp://, a video file, a folder "
+    "or glob of pictures, or synth:// (generated frames)."
+)
+CLOCK = Fraction(1, 90000)  # live pictures are stamped with the capture clock in these units
+
+
+class Status(Enum):
+    FRAME = "frame"
+    EMPTY = "empty"  # nothing new yet (timeout): try again
+    END = "end"  # the source has no more frames (a file without --loop)
+    ERROR = "error"  # the source failed; reopen it
+
+
+class SourceError(Exception):
+    """A source that cannot be opened, with the reason and the fix."""
+
+
+@dataclass
+class SourceSpec:
+    kind: str  # camera, rtsp, http, udp, file, images, synth
+    uri: str
+    options: dict = field(default_factory=dict)
+
+
+def parse_source(uri: str) -> SourceSpec:
+    """Turn what the user typed into a SourceSpec (no I/O beyond looking at the file system)."""
+    text = str(uri).strip()
+    if text.isdigit():
+        return SourceSpec("camera", text, {"index": int(text)})
+    if text.startswith("/dev/video"):
+        return SourceSpec("camera", text, {"index": text})
+    parsed = urlparse(text)
+    scheme = parsed.scheme.lower()
+    if scheme in ("rtsp", "rtsps"):
+        return SourceSpec("rtsp", text)
+    if scheme in ("http", "https"):
+        return SourceSpec("http", text)
+    if scheme in ("udp", "rtp", "srt", "tcp"):
+        return SourceSpec("udp", text)
+    if scheme == "synth":
+        q = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
+        return SourceSpec("synth", text, q)
+    path = Path(text)
+    if path.is_dir() or any(c in text for c in "*?["):
+        return SourceSpec("images", text)
+    if path.suffix.lower() in IMAGE_SUFFIXES:
+        return SourceSpec("images", text)
+    if not path.exists():
+        raise SourceError(f"source {text!r}: no such file, and not a camera index, device or URL")
+    return SourceSpec("file", text)
+
+
+_SYNTH_DOWN_UNTIL: dict[str, float] = {}  # a dead fake camera refuses to reopen until then
+
+
+class SynthSource:
+    """Generated frames at a set rate; can die after N frames and stay away ``down`` seconds."""
+
+    def __init__(self, spec: SourceSpec):
+        from .synth import SceneClip
+
+        if time.monotonic() < _SYNTH_DOWN_UNTIL.get(spec.uri, 0.0):
+            raise SourceError(f"{spec.uri}: not answering")
+        self.uri = spec.uri
+        o = spec.options
+        w, h = (int(v) for v in o.get("size", "640x360").lower().split("x"))
+        self.fps = float(o.get("fps", 30))
+        self.die_after = int(o.get("die_after", 0))
+        self.down = float(o.get("down", 1.0))
+        self.gray = o.get("gray", "1") == "1"
+        self.clip = SceneClip(h, w, self.fps, seed=int(o.get("seed", 0)))
+        self.count = 0
+        self.next_time = time.monotonic()
+
+    def read(self, timeout: float = 1.0) -> tuple[Status, np.ndarray | None]:
+        if self.die_after and self.count >= self.die_after:
+            _SYNTH_DOWN_UNTIL[self.uri] = time.monotonic() + self.down
+            return Status.ERROR, None
+        wait = self.next_time - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self.next_time = max(self.next_time + 1.0 / self.fps, time.monotonic() - 1.0 / self.fps)
+        rgb = self.clip.frame(self.count)
+        self.count += 1
+        bgr = rgb[..., ::-1]
+        return Status.FRAME, (bgr[..., 1] if self.gray else np.ascontiguousarray(bgr))
+
+    def close(self) -> None:
+        pass
+
+
+class CvSource:
+    """A camera (or an MJPEG URL) through OpenCV: V4L2, MJPG fourcc where offered, 1-frame buffer."""
+
+    def __init__(self, spec: SourceSpec):
+        import cv2
+
+        target = spec.options.get("index", spec.uri)
+        backend = cv2.CAP_V4L2 if spec.kind == "camera" and hasattr(cv2, "CAP_V4L2") else cv2.CAP_ANY
+        self.cap = cv2.VideoCapture(target, backend)
+        if not self.cap.isOpened():
+            raise SourceError(
+                f"cannot open {spec.uri}: no such camera or stream (check the index with `v4l2-ctl --list-devices`)"
+            )
+        if spec.kind == "camera":
+            self.cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))  # ignored when not offered
+            self.cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # a backlog in the driver is latency
+        self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 30.0
+
+    def read(self, timeout: float = 1.0) -> tuple[Status, np.ndarray | None]:
+        ok, frame = self.cap.read()
+        return (Status.FRAME, frame) if ok else (Status.ERROR, None)
+
+    def close(self) -> None:
+        self.cap.release()
+
+
+class AvSource:
+    """A network stream or file through PyAV; files are paced at their own timestamps."""
+
+    def __init__(self, spec: SourceSpec, pace: bool = True, loop: bool = False):
+        import av
+
+        self.spec, self.pace, self.loop = spec, pace and spec.kind == "file", loop and spec.kind == "file"
+        options = {"timeout": "5000000"}  # microseconds: a dead stream is an error, not a hang
+        if spec.kind == "rtsp":
+            options = {"rtsp_transport": "tcp", "timeout": "5000000"}
+        elif spec.kind == "udp":
+            options = {"timeout": "5000000", "overrun_nonfatal": "1", "fifo_size": "500000"}
+        elif spec.kind == "file":
+            options = {}
+        try:
+            self.container = av.open(spec.uri, options=options, timeout=10 if spec.kind != "file" else None)
+        except (av.error.FFmpegError, OSError) as e:
+            raise SourceError(f"cannot open {spec.uri}: {e}") from None
+        if not self.container.streams.video:
+            raise SourceError(f"{spec.uri}: has no video stream")
+        self.stream = self.container.streams.video[0]
+        self.stream.thread_type = "AUTO"
+        self.fps = float(self.stream.average_rate or 30)
+        self._frames = self.container.decode(self.stream)
+        self._t0: float | None = None
+        self._offset = 0.0
+
+    def read(self, timeout: float = 1.0) -> tuple[Status, np.ndarray | None]:
+        import av
+
+        try:
+            frame = next(self._frames)
+        except StopIteration:
+            if not self.loop:
+                return Status.END, None
+            self.container.seek(0)
+            self._frames = self.container.decode(self.stream)
+            self._offset = time.monotonic() - (self._t0 or time.monotonic())
+            self._t0 = None
+            return Status.EMPTY, None
+        except av.error.FFmpegError:
+            return Status.ERROR, None
+        if self.pace and frame.pts is not None:
+            t = float(frame.pts * frame.time_base)
+            if self._t0 is None:
+                self._t0 = time.monotonic() - t
+            wait = self._t0 + t - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+        gray = frame.to_ndarray(format="gray")  # the luma only: that is all the network uses
+        return Status.FRAME, gray
+
+    def close(self) -> None:
+        self.container.close()
+
+
+class ImageSource:
+    """Pictures from a folder or glob, one after the other at ``fps``."""
+
+    def __init__(self, spec: SourceSpec, fps: float = 5.0, loop: bool = False):
+        self.paths, _ = expand_inputs([spec.uri])
+        if not self.paths:
+            raise SourceError(f"{spec.uri}: no pictures found")
+        self.fps, self.loop, self.i = fps, loop, 0
+        self.next_time = time.monotonic()
+
+    def read(self, timeout: float = 1.0) -> tuple[Status, np.ndarray | None]:
+        if self.i >= len(self.paths):
+            if not self.loop:
+                return Status.END, None
+            self.i = 0
+        wait = self.next_time - time.monotonic()
+        if wait > 0:
+            time.sleep(wait)
+        self.next_time = time.monotonic() + 1.0 / self.fps
+        img = read_image(self.paths[self.i])
+        self.i += 1
+        if img.dtype == np.uint16:
+            img = (img >> 8).astype(np.uint8)
+        return Status.FRAME, img[..., 2::-1] if img.ndim == 3 else img  # RGB -> BGR
+
+    def close(self) -> None:
+        pass
+
+
+def open_raw(spec: SourceSpec, pace: bool = True, loop: bool = False, fps: float = 5.0, opencv: bool = False):
+    """The source object for a spec (raises SourceError when it cannot be opened)."""
+    if spec.kind == "synth":
+        return SynthSource(spec)
+    if spec.kind == "camera" or (spec.kind == "http" and opencv):
+        return CvSource(spec)
+    if spec.kind == "images":
+        return ImageSource(spec, fps=fps, loop=loop)
+    return AvSource(spec, pace=pace, loop=loop)
+
+
+class LiveSource:
+    """Iterates Pictures from a source, reopening it with backoff when it fails (live policy).
+
+    Pictures are stamped with the capture clock, so a recording keeps real time across drops.
+    ``events`` logs disconnects and reconnects; ``stop`` (an Event) ends the iteration.
+    """
+
+    live = True
+
+    def __init__(
+        self, uri: str, pace: bool = True, loop: bool = False, fps: float = 5.0, opencv: bool = False, log=None
+    ):
+        self.spec = parse_source(uri)
+        self.args = {"pace": pace, "loop": loop, "fps": fps, "opencv": opencv}
+        self.live = self.spec.kind != "file" or pace  # an unpaced file is processed like a file
+        self.log = log or (lambda m: None)
+        self.stop_event = threading.Event()
+        self.reconnects = 0
+        self.source = open_raw(self.spec, **self.args)  # fail early and clearly on a bad source
+        self.rate = Fraction(self.source.fps).limit_denominator(1001) if getattr(self.source, "fps", 0) else None
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def __iter__(self):
+        index = 0
+        start = time.monotonic()
+        backoff = 0.25
+        while not self.stop_event.is_set():
+            if self.source is None:
+                try:
+                    self.source = open_raw(self.spec, **self.args)
+                    self.reconnects += 1
+                    self.log(f"source {self.spec.uri}: reconnected")
+                    backoff = 0.25
+                except SourceError:
+                    self.stop_event.wait(backoff)
+                    backoff = min(backoff * 2, 8.0)
+                    continue
+            status, frame = self.source.read()
+            if status is Status.FRAME:
+                captured = time.monotonic()
+                yield picture_from_bgr(
+                    frame, index, pts=int((captured - start) / CLOCK), time_base=CLOCK, captured=captured
+                )
+                index += 1
+            elif status is Status.END:
+                return
+            elif status is Status.ERROR:
+                self.log(f"source {self.spec.uri}: lost; reopening")
+                self.source.close()
+                self.source = None
+                self.stop_event.wait(backoff)
+                backoff = min(backoff * 2, 8.0)
+
+    def close(self) -> None:
+        if self.source is not None:
+            self.source.close()
