@@ -11,6 +11,7 @@ from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.markup import escape
 
 app = typer.Typer(
     help="Real-time colorization of gray video, cameras and images (VGG16 autoencoder, Lab).",
@@ -27,8 +28,17 @@ SIZE_HELP = "Inference size: the long side (pixels) of the picture the network s
 
 
 def _fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)
     raise typer.Exit(code)
+
+
+def _note(tag: str, style: str, message: str) -> None:
+    """A tagged line (skipped, failed, warning); the message is printed as is, never as markup."""
+    err.print(f"[{style}]{tag}[/] {escape(message)}", highlight=False)
+
+
+def _log(message: str) -> None:
+    err.print(message, markup=False, highlight=False)
 
 
 def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
@@ -38,7 +48,7 @@ def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
 
     try:
         ckpt = load_checkpoint(model)
-        be = open_backend(backend, ckpt, device=device, log=lambda m: err.print(m, highlight=False))
+        be = open_backend(backend, ckpt, device=device, log=_log)
     except (CheckpointError, BackendError) as e:
         _fail(str(e))
     return Colorizer(be, size=size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain)

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, app, err, out
+from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, _log, _note, app, err, out
 
 
 @app.command()
@@ -58,14 +58,12 @@ def bench(
         try:
             be = open_backend(name, ckpt, device=dev)
         except BackendError as e:
-            err.print(f"[yellow]skipped[/] {name}: {e}", highlight=False)
+            _note("skipped", "yellow", f"{name}: {e}")
             continue
         for hw in shapes:
             for b in batches:
                 rows.append(bench_row(be, ckpt.model, b, hw, runs=runs))
-                err.print(
-                    f"{rows[-1]['describe']} batch {b} {hw[0]}x{hw[1]}: {rows[-1]['median_ms']} ms", highlight=False
-                )
+                _log(f"{rows[-1]['describe']} batch {b} {hw[0]}x{hw[1]}: {rows[-1]['median_ms']} ms")
         be.close()
     if peers:
         import tempfile
@@ -77,7 +75,7 @@ def bench(
             export_zhang(Path(tempfile.mkdtemp(prefix="rtcolor-peer-")) / "zhang.onnx"), runs=min(runs, 5)
         )
         for r in rows[-2:]:
-            err.print(f"{r['describe']} 1 256x256: {r['median_ms']} ms", highlight=False)
+            _log(f"{r['describe']} 1 256x256: {r['median_ms']} ms")
     e2e_rows = _end_to_end(ckpt, dev, clip, resolution, seconds, keyframe_interval, peers, naive_frames) if e2e else []
     if as_json:
         out.print_json(json.dumps({"machine": info, "rows": rows, "end_to_end": e2e_rows}))
@@ -122,9 +120,9 @@ def _end_to_end(ckpt, dev, clip, resolution, seconds, k, peers, naive_frames) ->
             w, h = (int(v) for v in resolution.lower().split("x"))
         except ValueError:
             _fail(f"--resolution {resolution!r} must look like 1280x720")
-        err.print(f"generating a {w}x{h} {seconds:g} s gray clip ...", highlight=False)
+        _log(f"generating a {w}x{h} {seconds:g} s gray clip ...")
         clip = write_clip(tmp / f"bench_{w}x{h}.mp4", seconds=seconds, width=w, height=h, gray=True, cut_at=seconds / 2)
-    be = open_backend("auto", ckpt, device=dev, log=lambda m: err.print(m, highlight=False))
+    be = open_backend("auto", ckpt, device=dev, log=_log)
     colorizer = Colorizer(be, size=ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
     rows = [transcode_fps(clip, tmp / "transcode.mp4")]
     cfg = PipelineConfig(temporal=TemporalConfig(keyframe_interval=k))
@@ -147,7 +145,7 @@ def _end_to_end(ckpt, dev, clip, resolution, seconds, k, peers, naive_frames) ->
         )
     for r in rows:
         r["clip"] = str(clip)
-        err.print(f"{r['name']}: {r['fps']} fps", highlight=False)
+        _log(f"{r['name']}: {r['fps']} fps")
     return rows
 
 
@@ -183,7 +181,7 @@ def evaluate(
 
     files, unmatched = expand_inputs(paths, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES)
     for item in unmatched:
-        err.print(f"[red]skipped[/] {item}: no such file, or a folder/glob with no pictures or videos", highlight=False)
+        _note("skipped", "red", f"{item}: no such file, or a folder/glob with no pictures or videos")
     if not files:
         _fail("nothing to evaluate")
     try:
@@ -199,15 +197,15 @@ def evaluate(
             else:
                 items.append(evaluate_image(f, colorizer))
             r = items[-1]
-            err.print(f"{f}: {r['psnr']:.2f} dB (gray {r['psnr_gray']:.2f})", highlight=False)
+            _log(f"{f}: {r['psnr']:.2f} dB (gray {r['psnr_gray']:.2f})")
         except (ImageReadError, VideoError, ValueError, RuntimeError) as e:
-            err.print(f"[red]failed[/] {e}", highlight=False)
+            _note("failed", "red", f"{e}")
             failures += 1
     if not items:
         _fail("no item could be evaluated")
     if sheet is not None:
         write_image(sheet, contact_sheet(items))
-        err.print(f"contact sheet: {sheet}", highlight=False)
+        _log(f"contact sheet: {sheet}")
     public = [{k: v for k, v in it.items() if not k.startswith("_")} for it in items]
     summary = {**mean_scores(public), "items_detail": public, "failed": failures}
     if as_json:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, app, err, out
+from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, _log, _note, app, err, out
 
 
 @app.command()
@@ -33,7 +33,7 @@ def image(
     paths, unmatched = expand_inputs(inputs)
     failures = 0
     for item in unmatched:
-        err.print(f"[red]skipped[/] {item}: no such file, or a folder/glob with no images", highlight=False)
+        _note("skipped", "red", f"{item}: no such file, or a folder/glob with no images")
         failures += 1
     if not paths:
         _fail("no input images found")
@@ -64,10 +64,10 @@ def image(
                 taken.add(dest.resolve())
                 done += 1
             except (ImageReadError, ValueError, OSError) as e:
-                err.print(f"[red]failed[/] {e}", highlight=False)
+                _note("failed", "red", f"{e}")
                 failures += 1
             bar.advance(task)
-    err.print(f"{done} written to {output}, {failures} failed", highlight=False)
+    _log(f"{done} written to {output}, {failures} failed")
     if failures:
         raise typer.Exit(1)
 
@@ -154,15 +154,14 @@ def train(
             console=err,
             disable=not err.is_terminal,
         ) as bar:
-            result = run_train(cfg, log=lambda m: err.print(m, highlight=False), progress=bar)
+            result = run_train(cfg, log=_log, progress=bar)
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         _fail(str(e))
     best = result["best"]
     if best is not None:  # only rank 0 validates
-        err.print(
+        _log(
             f"best: val PSNR {best['psnr']:.2f} dB (gray {best['psnr_gray']:.2f}), colourfulness "
-            f"{best['colourfulness']:.1f} at chroma gain {best['chroma_gain']:.2f}; wrote {out_path}",
-            highlight=False,
+            f"{best['colourfulness']:.1f} at chroma gain {best['chroma_gain']:.2f}; wrote {out_path}"
         )
 
 
@@ -190,7 +189,54 @@ def export(
     precision = "fp16" if fp16 else "fp32"
     path = export_onnx(ckpt.model, output, fp16=fp16, opset=opset)
     result = onnx_parity(ckpt.model, path, precision)
-    err.print(f"wrote {path} ({precision}, opset {opset}); {result}", highlight=False)
+    _log(f"wrote {path} ({precision}, opset {opset}); {result}")
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command("build-engine")
+def build_engine(
+    model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    fp16: bool = typer.Option(True, "--fp16/--fp32", help="Engine precision (fp16 by default)."),
+    min_shape: str = typer.Option("1x64x64", "--min-shape", help="Smallest input, BATCHxHEIGHTxWIDTH."),
+    opt_shape: str = typer.Option("1x144x256", "--opt-shape", help="The shape to tune for (256 long side, 16:9)."),
+    max_shape: str = typer.Option("8x512x512", "--max-shape", help="Largest input, BATCHxHEIGHTxWIDTH."),
+    engine_dir: Path = typer.Option(Path("engines"), "--engine-dir", help="Where engines and the timing cache live."),
+    workspace: float = typer.Option(4.0, "--workspace", help="Builder workspace in GiB."),
+) -> None:
+    """Build a TensorRT engine for this GPU (TensorRT 10.x / JetPack 6, or 11.x), then check it.
+
+    The file name and a JSON sidecar hold the cache key (model sha256, TensorRT version, GPU and
+    compute capability, precision, profile); a timing cache in the engine folder speeds up rebuilds.
+    After the build the engine is inspected (is it really FP16?) and compared with PyTorch.
+
+    Example: rtcolor build-engine --fp16 --max-shape 4x288x512
+    """
+    from ..backends import BackendError
+    from ..engine import Profile, engine_parity, parse_shape
+    from ..engine import build_engine as run_build
+    from ..weights import CheckpointError, load_checkpoint
+
+    try:
+        profile = Profile(parse_shape(min_shape), parse_shape(opt_shape), parse_shape(max_shape))
+    except ValueError as e:
+        _fail(str(e))
+    try:
+        ckpt = load_checkpoint(model)
+        plan = run_build(
+            ckpt,
+            fp16=fp16,
+            profile=profile,
+            engine_dir=engine_dir,
+            workspace_gb=workspace,
+            log=_log,
+        )
+        result = engine_parity(ckpt, plan)
+    except (CheckpointError, BackendError) as e:
+        _fail(str(e))
+    except RuntimeError as e:
+        _fail(str(e), code=1)
+    _log(f"{plan.name}: {result}")
     if not result.ok:
         raise typer.Exit(1)
 
@@ -215,9 +261,97 @@ def info() -> None:
         out.print(f"no CUDA GPU; CPU with {torch.get_num_threads()} threads")
     for name, note in available().items():
         out.print(f"backend {name}: {note}")
+    from ..engine import list_engines
+
+    engines = list_engines()
+    if not engines:
+        out.print("engines: none in engines/ (build one with `rtcolor build-engine` on a GPU with TensorRT)")
+    for e in engines:
+        m = e["meta"]
+        out.print(
+            f"engine {e['engine']}: {m.get('precision')} for {m.get('gpu')} (sm {m.get('compute_capability')}, "
+            f"TensorRT {m.get('tensorrt')}), max {m.get('profile', {}).get('max')}: {e['status']}"
+        )
     meta = read_metadata(default_model_path())
     val = meta.get("metrics", {}).get("validation", {})
     out.print(
         f"default model: {default_model_path()} (size {meta.get('inference_size')}, val PSNR "
         f"{val.get('psnr', float('nan')):.2f} dB vs gray {val.get('psnr_gray', float('nan')):.2f})"
+    )
+
+
+@app.command()
+def adapt(
+    sources: list[str] = typer.Argument(..., help="Colour videos, folders or globs of colour frames from the camera."),
+    out_path: Path = typer.Option(Path("adapted.safetensors"), "--out", "-o", help="Checkpoint to write."),
+    base: Path | None = typer.Option(None, "--base", help="Model to start from (default: the bundled one)."),
+    minutes: float = typer.Option(5.0, "--minutes", help="Time budget for fine-tuning (validation included)."),
+    max_frames: int = typer.Option(300, "--max-frames", help="Frames sampled per source at most."),
+    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Last part of each source (in time) held out."),
+    frozen_stages: int = typer.Option(3, "--frozen-stages", help="Early encoder stages (of 5) left as they are."),
+    crop: int = typer.Option(128, "--crop", help="Training crop size (multiple of 16)."),
+    batch_size: int = typer.Option(8, "--batch-size", "-b"),
+    lr: float = typer.Option(2e-4, "--lr"),
+    seed: int = typer.Option(0, "--seed"),
+) -> None:
+    """Fine-tune the model on your camera's own colour footage (day recordings, colour reels).
+
+    Frames are sampled (near-duplicates skipped), the last part of each source in time is held out,
+    the early encoder stages stay frozen, and validation PSNR and colourfulness are reported before
+    and after, beside the gray baseline. Use the result anywhere with --model.
+
+    Example: rtcolor adapt day_recordings/ --out mycam.safetensors --minutes 10
+    """
+    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ..adapt import AdaptConfig
+    from ..adapt import adapt as run_adapt
+    from ..weights import CheckpointError
+
+    if crop % 16:
+        _fail(f"--crop {crop} must be a multiple of 16 (e.g. {crop - crop % 16 or 16})")
+    if not 0 < val_fraction < 1:
+        _fail(f"--val-fraction {val_fraction} must be between 0 and 1")
+    if not 0 <= frozen_stages <= 5:
+        _fail(f"--frozen-stages {frozen_stages} must be between 0 and 5")
+    if minutes <= 0:
+        _fail(f"--minutes {minutes} must be positive")
+    if out_path.is_dir():
+        _fail(f"--out {out_path} is a folder; name a .safetensors file")
+    cfg = AdaptConfig(
+        sources=list(sources),
+        out=str(out_path),
+        base=str(base) if base else None,
+        minutes=minutes,
+        max_frames=max_frames,
+        val_fraction=val_fraction,
+        frozen_stages=frozen_stages,
+        crop=crop,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+    )
+    log = _log
+    try:
+        with Progress(
+            TextColumn("{task.description}"),
+            BarColumn(),
+            TimeRemainingColumn(),
+            console=err,
+            disable=not err.is_terminal,
+        ) as bar:
+            result = run_adapt(cfg, log=log, progress=bar)
+    except (CheckpointError, FileNotFoundError, ValueError) as e:
+        _fail(str(e))
+    except Exception as e:  # noqa: BLE001 - e.g. a video that cannot be read
+        from ..media.video import VideoError
+
+        if isinstance(e, VideoError):
+            _fail(str(e))
+        raise
+    b, a = result["before"], result["after"]
+    log(
+        f"held-out PSNR {b['psnr']:.2f} -> {a['psnr']:.2f} dB (gray {a['psnr_gray']:.2f}), colourfulness "
+        f"{b['colourfulness']:.1f} -> {a['colourfulness']:.1f} (truth {a['colourfulness_truth']:.1f}); "
+        f"{result['steps']} steps on {result['train_frames']} frames; wrote {out_path}"
     )

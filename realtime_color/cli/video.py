@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..media.video import VideoError
-from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, app, err
+from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, _log, _note, app, err
 
 TEMPORAL_HELP = {
     "keyframe": "Run the network on every K-th frame (and at every scene cut); the frames between carry "
@@ -83,7 +83,7 @@ def colorize(
         _fail(f"--crf {crf} must be between 0 (lossless) and 51")
     paths, unmatched = expand_inputs(inputs, suffixes=VIDEO_SUFFIXES)
     for item in unmatched:
-        err.print(f"[red]skipped[/] {item}: no such file, or a folder/glob with no videos", highlight=False)
+        _note("skipped", "red", f"{item}: no such file, or a folder/glob with no videos")
     if not paths:
         _fail("no input videos found")
     many = len(paths) > 1 or any(Path(i).is_dir() for i in inputs)
@@ -129,14 +129,14 @@ def colorize(
                     on_poll=_poll_progress(bar, task),
                 )
         except VideoError as e:
-            err.print(f"[red]failed[/] {e}", highlight=False)
+            _note("failed", "red", f"{e}")
             failures += 1
             continue
         except KeyboardInterrupt as e:
             summary = getattr(e, "partial", None)
             if summary:
                 results.append(summary)
-                err.print(f"interrupted: wrote the playable partial file {summary['output']}", highlight=False)
+                _log(f"interrupted: wrote the playable partial file {summary['output']}")
             _write_stats(stats_path, results)
             raise typer.Exit(130) from None
         results.append(summary)
@@ -150,13 +150,12 @@ def colorize(
 
 def _report(s: dict) -> None:
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in s["stage_seconds"].items())
-    err.print(
+    _log(
         f"{s['output']}: {s['frames_out']} frames in {s['seconds']:.1f}s ({s['fps']:.1f} fps), "
-        f"{s['keyframes']} keyframes, {s['scene_cuts']} scene cuts; busy time per stage: {stages}",
-        highlight=False,
+        f"{s['keyframes']} keyframes, {s['scene_cuts']} scene cuts; busy time per stage: {stages}"
     )
     for p in s["problems"]:
-        err.print(f"[yellow]warning[/] {s['input']}: {p}; the output holds what could be decoded", highlight=False)
+        _note("warning", "yellow", f"{s['input']}: {p}; the output holds what could be decoded")
 
 
 def _write_stats(path: Path | None, results: list[dict]) -> None:
@@ -217,7 +216,7 @@ def stream(
         source = str(camera)
     if source is None:
         _fail("name a source: rtcolor stream --camera 0, or a URL / file (see --help)")
-    log = lambda m: err.print(m, highlight=False)  # noqa: E731
+    log = _log
     pcfg = PipelineConfig(temporal=_temporal(keyframe_interval, smoothing, 0.3, False))
     try:
         src = LiveSource(source, pace=not no_pace, loop=loop, fps=fps, opencv=opencv, log=log)

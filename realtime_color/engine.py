@@ -1,0 +1,214 @@
+"""TensorRT engine builds: ONNX -> plan in ``engines/``, with the cache key and a JSON sidecar.
+
+The engine file name holds everything that invalidates an engine (model sha256, TensorRT
+version, GPU name and compute capability, precision, shape profile), and the sidecar repeats it
+as JSON, so the plan itself stays a plain TensorRT file that ``trtexec`` and Polygraphy can read.
+
+Precision across versions:
+
+* TensorRT 10.x (JetPack 6): an fp32 ONNX with ``BuilderFlag.FP16`` (TensorRT picks fp16 kernels).
+* TensorRT 11.x: ``BuilderFlag.FP16`` is gone; fp16 is baked into the ONNX (``export_onnx(fp16=True)``)
+  and the network is created strongly typed, so the graph's types are the engine's types.
+
+Either way the engine is inspected after the build (layer formats from the engine inspector)
+because a build can silently fall back to fp32, and a parity check against PyTorch follows.
+
+This module has never run on a machine with TensorRT (none was available while writing it); it
+follows the TensorRT 10/11 Python API documentation. The pure parts (shapes, names) are tested.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+ENGINE_DIR = Path("engines")
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Optimization profile for the input L: (batch, height, width) at min, opt and max."""
+
+    min: tuple[int, int, int] = (1, 64, 64)
+    opt: tuple[int, int, int] = (1, 144, 256)
+    max: tuple[int, int, int] = (8, 512, 512)
+
+    def __post_init__(self):
+        for name in ("min", "opt", "max"):
+            b, h, w = getattr(self, name)
+            if b < 1 or h % 16 or w % 16 or h < 16 or w < 16:
+                raise ValueError(f"--{name}-shape {b}x{h}x{w}: batch >= 1 and height, width multiples of 16")
+        if not all(a <= o <= m for a, o, m in zip(self.min, self.opt, self.max, strict=True)):
+            raise ValueError(f"shapes must satisfy min <= opt <= max in every dimension, got {self}")
+
+    def tensor_shapes(self) -> tuple[tuple[int, ...], ...]:
+        return tuple((b, 1, h, w) for b, h, w in (self.min, self.opt, self.max))
+
+    def tag(self) -> str:
+        b, h, w = self.max
+        return f"b{b}_{h}x{w}"
+
+
+def parse_shape(text: str) -> tuple[int, int, int]:
+    """'8x288x512' (batch x height x width) -> (8, 288, 512); 'HxW' means batch 1."""
+    parts = [int(p) for p in text.lower().split("x")]
+    if len(parts) == 2:
+        parts = [1, *parts]
+    if len(parts) != 3:
+        raise ValueError(f"shape {text!r} must look like BATCHxHEIGHTxWIDTH, e.g. 8x288x512")
+    return tuple(parts)  # type: ignore[return-value]
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")
+
+
+def engine_name(model_sha256: str, identity: dict, precision: str, profile: Profile) -> str:
+    """The cache key as a file stem: model, TensorRT, GPU + compute capability, precision, profile."""
+    cc = identity["compute_capability"].replace(".", "")
+    return (
+        f"rtcolor_{model_sha256[:12]}_{_slug(identity['gpu'])}_sm{cc}_trt{identity['tensorrt']}"
+        f"_{precision}_{profile.tag()}"
+    )
+
+
+def fp16_layer_fraction(engine_json: str) -> float:
+    """Fraction of the engine's layers whose outputs are half precision (from the inspector's JSON)."""
+    info = json.loads(engine_json)
+    layers = [layer for layer in info.get("Layers", []) if isinstance(layer, dict)]
+    if not layers:
+        return 0.0
+    half = 0
+    for layer in layers:
+        formats = " ".join(str(o.get("Format/Datatype", "")) for o in layer.get("Outputs", []) if isinstance(o, dict))
+        half += "Half" in formats or "FP16" in formats.upper()
+    return half / len(layers)
+
+
+def build_engine(
+    checkpoint,
+    fp16: bool = True,
+    profile: Profile | None = None,
+    engine_dir: Path = ENGINE_DIR,
+    workspace_gb: float = 4.0,
+    log=print,
+) -> Path:
+    """Build (or reuse) the engine for ``checkpoint`` on this GPU; returns the plan's path."""
+    from .backends.trt import _require_tensorrt, gpu_identity
+    from .export import export_onnx
+
+    trt = _require_tensorrt()
+    profile = profile or Profile()
+    precision = "fp16" if fp16 else "fp32"
+    identity = gpu_identity()
+    engine_dir.mkdir(parents=True, exist_ok=True)
+    stem = engine_name(checkpoint.sha256, identity, precision, profile)
+    plan_path, side_path = engine_dir / f"{stem}.engine", engine_dir / f"{stem}.json"
+    if plan_path.is_file() and side_path.is_file():
+        log(f"engine already built: {plan_path}")
+        return plan_path
+
+    has_fp16_flag = hasattr(trt.BuilderFlag, "FP16")  # TensorRT 10 yes, 11 no
+    strongly_typed = fp16 and not has_fp16_flag
+    onnx_path = export_onnx(checkpoint.model, engine_dir / f"{stem}.onnx", fp16=strongly_typed)
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse(onnx_path.read_bytes()):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
+    config = builder.create_builder_config()
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
+    config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED  # layer formats for the fp16 check
+    if fp16 and has_fp16_flag:
+        config.set_flag(trt.BuilderFlag.FP16)
+    opt_profile = builder.create_optimization_profile()
+    opt_profile.set_shape(network.get_input(0).name, *profile.tensor_shapes())
+    config.add_optimization_profile(opt_profile)
+
+    cache_path = engine_dir / f"timing_{_slug(identity['gpu'])}_trt{identity['tensorrt']}.cache"
+    cache = config.create_timing_cache(cache_path.read_bytes() if cache_path.is_file() else b"")
+    config.set_timing_cache(cache, ignore_mismatch=False)
+    log(f"building {precision} engine ({'strongly typed' if strongly_typed else 'builder flag'}); minutes ...")
+    plan = builder.build_serialized_network(network, config)
+    if plan is None:
+        raise RuntimeError("TensorRT failed to build the engine (see the messages above)")
+    _atomic_write(cache_path, bytes(config.get_timing_cache().serialize()))
+    _atomic_write(plan_path, bytes(plan))
+
+    engine = trt.Runtime(logger).deserialize_cuda_engine(bytes(plan))
+    fraction = fp16_layer_fraction(
+        engine.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON)
+    )
+    if fp16 and fraction < 0.5:
+        plan_path.unlink(missing_ok=True)
+        raise RuntimeError(
+            f"asked for FP16 but only {fraction:.0%} of the engine's layers are half precision: TensorRT "
+            "built FP32 (does this GPU have fast FP16?); use --fp32 if that is what you want"
+        )
+    sidecar = {
+        **identity,
+        "model_sha256": checkpoint.sha256,
+        "precision": precision,
+        "strongly_typed": strongly_typed,
+        "fp16_layer_fraction": round(fraction, 3),
+        "profile": {"min": profile.min, "opt": profile.opt, "max": profile.max},
+        "onnx": onnx_path.name,
+    }
+    _atomic_write(side_path, json.dumps(sidecar, indent=2).encode())
+    log(f"wrote {plan_path} ({fraction:.0%} of layers fp16) and {side_path.name}")
+    return plan_path
+
+
+def engine_parity(checkpoint, plan_path: Path):
+    """Run the engine and PyTorch fp32 on the same picture-like inputs; returns export.Parity."""
+    import torch
+
+    from .backends.trt import TensorRTBackend
+    from .export import parity, parity_inputs
+
+    backend = TensorRTBackend(plan_path)
+    x = parity_inputs(shape=tuple(backend.profile[1][2:]))  # the opt shape
+    with torch.inference_mode():
+        ref = checkpoint.model.float().cpu().eval().forward_aligned(x).numpy()
+    got = backend.infer(x).float().cpu().numpy()
+    return parity(ref, got, backend.precision)
+
+
+def list_engines(engine_dir: Path = ENGINE_DIR) -> list[dict]:
+    """Engines found in ``engine_dir`` with their sidecars and whether each can run here."""
+    rows = []
+    if not engine_dir.is_dir():
+        return rows
+    for side in sorted(engine_dir.glob("*.json")):
+        try:
+            meta = json.loads(side.read_text())
+        except (OSError, json.JSONDecodeError):
+            continue
+        plan = side.with_suffix(".engine")
+        row = {"engine": str(plan), "meta": meta}
+        if not plan.is_file():
+            row["status"] = "sidecar without its .engine file"
+        else:
+            try:
+                from .backends.trt import engine_problem
+
+                problem = engine_problem(meta)
+                row["status"] = "valid here" if problem is None else f"not valid here: {problem}"
+            except ImportError:
+                row["status"] = "cannot check: TensorRT is not installed here"
+            except Exception as e:  # noqa: BLE001 - e.g. no CUDA device to compare with
+                row["status"] = f"cannot check: {e}"
+        rows.append(row)
+    return rows
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    tmp = path.with_name(f".{path.name}.partial")
+    tmp.write_bytes(data)
+    os.replace(tmp, path)

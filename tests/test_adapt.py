@@ -1,0 +1,77 @@
+"""`rtcolor adapt`: fine-tuning on a camera's own footage moves the model toward its palette."""
+
+from __future__ import annotations
+
+import numpy as np
+from typer.testing import CliRunner
+
+from realtime_color.backends import open_backend
+from realtime_color.cli import app
+from realtime_color.colorizer import Colorizer
+from realtime_color.media.images import write_image
+from realtime_color.media.synth import write_clip
+from realtime_color.metrics import to_gray
+from realtime_color.weights import load_checkpoint
+
+runner = CliRunner()
+
+
+def magenta_frame(i: int, h: int = 64, w: int = 96) -> np.ndarray:
+    """A distinctive palette: magenta sky over teal ground, a block moving across."""
+    img = np.zeros((h, w, 3), np.uint8)
+    img[: h // 2] = (200, 40, 190)
+    img[h // 2 :] = (20, 150, 140)
+    x = (i * 5) % (w - 16)
+    img[20:36, x : x + 16] = (250, 240, 40)
+    rng = np.random.default_rng(i)
+    return np.clip(img + rng.normal(0, 3, img.shape), 0, 255).astype(np.uint8)
+
+
+def mean_ab(ckpt_path, rgb):
+    from skimage.color import rgb2lab
+
+    ckpt = load_checkpoint(ckpt_path)
+    col = Colorizer(open_backend("torch", ckpt, device="cpu"), size=64, chroma_gain=ckpt.chroma_gain)
+    return rgb2lab(col.colorize(to_gray(rgb)))[..., 1:].reshape(-1, 2).mean(0)
+
+
+def test_adapt_moves_toward_the_cameras_palette(tmp_path, random_checkpoint):
+    frames = tmp_path / "day"
+    for i in range(16):
+        write_image(frames / f"f{i:03d}.png", magenta_frame(i))
+    out = tmp_path / "cam.safetensors"
+    args = ["adapt", str(frames), "--out", str(out), "--base", random_checkpoint, "--minutes", "0.25"]
+    r = runner.invoke(app, [*args, "--crop", "48", "--batch-size", "4", "--lr", "1e-3"])
+    assert r.exit_code == 0, r.output
+    text = " ".join(r.output.split())
+    assert "before: val PSNR" in text and "held-out PSNR" in text
+    meta = load_checkpoint(out).meta
+    assert meta["training"]["frames"]["val"] >= 1 and meta["metrics"]["validation"]["psnr"] > 0
+    from skimage.color import rgb2lab
+
+    held_out = magenta_frame(99)
+    truth = rgb2lab(held_out)[..., 1:].reshape(-1, 2).mean(0)
+    before = np.linalg.norm(mean_ab(random_checkpoint, held_out) - truth)
+    after = np.linalg.norm(mean_ab(out, held_out) - truth)
+    assert after < 0.7 * before, (before, after)
+
+
+def test_adapt_from_a_video_skips_duplicates_and_holds_out_the_end(tmp_path):
+    from realtime_color.adapt import AdaptConfig, sample_frames
+
+    clip = write_clip(tmp_path / "day.mp4", seconds=2.0, width=160, height=96, audio=False)
+    still = tmp_path / "still"
+    for i in range(5):
+        write_image(still / f"s{i}.png", magenta_frame(0))  # the same picture five times
+    f = sample_frames(AdaptConfig(sources=[str(clip), str(still)], val_fraction=0.25), log=lambda m: None)
+    assert f.skipped_duplicates >= 4
+    assert f.per_source[str(clip)]["val"] >= 1
+    assert f.per_source[str(still)] == {"train": 1, "val": 0}  # one distinct picture: nothing to hold out
+
+
+def test_adapt_refuses_gray_footage(tmp_path):
+    gray = tmp_path / "night"
+    for i in range(3):
+        write_image(gray / f"g{i}.png", np.full((32, 32), 10 * i, np.uint8))
+    r = runner.invoke(app, ["adapt", str(gray), "--out", str(tmp_path / "x.safetensors"), "--minutes", "0.1"])
+    assert r.exit_code == 2 and "colour frames" in " ".join(r.output.split())
