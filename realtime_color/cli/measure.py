@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, _log, _note, app, err, out
+from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, _log, _note, app, out
 
 
 @app.command()
