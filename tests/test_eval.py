@@ -63,9 +63,7 @@ def test_eval_video_reports_temporal_figures_beside_the_original(tmp_path, rando
 
 def test_eval_refuses_gray_truth_and_missing(tmp_path, random_checkpoint):
     write_image(tmp_path / "g.png", np.full((32, 32), 128, np.uint8))
-    r = runner.invoke(
-        app,
-        ["eval", str(tmp_path / "g.png"), str(tmp_path / "none.png"), "--model", random_checkpoint, "--backend", "torch"],
-    )
+    args = ["eval", str(tmp_path / "g.png"), str(tmp_path / "none.png")]
+    r = runner.invoke(app, [*args, "--model", random_checkpoint, "--backend", "torch"])
     assert r.exit_code != 0
     assert "colour ground truth" in " ".join(r.output.split())
