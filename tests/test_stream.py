@@ -227,3 +227,30 @@ def test_http_preview_binds_loopback_unless_told():
         assert sink.httpd.server_address[0] == "127.0.0.1"
     finally:
         sink.close()
+
+
+def test_udp_push_sink_reaches_a_receiver(random_checkpoint):
+    from realtime_color.media.sinks import open_sink
+
+    port = free_port(socket.SOCK_DGRAM)
+    got = []
+
+    def receive():
+        src = LiveSource(f"udp://127.0.0.1:{port}?timeout=8000000")
+        for pic in src:
+            got.append(pic.y.shape)
+            if len(got) >= 20:
+                break
+        src.close()
+
+    receiver = threading.Thread(target=receive, daemon=True)
+    receiver.start()
+    time.sleep(0.5)  # the receiver is listening before the first packet
+    push = open_sink(f"udp://127.0.0.1:{port}?pkt_size=1316")
+    source = LiveSource("synth://?fps=30&size=160x96")
+    pipe = Pipeline(source, [push], make_colorizer(random_checkpoint), PipelineConfig())
+    threading.Timer(3.0, pipe.stop).start()
+    pipe.run()
+    push.close()
+    receiver.join(10)
+    assert len(got) >= 20 and got[0] == (96, 160)

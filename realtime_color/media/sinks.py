@@ -236,6 +236,7 @@ class PushSink:
             self.stream.width, self.stream.height, self.stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
             self.stream.time_base = Fraction(1, 90000)
             self.stream.options = {"preset": "ultrafast", "tune": "zerolatency"}
+            self.stream.codec_context.gop_size = 30  # a viewer joining mid-stream waits 1 s at most
             self.t0 = pic.captured
         frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pic.to_bgr()[: h - h % 2, : w - w % 2]), "bgr24")
         frame = frame.reformat(format="yuv420p")
