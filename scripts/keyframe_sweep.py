@@ -1,6 +1,6 @@
 """Speed and quality of `rtcolor colorize` per keyframe interval, side by side in one run.
 
-    python scripts/keyframe_sweep.py [K ...]      (default: 1 4 8 12 16)
+    python scripts/keyframe_sweep.py [--pan PX_PER_S] [K ...]      (default: 1 4 8 12 16)
 
 Generates a 10 s 720p 30 fps colour clip (a scene cut at 5 s) and its gray version, then for each
 K: the end-to-end fps of the gray clip (default settings otherwise) and the quality figures of
@@ -26,10 +26,15 @@ from realtime_color.weights import load_checkpoint
 
 
 def main() -> None:
-    ks = [int(a) for a in sys.argv[1:]] or [1, 4, 8, 12, 16]
+    args = sys.argv[1:]
+    pan = 0.0
+    if args[:1] == ["--pan"]:
+        pan, args = float(args[1]), args[2:]
+    ks = [int(a) for a in args] or [1, 4, 8, 12, 16]
     tmp = Path(tempfile.mkdtemp(prefix="rtcolor-sweep-"))
-    gray = write_clip(tmp / "gray.mp4", seconds=10, width=1280, height=720, gray=True, cut_at=5)
-    colour = write_clip(tmp / "colour.mp4", seconds=10, width=1280, height=720, cut_at=5)
+    clip = {"seconds": 10, "width": 1280, "height": 720, "cut_at": 5, "pan": pan}
+    gray = write_clip(tmp / "gray.mp4", gray=True, **clip)
+    colour = write_clip(tmp / "colour.mp4", **clip)
     ckpt = load_checkpoint(None)
     col = Colorizer(open_backend("auto", ckpt), size=ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
     floor = transcode_fps(gray, tmp / "t.mp4")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from ..temporal import DEFAULT_K
 from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, _log, _note, app, out
 
 
@@ -21,7 +22,7 @@ def bench(
     clip: Path | None = typer.Option(None, "--clip", help="Video for the end-to-end rows (default: a generated one)."),
     resolution: str = typer.Option("1280x720", "--resolution", help="WxH of the generated clip."),
     seconds: float = typer.Option(10.0, "--seconds", help="Length of the generated clip (30 fps)."),
-    keyframe_interval: int = typer.Option(8, "--keyframe-interval", "-k", help="Keyframe interval of our row."),
+    keyframe_interval: int = typer.Option(DEFAULT_K, "--keyframe-interval", "-k", help="Keyframe interval of our row."),
     peers: bool = typer.Option(True, "--peers/--no-peers", help="Time the Zhang et al. network (OpenCV DNN, ORT)."),
     naive_frames: int = typer.Option(30, "--naive-frames", help="Frames timed for the slow frame-by-frame rows."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
@@ -156,7 +157,9 @@ def evaluate(
     size: int | None = typer.Option(None, "--size", help=SIZE_HELP + " Default: the model's (256)."),
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
-    keyframe_interval: int = typer.Option(8, "--keyframe-interval", "-k", help="Video: network every K-th frame."),
+    keyframe_interval: int = typer.Option(
+        DEFAULT_K, "--keyframe-interval", "-k", help="Video: network every K-th frame."
+    ),
     smoothing: float = typer.Option(0.6, "--smoothing", help="Video: temporal smoothing (see rtcolor colorize)."),
     sample_every: int = typer.Option(10, "--sample-every", help="Video: SSIM/CIEDE2000 on every N-th frame."),
     sheet: Path | None = typer.Option(None, "--sheet", help="Write a contact sheet (gray | ours | truth) PNG."),

@@ -49,9 +49,12 @@ def scene_background(height: int, width: int, seed: int = 0) -> np.ndarray:
 class SceneClip:
     """Frame t of a scene: a background with coloured objects crossing it, plus sensor noise."""
 
-    def __init__(self, height: int, width: int, fps: float, cut_at: float | None = None, seed: int = 0):
-        self.height, self.width, self.fps, self.cut_at = height, width, fps, cut_at
-        self.backgrounds = [scene_background(height, width, seed), scene_background(height, width, seed + 101)]
+    def __init__(
+        self, height: int, width: int, fps: float, cut_at: float | None = None, seed: int = 0, pan: float = 0.0
+    ):
+        self.height, self.width, self.fps, self.cut_at, self.pan = height, width, fps, cut_at, pan
+        wide = width + int(abs(pan) * 60) if pan else width  # room for a minute of panning
+        self.backgrounds = [scene_background(height, wide, seed), scene_background(height, wide, seed + 101)]
         rng = np.random.default_rng(seed + 7)
         self.objects = [
             (rng.uniform(0.05, 0.12), rng.uniform(0.6, 0.9), rng.uniform(-0.15, 0.15), rng.uniform(0, 1), c)
@@ -62,8 +65,9 @@ class SceneClip:
     def frame(self, index: int) -> np.ndarray:
         t = index / self.fps
         second = self.cut_at is not None and t >= self.cut_at
-        img = self.backgrounds[int(second)].copy()
         h, w = self.height, self.width
+        x0 = int(self.pan * t) % max(1, self.backgrounds[0].shape[1] - w + 1) if self.pan else 0
+        img = self.backgrounds[int(second)][:, x0 : x0 + w].copy()
         for size, row, speed, phase, colour in self.objects:
             cx = int(((phase + speed * t) % 1.2 - 0.1) * w)
             cy = int(row * h)
@@ -88,16 +92,18 @@ def write_clip(
     crf: int = 20,
     vfr: bool = False,
     seed: int = 0,
+    pan: float = 0.0,
 ) -> Path:
     """Write a generated clip (H.264 + AAC by default) and return its path.
 
     ``gray`` stores luminance only (what a night-vision camera records). ``vfr`` gives every
-    fifth frame a doubled duration, so that timestamps are not a plain frame counter.
+    fifth frame a doubled duration, so that timestamps are not a plain frame counter. ``pan``
+    moves the camera across the scene at that many pixels per second.
     """
     import av
 
     path = Path(path)
-    scene = SceneClip(height, width, fps, cut_at, seed)
+    scene = SceneClip(height, width, fps, cut_at, seed, pan)
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate)
