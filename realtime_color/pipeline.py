@@ -289,7 +289,7 @@ class Pipeline:
         """Run to the end of the source (or until ``stop``); returns the stats. Re-raises nothing:
         a failure is in ``self.error`` for the caller to report."""
         live = self.policy is Policy.LIVE
-        size = self.cfg.queue_size if not live else 2
+        size = self.cfg.queue_size if not live else 1  # live: hold a frame, never a queue of them
         first = LatestQueue() if live else queue.Queue(self.cfg.queue_size)
         queues = [first] + [queue.Queue(size) for _ in range(4)]
         batch = 1 if live else max(1, self.cfg.batch)
