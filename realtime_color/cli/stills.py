@@ -306,6 +306,7 @@ def adapt(
 
     from ..adapt import AdaptConfig
     from ..adapt import adapt as run_adapt
+    from ..media.video import VideoError
     from ..weights import CheckpointError
 
     if crop % 16:
@@ -341,14 +342,8 @@ def adapt(
             disable=not err.is_terminal,
         ) as bar:
             result = run_adapt(cfg, log=log, progress=bar)
-    except (CheckpointError, FileNotFoundError, ValueError) as e:
+    except (CheckpointError, FileNotFoundError, ValueError, VideoError) as e:
         _fail(str(e))
-    except Exception as e:  # noqa: BLE001 - e.g. a video that cannot be read
-        from ..media.video import VideoError
-
-        if isinstance(e, VideoError):
-            _fail(str(e))
-        raise
     b, a = result["before"], result["after"]
     log(
         f"held-out PSNR {b['psnr']:.2f} -> {a['psnr']:.2f} dB (gray {a['psnr_gray']:.2f}), colourfulness "

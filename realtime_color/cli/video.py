@@ -224,10 +224,9 @@ def stream(
         src = LiveSource(source, pace=not no_pace, loop=loop, fps=fps, opencv=opencv, log=log)
     except SourceError as e:
         _fail(str(e))
-    colorizer = _colorizer(model, backend, device, size)
     pipe_holder: list = []
     sinks = []
-    try:
+    try:  # outputs first: a bad --out fails before the model is loaded
         for uri in outs:
             sinks.append(open_sink(uri, segment_minutes=segment, on_quit=lambda: pipe_holder[0].stop(), log=log))
     except (SinkError, VideoError) as e:
@@ -235,6 +234,13 @@ def stream(
             s.close(complete=False)
         src.close()
         _fail(str(e))
+    try:
+        colorizer = _colorizer(model, backend, device, size)
+    except typer.Exit:
+        for s in sinks:
+            s.close(complete=False)
+        src.close()
+        raise
     pipe = Pipeline(src, sinks, colorizer, pcfg)
     pipe_holder.append(pipe)
     if duration > 0:

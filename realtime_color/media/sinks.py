@@ -187,10 +187,11 @@ class WindowSink:
 
         try:
             cv2.namedWindow(title, cv2.WINDOW_NORMAL)
-        except cv2.error as e:
+        except cv2.error:
             raise SinkError(
-                "--out display needs a desktop and OpenCV with GUI support (pip install opencv-python, "
-                f"not -headless): {e}"
+                "--out display needs a desktop and OpenCV with GUI support (this install has no GUI: "
+                "pip install opencv-python instead of opencv-python-headless); or record with --out FILE.mp4 "
+                "or watch in a browser with --out http://127.0.0.1:8080"
             ) from None
         self.title, self.on_quit = title, on_quit
         self.times: list[float] = []
