@@ -151,11 +151,11 @@ class _Stage(threading.Thread):
                 continue
             busy += time.perf_counter() - t0
             for out in outs:
-                p.put(self.outbox, out)
+                self.outbox.put(out)
         if self.flush is not None and p.error is None:
             try:
                 for out in self.flush():
-                    p.put(self.outbox, out)
+                    self.outbox.put(out)
             except Exception as e:  # noqa: BLE001
                 p.fail(self.stage, e)
         p.stats.stage_seconds[self.stage] = p.stats.stage_seconds.get(self.stage, 0.0) + busy
@@ -221,9 +221,6 @@ class Pipeline:
         if hasattr(self.source, "stop"):
             self.source.stop()  # a live source may be waiting for a camera to come back
 
-    def put(self, q, item) -> None:
-        q.put(item)
-
     # -- stages ------------------------------------------------------------------------------------
 
     def _read(self, outbox, done: threading.Event) -> None:
@@ -286,8 +283,11 @@ class Pipeline:
     # -- running -----------------------------------------------------------------------------------
 
     def run(self, poll: float = 0.2, on_poll=None) -> Stats:
-        """Run to the end of the source (or until ``stop``); returns the stats. Re-raises nothing:
-        a failure is in ``self.error`` for the caller to report."""
+        """Run to the end of the source (or until ``stop``); returns the stats.
+
+        A stage failure does not raise: it is in ``self.error`` for the caller to report. Ctrl-C
+        (KeyboardInterrupt) propagates, but only after every stage has drained, so the sinks can
+        always be finalised."""
         live = self.policy is Policy.LIVE
         size = self.cfg.queue_size if not live else 1  # live: hold a frame, never a queue of them
         first = LatestQueue() if live else queue.Queue(self.cfg.queue_size)
