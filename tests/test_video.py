@@ -141,7 +141,7 @@ def test_clear_errors(tmp_path, random_checkpoint, vfr_clip):
         ([str(tmp_path / "missing.mp4"), "-o", str(tmp_path / "o.mp4")], "no input videos"),
         ([str(tmp_path / "notes.mp4"), "-o", str(tmp_path / "o.mp4")], "not a video"),
         ([str(audio_only), "-o", str(tmp_path / "o.mp4")], "no video stream"),
-        ([str(vfr_clip), "-o", str(tmp_path / "nodir" / "o.mp4")], "does not exist"),
+        ([str(vfr_clip), "-o", str(tmp_path / "notes.mp4" / "o.mp4")], "cannot write"),
         ([str(vfr_clip), "-o", str(vfr_clip), "--force"], "overwrite an input"),
         ([str(vfr_clip), "-o", str(tmp_path / "o.mp4"), "--codec", "mpeg9"], "not supported"),
         ([str(vfr_clip), "-o", str(tmp_path / "o.mp4"), "-k", "0"], "at least 1"),

@@ -44,8 +44,11 @@ def _poll_progress(bar, task):
 @app.command()
 def colorize(
     inputs: list[str] = typer.Argument(..., help="Video files, folders or globs."),
-    output: Path = typer.Option(
-        ..., "-o", "--output", help="Output file for one input; a folder for several (same file names)."
+    output_arg: str = typer.Option(
+        ...,
+        "-o",
+        "--output",
+        help="Output file for one input; a folder (created if needed) for several, or when it ends with '/'.",
     ),
     model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
     size: int | None = typer.Option(None, "--size", help=SIZE_HELP + " Default: the model's (256)."),
@@ -88,13 +91,17 @@ def colorize(
         _note("skipped", "red", f"{item}: no such file, or a folder/glob with no videos")
     if not paths:
         _fail("no input videos found")
+    output = Path(output_arg)
     many = len(paths) > 1 or any(Path(i).is_dir() for i in inputs)
     if many and output.exists() and not output.is_dir():
         _fail(f"-o {output} is a file, but there are several inputs; name a folder")
-    if not many and output.is_dir():
+    if not many and (output.is_dir() or output_arg.endswith(("/", "\\"))):
         output = output / paths[0].name
     if many:
-        output.mkdir(parents=True, exist_ok=True)
+        try:
+            output.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            _fail(f"cannot create the output folder {output}: {e}")
     pcfg = PipelineConfig(
         temporal=_temporal(keyframe_interval, smoothing, cut_threshold, no_flow), batch=batch, compare=compare
     )
@@ -108,8 +115,10 @@ def colorize(
                 raise VideoError(f"{src}: its output {dest} would overwrite an input; choose another -o")
             if dest.exists() and not force:
                 raise VideoError(f"{src}: {dest} exists; pass --force to overwrite it")
-            if not dest.parent.exists():
-                raise VideoError(f"cannot write {dest}: folder {dest.parent} does not exist")
+            try:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+            except OSError as e:
+                raise VideoError(f"cannot write {dest}: {e}") from None
             info = probe(src)
             with Progress(
                 TextColumn("{task.description}"),
