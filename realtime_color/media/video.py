@@ -128,6 +128,14 @@ class FileSource:
                 break
             except av.error.FFmpegError as e:
                 self.problems.append(f"demuxing stopped: {e}")
+                packet = None  # flush the decoder: frames it still holds are good ones
+            if packet is None:
+                try:
+                    for frame in self.video.codec_context.decode(None):
+                        yield self._picture(frame, index)
+                        index += 1
+                except av.error.FFmpegError:
+                    pass
                 break
             if packet.stream is not self.video:
                 if packet.dts is not None:
@@ -143,8 +151,11 @@ class FileSource:
                     self.rotation = int(getattr(frame, "rotation", 0) or 0)
                 yield self._picture(frame, index)
                 index += 1
-        if self.info.frames and index < self.info.frames * 0.98 and not self.problems:
-            self.problems.append(f"decoded {index} of the {self.info.frames} frames the container announces")
+        # Only a count the container stores (MP4, MKV with statistics) says frames are missing; an
+        # estimate from duration x rate (MPEG-TS, AVI) is off by a frame or two on healthy files.
+        announced = self.video.frames
+        if announced and index < announced * 0.98 - 1 and not self.problems:
+            self.problems.append(f"decoded {index} of the {announced} frames the container announces")
         self.decoded = index
 
     def _picture(self, frame, index: int) -> Picture:
@@ -205,7 +216,10 @@ class FileSink:
         self.codec, self.crf, self.preset = codec, crf, preset
         self.source = source
         self.rate = rate or (source.info.rate if source else None) or Fraction(30)
-        self.stream = None
+        # The video stream comes first in the file (stream 0, as players and tools expect); its
+        # size and format are set when the first colorized picture arrives.
+        self.stream = self.container.add_stream(codec, rate=self.rate)
+        self.started = False
         self.copied: dict[int, object] = {}
         if source is not None:
             self.container.metadata.update(source.metadata)
@@ -226,7 +240,7 @@ class FileSink:
     def _open_video(self, pic: Picture) -> None:
         av = _av()
         h, w = pic.y.shape
-        stream = self.container.add_stream(self.codec, rate=self.rate)
+        stream = self.stream
         stream.width, stream.height = w, h
         stream.pix_fmt = "yuv444p" if pic.subsampling == (1, 1) else ("yuvj420p" if pic.full_range else "yuv420p")
         if pic.time_base is not None:
@@ -242,7 +256,6 @@ class FileSink:
             stream.set_display_rotation(self.source.rotation)
         if self.source is not None:
             stream.metadata.update(self.source.video.metadata)
-        self.stream = stream
         self._format = stream.pix_fmt
         try:
             self.container.start_encoding()
@@ -252,8 +265,9 @@ class FileSink:
     def write(self, pic: Picture) -> None:
         """Encode one colorized picture (its pts kept) and mux the result."""
         av = _av()
-        if self.stream is None:
+        if not self.started:
             self._open_video(pic)
+            self.started = True
             for packet in self._pending_packets:
                 self.write_packet(packet)
             self._pending_packets.clear()
@@ -275,7 +289,7 @@ class FileSink:
         out = self.copied.get(packet.stream.index)
         if out is None:
             return
-        if self.stream is None:  # the header is written with the video stream; keep order until then
+        if not self.started:  # the header is written with the video stream; keep order until then
             self._pending_packets.append(packet)
             return
         packet.stream = out
@@ -283,10 +297,10 @@ class FileSink:
 
     def close(self, complete: bool = True) -> Path:
         """Flush the encoder and move the file to its name (or the partial name). Returns it."""
-        if self.stream is not None:
+        if self.started:
             self.container.mux(self.stream.encode())
         self.container.close()
-        if self.stream is None:  # nothing was written
+        if not self.started:  # nothing was written
             self.tmp.unlink(missing_ok=True)
             raise VideoError(f"no frame could be decoded, so {self.path} was not written")
         dest = self.path if complete else partial_name(self.path)
