@@ -54,7 +54,10 @@ def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
     return Colorizer(be, size=size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
 
 
-from . import measure, stills, video  # noqa: E402,F401 - register the commands
+# Registration order is the order of `rtcolor --help`: the video jobs first.
+from . import video  # noqa: E402,F401,I001
+from . import stills  # noqa: E402,F401
+from . import measure  # noqa: E402,F401
 
 
 def _terminate(signum, frame) -> None:

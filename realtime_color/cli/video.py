@@ -61,7 +61,9 @@ def colorize(
     codec: str = typer.Option("libx264", "--codec", help="libx264, libx265, or h264_nvenc / hevc_nvenc on NVIDIA."),
     crf: int = typer.Option(18, "--crf", help="Quality (x264/x265 CRF, NVENC CQ): lower is better; 0 is lossless."),
     preset: str = typer.Option("veryfast", "--preset", help="Encoder speed preset (ultrafast ... veryslow)."),
-    batch: int = typer.Option(1, "--batch", help="Keyframes per network call (larger helps on GPUs)."),
+    batch: int = typer.Option(
+        0, "--batch", help="Keyframes per network call; 0: 8 on a GPU (fewer, larger calls), 1 on a CPU."
+    ),
     compare: bool = typer.Option(False, "--compare", help="Write gray | colour side by side."),
     stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (inputs are never overwritten)."),
@@ -106,6 +108,8 @@ def colorize(
         temporal=_temporal(keyframe_interval, smoothing, cut_threshold, no_flow), batch=batch, compare=compare
     )
     colorizer = _colorizer(model, backend, device, size)
+    if batch <= 0:
+        pcfg.batch = 8 if str(getattr(colorizer.backend, "device", "cpu")).startswith("cuda") else 1
     inputs_resolved = {p.resolve() for p in paths}
     results, failures = [], len(unmatched)
     for src in paths:
