@@ -65,7 +65,9 @@ def _video_frames(path: Path, max_frames: int):
     with open_input(path) as c:
         vs = c.streams.video[0]
         vs.thread_type = "AUTO"
-        total = vs.frames or 0
+        # Spread the samples over the whole source (the held-out part must be its real end).
+        estimate = float(c.duration / 1e6 * vs.average_rate) if c.duration and vs.average_rate else 0
+        total = vs.frames or int(estimate)
         step = max(1, total // max_frames) if total else 1
         for i, frame in enumerate(c.decode(vs)):
             if i % step == 0:
