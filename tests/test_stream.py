@@ -254,3 +254,10 @@ def test_udp_push_sink_reaches_a_receiver(random_checkpoint):
     push.close()
     receiver.join(10)
     assert len(got) >= 20 and got[0] == (96, 160)
+
+
+@pytest.mark.parametrize("gray", ["1", "0"])
+def test_gray_ir_and_colour_cameras_both_work(random_checkpoint, gray):
+    src = LiveSource(f"synth://?fps=30&size=160x96&gray={gray}")
+    stats, sink = run_live(src, make_colorizer(random_checkpoint), 1.5, k=4)
+    assert stats.frames_out >= 10 and all(colour for *_, colour in sink.pictures)
