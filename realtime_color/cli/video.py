@@ -227,6 +227,8 @@ def stream(
     from ..media.sources import LiveSource, SourceError
     from ..pipeline import Pipeline, PipelineConfig
 
+    if segment < 0 or duration < 0 or fps <= 0:
+        _fail("--segment and --duration must be >= 0 and --fps > 0")
     if camera is not None:
         source = str(camera)
     if source is None:

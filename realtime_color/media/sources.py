@@ -96,12 +96,18 @@ class SynthSource:
             raise SourceError(f"{spec.uri}: not answering")
         self.uri = spec.uri
         o = spec.options
-        w, h = (int(v) for v in o.get("size", "640x360").lower().split("x"))
-        self.fps = float(o.get("fps", 30))
-        self.die_after = int(o.get("die_after", 0))
-        self.down = float(o.get("down", 1.0))
-        self.gray = o.get("gray", "1") == "1"
-        self.clip = SceneClip(h, w, self.fps, seed=int(o.get("seed", 0)))
+        try:
+            w, h = (int(v) for v in o.get("size", "640x360").lower().split("x"))
+            self.fps = float(o.get("fps", 30))
+            self.die_after = int(o.get("die_after", 0))
+            self.down = float(o.get("down", 1.0))
+            seed = int(o.get("seed", 0))
+        except ValueError:
+            raise SourceError(
+                f"{spec.uri}: bad option; use e.g. synth://?fps=30&size=640x360&gray=1&die_after=0&down=1"
+            ) from None
+        self.gray = o.get("gray", "1") == "1"  # an IR camera: one channel
+        self.clip = SceneClip(h, w, self.fps, seed=seed)
         self.count = 0
         self.next_time = time.monotonic()
 
@@ -113,10 +119,12 @@ class SynthSource:
         if wait > 0:
             time.sleep(wait)
         self.next_time = max(self.next_time + 1.0 / self.fps, time.monotonic() - 1.0 / self.fps)
+        import cv2
+
         rgb = self.clip.frame(self.count)
         self.count += 1
-        bgr = rgb[..., ::-1]
-        return Status.FRAME, (bgr[..., 1] if self.gray else np.ascontiguousarray(bgr))
+        code = cv2.COLOR_RGB2GRAY if self.gray else cv2.COLOR_RGB2BGR
+        return Status.FRAME, cv2.cvtColor(rgb, code)
 
     def close(self) -> None:
         pass
