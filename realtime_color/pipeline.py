@@ -363,8 +363,12 @@ def colorize_file(
     complete = not interrupted and not problems
     try:
         out = sink.close(complete=complete)
-    except Exception:
+    except Exception as e:
         sink.abort()
+        if problems:  # the reason nothing was written is the failure, not an empty input
+            from .media.video import VideoError
+
+            raise VideoError(f"{src}: {'; '.join(problems)}") from e
         raise
     summary = {"input": str(src), "output": str(out), "complete": complete, "problems": problems}
     summary.update(pipe.stats.summary())

@@ -86,6 +86,9 @@ def colorize(
 
     if codec not in CODECS:
         _fail(f"--codec {codec!r} is not supported; choose one of {', '.join(CODECS)}")
+    presets = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+    if codec.startswith("lib") and preset not in presets:
+        _fail(f"--preset {preset!r} is not an x264/x265 preset; choose one of {', '.join(presets)}")
     if not 0 <= crf <= 51:
         _fail(f"--crf {crf} must be between 0 (lossless) and 51")
     paths, unmatched = expand_inputs(inputs, suffixes=VIDEO_SUFFIXES)
