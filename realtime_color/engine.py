@@ -7,8 +7,8 @@ as JSON, so the plan itself stays a plain TensorRT file that ``trtexec`` and Pol
 Precision across versions:
 
 * TensorRT 10.x (JetPack 6): an fp32 ONNX with ``BuilderFlag.FP16`` (TensorRT picks fp16 kernels).
-* TensorRT 11.x: ``BuilderFlag.FP16`` is gone; fp16 is baked into the ONNX (``export_onnx(fp16=True)``)
-  and the network is created strongly typed, so the graph's types are the engine's types.
+* TensorRT 11.x: ``BuilderFlag.FP16`` is gone and every network is strongly typed; fp16 is baked
+  into the ONNX (``export_onnx(fp16=True)``), so the graph's types are the engine's types.
 
 Either way the engine is inspected after the build (layer formats from the engine inspector)
 because a build can silently fall back to fp32, and a parity check against PyTorch follows.
@@ -83,8 +83,12 @@ def fp16_layer_fraction(engine_json: str) -> float:
         return 0.0
     half = 0
     for layer in layers:
-        formats = " ".join(str(o.get("Format/Datatype", "")) for o in layer.get("Outputs", []) if isinstance(o, dict))
-        half += "Half" in formats or "FP16" in formats.upper()
+        # TensorRT 10 writes one "Format/Datatype" string per output; 11 splits it into "Format"
+        # and "DataType": read every string field of the outputs either way.
+        fields = " ".join(
+            str(v) for o in layer.get("Outputs", []) if isinstance(o, dict) for v in o.values() if isinstance(v, str)
+        )
+        half += "Half" in fields or "FP16" in fields.upper()
     return half / len(layers)
 
 
@@ -116,8 +120,7 @@ def build_engine(
     onnx_path = export_onnx(checkpoint.model, engine_dir / f"{stem}.onnx", fp16=strongly_typed)
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    flags = 1 << int(trt.NetworkDefinitionCreationFlag.STRONGLY_TYPED) if strongly_typed else 0
-    network = builder.create_network(flags)
+    network = builder.create_network()  # 10.x: weakly typed with the FP16 flag; 11.x: always strongly typed
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_path.read_bytes()):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))

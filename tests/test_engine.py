@@ -48,6 +48,9 @@ def test_fp16_check_reads_the_inspector_json():
     mixed = json.dumps({"Layers": [layer("Row major linear FP32"), layer("Half")]})
     assert fp16_layer_fraction(mixed) == 0.5
     assert fp16_layer_fraction(json.dumps({"Layers": ["conv names only"]})) == 0.0
+    # TensorRT 11 splits the field in two
+    trt11 = {"Name": "conv", "Outputs": [{"Name": "x", "Format": "Channel major (kHWC8)", "DataType": "Half"}]}
+    assert fp16_layer_fraction(json.dumps({"Layers": [trt11, layer("Row major linear FP32 format")]})) == 0.5
 
 
 def test_info_lists_engines_and_their_validity(tmp_path, monkeypatch):
