@@ -218,7 +218,11 @@ class FileSink:
         self.rate = rate or (source.info.rate if source else None) or Fraction(30)
         # The video stream comes first in the file (stream 0, as players and tools expect); its
         # size and format are set when the first colorized picture arrives.
-        self.stream = self.container.add_stream(codec, rate=self.rate)
+        try:
+            self.stream = self.container.add_stream(codec, rate=self.rate)
+        except (ValueError, av.error.FFmpegError) as e:
+            self.abort()
+            raise VideoError(f"{self.path.name}: {e}; name an .mp4 or .mkv output (or another --codec)") from None
         self.started = False
         self.copied: dict[int, object] = {}
         if source is not None:
