@@ -8,6 +8,8 @@ The formulas and constants are scikit-image's (``rgb2lab``/``lab2rgb`` with illu
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 import torch
 
@@ -129,19 +131,30 @@ def chroma_scale(full_range: bool) -> float:
     return 255.0 if full_range else 224.0
 
 
+@functools.lru_cache(maxsize=2)
 def luma_to_L_table(full_range: bool) -> np.ndarray:
-    """256-entry float32 table: 8-bit luma code -> Lab L."""
+    """256-entry float32 table: 8-bit luma code -> Lab L (built once per range)."""
     offset, scale = luma_range(full_range)
     y = torch.from_numpy(((np.arange(256) - offset) / scale).clip(0, 1).astype(np.float32))
     return luminance_to_L(y).numpy()
 
 
-def rgb_to_cbcr(rgb: np.ndarray, matrix: str) -> np.ndarray:
-    """Gamma-encoded RGB (..., 3) in [0, 1] -> (Cb, Cr) in [-0.5, 0.5], shape (..., 2)."""
+def rgb_to_ycbcr(rgb: np.ndarray, matrix: str) -> np.ndarray:
+    """Gamma-encoded RGB (..., 3) in [0, 1] -> (Y' in [0, 1], Cb, Cr in [-0.5, 0.5]), shape (..., 3)."""
     kr, kb = YCBCR_MATRICES[matrix]
     r, g, b = rgb[..., 0], rgb[..., 1], rgb[..., 2]
     y = kr * r + (1 - kr - kb) * g + kb * b
-    return np.stack([(b - y) / (2 * (1 - kb)), (r - y) / (2 * (1 - kr))], axis=-1)
+    return np.stack([y, (b - y) / (2 * (1 - kb)), (r - y) / (2 * (1 - kr))], axis=-1)
+
+
+def ycbcr_to_rgb(ycc: np.ndarray, matrix: str) -> np.ndarray:
+    """(Y', Cb, Cr) (..., 3) -> gamma-encoded RGB (..., 3), not clipped; the inverse of rgb_to_ycbcr."""
+    kr, kb = YCBCR_MATRICES[matrix]
+    y, cb, cr = ycc[..., 0], ycc[..., 1], ycc[..., 2]
+    r = y + 2 * (1 - kr) * cr
+    b = y + 2 * (1 - kb) * cb
+    g = (y - kr * r - kb * b) / (1 - kr - kb)
+    return np.stack([r, g, b], axis=-1)
 
 
 def lab_to_rgb_in_gamut(lum: np.ndarray, ab: np.ndarray, passes: int = 4) -> np.ndarray:

@@ -23,8 +23,8 @@ from .color import (
     luma_to_L_table,
     luminance_to_L,
     normalize_L,
-    rgb_to_cbcr,
     rgb_to_L,
+    rgb_to_ycbcr,
 )
 from .model import STRIDE
 
@@ -146,14 +146,10 @@ class Colorizer:
 # chroma is computed there and upsampled to the chroma planes (chroma is low-frequency anyway,
 # and 4:2:0 stores it at half resolution), while the luma plane passes through untouched.
 
-_L_TABLES: dict[bool, np.ndarray] = {}
-
 
 def luma_to_small_L(y: np.ndarray, full_range: bool, shape: tuple[int, int]) -> np.ndarray:
     """8-bit luma plane (H, W) -> Lab L (h, w) float32 at the inference ``shape`` (area-averaged)."""
-    if full_range not in _L_TABLES:
-        _L_TABLES[full_range] = luma_to_L_table(full_range)
-    lum = cv2.LUT(y, _L_TABLES[full_range])
+    lum = cv2.LUT(y, luma_to_L_table(full_range))
     return cv2.resize(lum, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
 
 
@@ -166,7 +162,7 @@ def ab_to_chroma(
     only its chroma is kept, so the picture's own luma is never replaced.
     """
     rgb = lab_to_rgb_in_gamut(lum, denormalize_ab(ab))
-    cbcr = rgb_to_cbcr(rgb, matrix)
+    cbcr = np.ascontiguousarray(rgb_to_ycbcr(rgb, matrix)[..., 1:])
     cbcr = cv2.resize(cbcr, (chroma_shape[1], chroma_shape[0]), interpolation=cv2.INTER_LINEAR)
     planes = np.clip(cbcr * chroma_scale(full_range) + 128.0, 0, 255) + 0.5
     return planes[..., 0].astype(np.uint8), planes[..., 1].astype(np.uint8)

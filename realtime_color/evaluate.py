@@ -7,31 +7,18 @@ something next to the flicker the real footage already has.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from . import metrics
+from .color import luma_to_L_table
 from .colorizer import Colorizer, gray_rgb
 from .media.frames import Picture
 from .media.images import read_image
 from .pipeline import Pipeline, PipelineConfig, Policy
-
-
-@dataclass
-class ImageScore:
-    """Figures for one colour picture: ours vs truth and gray vs truth."""
-
-    path: str
-    psnr: float
-    psnr_gray: float
-    ssim: float
-    ssim_gray: float
-    ciede2000: float
-    ciede2000_gray: float
-    colourfulness: float
-    colourfulness_truth: float
 
 
 def score_pair(ours: np.ndarray, gray: np.ndarray, truth: np.ndarray) -> dict:
@@ -69,32 +56,26 @@ def evaluate_image(path: str | Path, colorizer: Colorizer) -> dict:
 class _VideoScorer:
     """A pipeline sink that scores each colorized picture against the original frame's chroma."""
 
-    def __init__(self, sample_every: int):
-        self.sample_every = sample_every
+    def __init__(self, sample_every: int, middle: int = 0):
+        self.sample_every, self.middle = sample_every, middle
         self.rows: list[dict] = []
         self.sampled: list[dict] = []
         self.ours_t = metrics.TemporalScores()
         self.truth_t = metrics.TemporalScores()
-        self.table = None
         self.sheet = None
 
     def write(self, pic: Picture) -> None:
-        from .color import luma_to_L_table
-
         tu, tv = pic.meta["truth_uv"]
-        truth_pic = Picture(y=pic.y, index=pic.index, full_range=pic.full_range, matrix=pic.matrix, u=tu, v=tv)
-        truth_pic.subsampling = pic.subsampling
+        truth_pic = replace(pic, u=tu, v=tv, meta={})  # the same luma with the original chroma
         ours = pic.to_bgr()[..., ::-1]
         truth = truth_pic.to_bgr()[..., ::-1]
         gray = pic.gray_bgr()[..., ::-1]
         self.rows.append({"psnr": metrics.psnr(ours, truth), "psnr_gray": metrics.psnr(gray, truth)})
         if pic.index % self.sample_every == 0:  # SSIM and CIEDE2000 are slow at full HD: sample them
             self.sampled.append(score_pair(ours, gray, truth))
-            if len(self.sampled) <= 1 + len(self.rows) // (2 * self.sample_every):
-                self.sheet = (gray, ours, truth)  # a frame from the middle third, for the contact sheet
-        if self.table is None:
-            self.table = luma_to_L_table(pic.full_range)
-        lum = self.table[pic.y]
+            if self.sheet is None and pic.index >= self.middle:
+                self.sheet = (gray, ours, truth)  # a frame from the middle, for the contact sheet
+        lum = cv2.LUT(pic.y, luma_to_L_table(pic.full_range))
         self.ours_t.add(np.ascontiguousarray(ours), lum)
         self.truth_t.add(np.ascontiguousarray(truth), lum)
 
@@ -107,7 +88,7 @@ def evaluate_video(path: str | Path, colorizer: Colorizer, cfg: PipelineConfig, 
     from .media.video import FileSource
 
     source = FileSource(path, keep_chroma=True)
-    scorer = _VideoScorer(sample_every)
+    scorer = _VideoScorer(sample_every, middle=source.info.frames // 2)
     pipe = Pipeline(source, [scorer], colorizer, cfg, Policy.FILE)
     try:
         stats = pipe.run()

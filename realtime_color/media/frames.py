@@ -13,7 +13,7 @@ from fractions import Fraction
 import cv2
 import numpy as np
 
-from ..color import chroma_scale, luma_range
+from ..color import chroma_scale, luma_range, rgb_to_ycbcr, ycbcr_to_rgb
 
 
 @dataclass
@@ -48,19 +48,15 @@ class Picture:
         """Y'CbCr planes -> 8-bit BGR (for windows, MJPEG, still frames)."""
         if self.u is None:
             return self.gray_bgr()
-        from ..color import YCBCR_MATRICES
-
-        kr, kb = YCBCR_MATRICES[self.matrix]
         offset, scale = luma_range(self.full_range)
         cs = chroma_scale(self.full_range)
         h, w = self.y.shape
-        yy = (self.y.astype(np.float32) - offset) / scale
-        cb = cv2.resize((self.u.astype(np.float32) - 128) / cs, (w, h), interpolation=cv2.INTER_LINEAR)
-        cr = cv2.resize((self.v.astype(np.float32) - 128) / cs, (w, h), interpolation=cv2.INTER_LINEAR)
-        r = yy + 2 * (1 - kr) * cr
-        b = yy + 2 * (1 - kb) * cb
-        g = (yy - kr * r - kb * b) / (1 - kr - kb)
-        return (np.clip(np.stack([b, g, r], axis=-1), 0, 1) * 255 + 0.5).astype(np.uint8)
+        ycc = np.empty((h, w, 3), np.float32)
+        ycc[..., 0] = (self.y.astype(np.float32) - offset) / scale
+        for i, plane in ((1, self.u), (2, self.v)):
+            ycc[..., i] = cv2.resize((plane.astype(np.float32) - 128) / cs, (w, h), interpolation=cv2.INTER_LINEAR)
+        rgb = ycbcr_to_rgb(ycc, self.matrix)
+        return (np.clip(rgb[..., ::-1], 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
 def picture_from_bgr(bgr: np.ndarray, index: int, **kw) -> Picture:
@@ -76,17 +72,16 @@ def picture_from_bgr(bgr: np.ndarray, index: int, **kw) -> Picture:
 
 def planes_from_rgb(rgb: np.ndarray, matrix: str, full_range: bool = False, subsampling=(2, 2)):
     """8-bit RGB (H, W, 3) -> (Y, Cb, Cr) 8-bit planes, chroma area-averaged to the subsampling."""
-    from ..color import YCBCR_MATRICES, rgb_to_cbcr
-
-    kr, kb = YCBCR_MATRICES[matrix]
-    x = rgb.astype(np.float32) / 255.0
-    offset, scale = luma_range(full_range)
-    y = kr * x[..., 0] + (1 - kr - kb) * x[..., 1] + kb * x[..., 2]
-    cbcr = rgb_to_cbcr(x, matrix)
-    h, w = y.shape
+    ycc = rgb_to_ycbcr(rgb.astype(np.float32) / 255.0, matrix)
+    h, w = rgb.shape[:2]
     ch, cw = -(-h // subsampling[0]), -(-w // subsampling[1])
+    cbcr = ycc[..., 1:]
     if (ch, cw) != (h, w):
-        cbcr = cv2.resize(cbcr, (cw, ch), interpolation=cv2.INTER_AREA)
+        cbcr = cv2.resize(np.ascontiguousarray(cbcr), (cw, ch), interpolation=cv2.INTER_AREA)
+    offset, scale = luma_range(full_range)
     cs = chroma_scale(full_range)
-    to8 = lambda a: np.clip(a + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
-    return to8(offset + scale * y), to8(128 + cs * cbcr[..., 0]), to8(128 + cs * cbcr[..., 1])
+
+    def to8(a: np.ndarray) -> np.ndarray:
+        return np.clip(a + 0.5, 0, 255).astype(np.uint8)
+
+    return to8(offset + scale * ycc[..., 0]), to8(128 + cs * cbcr[..., 0]), to8(128 + cs * cbcr[..., 1])
