@@ -20,12 +20,12 @@ follows the TensorRT 10/11 Python API documentation. The pure parts (shapes, nam
 from __future__ import annotations
 
 import json
-import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
 
-ENGINE_DIR = Path("engines")
+from .backends.trt import ENGINE_DIR
+from .media.images import atomic_write
 
 
 @dataclass(frozen=True)
@@ -141,8 +141,8 @@ def build_engine(
     plan = builder.build_serialized_network(network, config)
     if plan is None:
         raise RuntimeError("TensorRT failed to build the engine (see the messages above)")
-    _atomic_write(cache_path, bytes(config.get_timing_cache().serialize()))
-    _atomic_write(plan_path, bytes(plan))
+    atomic_write(cache_path, bytes(config.get_timing_cache().serialize()))
+    atomic_write(plan_path, bytes(plan))
 
     engine = trt.Runtime(logger).deserialize_cuda_engine(bytes(plan))
     fraction = fp16_layer_fraction(
@@ -163,7 +163,7 @@ def build_engine(
         "profile": {"min": profile.min, "opt": profile.opt, "max": profile.max},
         "onnx": onnx_path.name,
     }
-    _atomic_write(side_path, json.dumps(sidecar, indent=2).encode())
+    atomic_write(side_path, json.dumps(sidecar, indent=2).encode())
     log(f"wrote {plan_path} ({fraction:.0%} of layers fp16) and {side_path.name}")
     return plan_path
 
@@ -185,22 +185,15 @@ def engine_parity(checkpoint, plan_path: Path):
 
 def list_engines(engine_dir: Path = ENGINE_DIR) -> list[dict]:
     """Engines found in ``engine_dir`` with their sidecars and whether each can run here."""
+    from .backends.trt import engine_problem, read_sidecars
+
     rows = []
-    if not engine_dir.is_dir():
-        return rows
-    for side in sorted(engine_dir.glob("*.json")):
-        try:
-            meta = json.loads(side.read_text())
-        except (OSError, json.JSONDecodeError):
-            continue
-        plan = side.with_suffix(".engine")
+    for plan, meta in read_sidecars(engine_dir):
         row = {"engine": str(plan), "meta": meta}
         if not plan.is_file():
             row["status"] = "sidecar without its .engine file"
         else:
             try:
-                from .backends.trt import engine_problem
-
                 problem = engine_problem(meta)
                 row["status"] = "valid here" if problem is None else f"not valid here: {problem}"
             except ImportError:
@@ -209,9 +202,3 @@ def list_engines(engine_dir: Path = ENGINE_DIR) -> list[dict]:
                 row["status"] = f"cannot check: {e}"
         rows.append(row)
     return rows
-
-
-def _atomic_write(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)

@@ -132,6 +132,7 @@ class TemporalScores:
     def __init__(self, static_tol: float = 2.0, scale: float = 0.5):
         self.static_tol, self.scale = static_tol, scale
         self.prev_lab: np.ndarray | None = None
+        self.prev_ref: np.ndarray | None = None
         self.hists: list[np.ndarray] = []
         self.flicker_sum = 0.0
         self.flicker_n = 0

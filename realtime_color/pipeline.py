@@ -88,8 +88,12 @@ class Stats:
     stage_seconds: dict = field(default_factory=dict)
     latencies: deque = field(default_factory=lambda: deque(maxlen=5000))  # seconds, most recent
 
-    def latency_ms(self, q: float) -> float | None:
-        return float(np.percentile(np.array(self.latencies) * 1000.0, q)) if self.latencies else None
+    def latency_ms(self, q: float, recent: int | None = None) -> float | None:
+        """Percentile ``q`` of the latencies kept, or of the last ``recent`` of them."""
+        kept = list(self.latencies)
+        if recent is not None:
+            kept = kept[len(kept) - min(recent, len(kept)) :]
+        return float(np.percentile(np.array(kept) * 1000.0, q)) if kept else None
 
     def summary(self) -> dict:
         elapsed = (self.finished or time.monotonic()) - self.started
@@ -205,7 +209,6 @@ class Pipeline:
         self._lock = threading.Lock()
         self._keys = KeyframePolicy(cfg.temporal)
         self._tracker = ChromaTracker(cfg.temporal)
-        self.on_output = None  # optional callback(picture) after the sinks, e.g. progress
 
     # -- plumbing --------------------------------------------------------------------------------
 
@@ -272,8 +275,6 @@ class Pipeline:
             self.stats.frames_out += 1
             self.stats.latencies.append(time.monotonic() - item.captured)
             item.meta.clear()
-            if self.on_output is not None:
-                self.on_output(item)
         else:
             for sink in self.sinks:
                 if hasattr(sink, "write_packet"):

@@ -94,16 +94,19 @@ class ChromaTracker:
         self.prev_ab: np.ndarray | None = None
         self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST) if cfg.flow else None
         self._grid: np.ndarray | None = None
+        self._prev_u8: np.ndarray | None = None  # prev_L as the flow's 8-bit input
 
     def reset(self) -> None:
-        self.prev_L = self.prev_ab = None
+        self.prev_L = self.prev_ab = self._prev_u8 = None
 
     def _warp_maps(self, lum: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         if self.flow is None:
             return None
         cur = np.clip(lum * 2.55, 0, 255).astype(np.uint8)
-        prev = np.clip(self.prev_L * 2.55, 0, 255).astype(np.uint8)
-        flow = self.flow.calc(cur, prev, None)  # cur(x) ~ prev(x + flow(x))
+        if self._prev_u8 is None or self._prev_u8.shape != cur.shape:
+            self._prev_u8 = np.clip(self.prev_L * 2.55, 0, 255).astype(np.uint8)
+        flow = self.flow.calc(cur, self._prev_u8, None)  # cur(x) ~ prev(x + flow(x))
+        self._prev_u8 = cur  # the next frame's previous: converted once
         h, w = lum.shape
         if self._grid is None or self._grid.shape[:2] != (h, w):
             gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
@@ -116,7 +119,7 @@ class ChromaTracker:
         if cut or self.prev_L is None:
             if ab_new is None:
                 raise ValueError("a scene cut (or the first frame) needs a network prediction")
-            self.prev_L, self.prev_ab = lum, ab_new
+            self.prev_L, self.prev_ab, self._prev_u8 = lum, ab_new, None
             return ab_new
         maps = self._warp_maps(lum)
         if maps is None:

@@ -52,20 +52,25 @@ def engine_problem(sidecar: dict, model_sha256: str | None = None) -> str | None
     return None
 
 
-def find_engine(checkpoint, engine_dir: Path | None = None) -> Path | None:
-    """A valid engine for ``checkpoint`` on this GPU and TensorRT, preferring fp16."""
-    folder = Path(engine_dir or ENGINE_DIR)
-    if not folder.is_dir():
-        return None
-    candidates = []
-    for side in sorted(folder.glob("*.json")):
+def read_sidecars(folder: Path | None = None) -> list[tuple[Path, dict]]:
+    """(plan path, sidecar metadata) of every readable ``*.json`` sidecar in ``folder``."""
+    folder = Path(folder or ENGINE_DIR)
+    found = []
+    for side in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
-            meta = json.loads(side.read_text())
+            found.append((side.with_suffix(".engine"), json.loads(side.read_text())))
         except (OSError, json.JSONDecodeError):
             continue
-        plan = side.with_suffix(".engine")
-        if plan.is_file() and engine_problem(meta, checkpoint.sha256) is None:
-            candidates.append((meta.get("precision") != "fp16", plan))
+    return found
+
+
+def find_engine(checkpoint, engine_dir: Path | None = None) -> Path | None:
+    """A valid engine for ``checkpoint`` on this GPU and TensorRT, preferring fp16."""
+    candidates = [
+        (meta.get("precision") != "fp16", plan)
+        for plan, meta in read_sidecars(engine_dir)
+        if plan.is_file() and engine_problem(meta, checkpoint.sha256) is None
+    ]
     return sorted(candidates)[0][1] if candidates else None
 
 

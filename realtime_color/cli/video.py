@@ -36,7 +36,8 @@ def _poll_progress(bar, task):
     def poll(pipe) -> None:
         s = pipe.stats
         elapsed = max(1e-6, time.monotonic() - s.started)
-        bar.update(task, completed=s.frames_out, fps=s.frames_out / elapsed)
+        total = pipe.source.info.frames or None  # the header the source already read
+        bar.update(task, total=total, completed=s.frames_out, fps=s.frames_out / elapsed)
 
     return poll
 
@@ -81,7 +82,7 @@ def colorize(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..media.images import expand_inputs
-    from ..media.video import CODECS, VIDEO_SUFFIXES, VideoError, probe
+    from ..media.video import CODECS, VIDEO_SUFFIXES, VideoError
     from ..pipeline import PipelineConfig, colorize_file
 
     if codec not in CODECS:
@@ -126,7 +127,6 @@ def colorize(
                 dest.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
                 raise VideoError(f"cannot write {dest}: {e}") from None
-            info = probe(src)
             with Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -135,7 +135,7 @@ def colorize(
                 TimeRemainingColumn(),
                 console=err,
             ) as bar:
-                task = bar.add_task(src.name, total=info.frames or None, fps=0.0)
+                task = bar.add_task(src.name, total=None, fps=0.0)
                 summary = colorize_file(
                     src,
                     dest,
@@ -181,9 +181,9 @@ def _write_stats(path: Path | None, results: list[dict]) -> None:
 
     if path is None:
         return
-    from ..media.images import atomic_write_text
+    from ..media.images import atomic_write
 
-    atomic_write_text(path, json.dumps({"runs": results}, indent=2))
+    atomic_write(path, json.dumps({"runs": results}, indent=2))
 
 
 @app.command()
@@ -265,21 +265,20 @@ def stream(
         timer = threading.Timer(duration, pipe.stop)
         timer.daemon = True
         timer.start()
-    last = {"t": time.monotonic(), "in": 0, "out": 0, "lat": 0}
+    last = {"t": time.monotonic(), "in": 0, "out": 0}
 
     def telemetry(p) -> None:
         now = time.monotonic()
         if report_every <= 0 or now - last["t"] < report_every:
             return
         s, dt = p.stats, now - last["t"]
-        recent = list(s.latencies)[last["lat"] - len(s.latencies) :] if len(s.latencies) > last["lat"] else []
-        lat = sorted(recent) or [0.0]
+        fresh = s.frames_out - last["out"]  # one latency is recorded per frame out
+        p50, p95 = (s.latency_ms(q, recent=fresh) for q in (50, 95))
         log(
-            f"in {(s.frames_in - last['in']) / dt:.1f} fps, out {(s.frames_out - last['out']) / dt:.1f} fps, "
-            f"dropped {s.dropped}, latency p50 {1000 * lat[len(lat) // 2]:.0f} ms "
-            f"p95 {1000 * lat[min(len(lat) - 1, int(0.95 * len(lat)))]:.0f} ms"
+            f"in {(s.frames_in - last['in']) / dt:.1f} fps, out {fresh / dt:.1f} fps, dropped {s.dropped}, "
+            f"latency p50 {p50 or 0:.0f} ms p95 {p95 or 0:.0f} ms"
         )
-        last.update(t=now, **{"in": s.frames_in, "out": s.frames_out, "lat": len(s.latencies)})
+        last.update(t=now, **{"in": s.frames_in, "out": s.frames_out})
 
     interrupted = False
     try:
@@ -301,9 +300,9 @@ def stream(
         f"{src.reconnects} reconnects"
     )
     if stats_path is not None:
-        from ..media.images import atomic_write_text
+        from ..media.images import atomic_write
 
-        atomic_write_text(stats_path, json.dumps(summary, indent=2))
+        atomic_write(stats_path, json.dumps(summary, indent=2))
     if pipe.error is not None:
         stage, e = pipe.error
         _fail(f"{stage} stage failed: {e.__class__.__name__}: {e}", code=1)

@@ -87,10 +87,13 @@ def expand_inputs(inputs: list[str], suffixes: set[str] = IMAGE_SUFFIXES) -> tup
     return unique, unmatched
 
 
-def atomic_write_text(path: str | Path, text: str) -> Path:
-    """Write a text file (stats, JSON) under a temporary name, then rename it into place."""
+def atomic_write(path: str | Path, data: str | bytes) -> Path:
+    """Write a file (stats, JSON, an engine) under a temporary name, then rename it into place."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
-    tmp.write_text(text)
+    if isinstance(data, str):
+        tmp.write_text(data)
+    else:
+        tmp.write_bytes(data)
     os.replace(tmp, path)
     return path

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import threading
 import time
+from dataclasses import replace
 from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -74,7 +75,7 @@ class RecordingSink:
         ):
             self._roll(pic)
         if pic.pts is not None:  # each segment starts at time 0
-            pic = _restamped(pic, pic.pts - self.first_pts)
+            pic = replace(pic, pts=pic.pts - self.first_pts)
         self.sink.write(pic)
 
     def close(self, complete: bool = True) -> None:
@@ -84,12 +85,6 @@ class RecordingSink:
             except VideoError:
                 pass  # no frame at all: nothing to keep
             self.sink = None
-
-
-def _restamped(pic: Picture, pts: int) -> Picture:
-    from dataclasses import replace
-
-    return replace(pic, pts=pts)
 
 
 class MjpegServer:

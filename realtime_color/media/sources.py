@@ -271,7 +271,6 @@ class LiveSource:
         self.stop_event = threading.Event()
         self.reconnects = 0
         self.source = open_raw(self.spec, **self.args)  # fail early and clearly on a bad source
-        self.rate = Fraction(self.source.fps).limit_denominator(1001) if getattr(self.source, "fps", 0) else None
 
     def stop(self) -> None:
         self.stop_event.set()

@@ -70,12 +70,6 @@ def open_input(path: str | Path):
     return container
 
 
-def probe(path: str | Path) -> VideoInfo:
-    """Read the container header (no decoding)."""
-    with open_input(path) as container:
-        return _info(Path(path), container)
-
-
 def _info(path: Path, container) -> VideoInfo:
     vs = container.streams.video[0]
     duration = float(container.duration) / 1e6 if container.duration else None
@@ -156,7 +150,6 @@ class FileSource:
         announced = self.video.frames
         if announced and index < announced * 0.98 - 1 and not self.problems:
             self.problems.append(f"decoded {index} of the {announced} frames the container announces")
-        self.decoded = index
 
     def _picture(self, frame, index: int) -> Picture:
         fmt = frame.format.name
