@@ -9,7 +9,7 @@ becomes the real name only when complete (or ``<stem>.partial<suffix>`` when it 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
@@ -39,7 +39,6 @@ class VideoInfo:
     time_base: Fraction
     frames: int  # 0 when the container does not say
     duration: float | None  # seconds
-    other_streams: list[str] = field(default_factory=list)  # e.g. "audio aac"
 
 
 def _av():
@@ -73,7 +72,6 @@ def open_input(path: str | Path):
 def _info(path: Path, container) -> VideoInfo:
     vs = container.streams.video[0]
     duration = float(container.duration) / 1e6 if container.duration else None
-    others = [f"{s.type} {s.codec_context.name if s.codec_context else '?'}" for s in container.streams if s is not vs]
     return VideoInfo(
         path=path,
         width=vs.codec_context.width,
@@ -84,7 +82,6 @@ def _info(path: Path, container) -> VideoInfo:
         time_base=vs.time_base,
         frames=vs.frames or (int(round(duration * vs.average_rate)) if duration and vs.average_rate else 0),
         duration=duration,
-        other_streams=others,
     )
 
 
