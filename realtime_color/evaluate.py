@@ -49,6 +49,7 @@ def evaluate_image(path: str | Path, colorizer: Colorizer) -> dict:
         "kind": "image",
         "frames": 1,
         **score_pair(ours, gray3, truth),
+        "luma_psnr": metrics.luma_psnr(ours, gray3),  # the input's luminance kept (video: Y passes through)
         "_sheet": (gray3, ours, truth),
     }
 
@@ -121,7 +122,7 @@ def evaluate_video(path: str | Path, colorizer: Colorizer, cfg: PipelineConfig, 
 
 def mean_scores(items: list[dict]) -> dict:
     """Means over items of every numeric figure (each item, picture or video, counts once)."""
-    keys = [k for k, v in items[0].items() if isinstance(v, float | int) and not isinstance(v, bool)]
+    keys = {k: None for it in items for k, v in it.items() if isinstance(v, float | int) and not isinstance(v, bool)}
     out = {}
     for k in keys:
         vals = [it[k] for it in items if k in it and np.isfinite(it[k])]

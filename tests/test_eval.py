@@ -31,6 +31,7 @@ def test_eval_json_agrees_with_an_independent_psnr(tmp_path, random_checkpoint):
     assert r.exit_code == 0, r.output
     result = json.loads(r.stdout[r.stdout.index("{") :])
     assert isinstance(result["psnr"], float) and isinstance(result["psnr_gray"], float)
+    assert result["luma_psnr"] >= 40  # colour was added, the gray input's luminance was kept
     # Independently: colorize the gray versions with `rtcolor image`, compute PSNR with plain numpy.
     from realtime_color.metrics import to_gray
 

@@ -215,7 +215,7 @@ def evaluate(
         out.print_json(json.dumps(summary, default=float))
     else:
         table = Table(title="rtcolor eval (ours | gray baseline)")
-        for col in ("item", "PSNR dB", "SSIM", "CIEDE2000", "colourfulness", "flicker", "CDC"):
+        for col in ("item", "PSNR dB", "SSIM", "CIEDE2000", "colourfulness", "luma dB", "flicker", "CDC"):
             table.add_column(col)
         for r in [*public, {"path": "mean", **summary}]:
             vid = "flicker" in r
@@ -225,6 +225,7 @@ def evaluate(
                 f"{r['ssim']:.3f} | {r['ssim_gray']:.3f}",
                 f"{r['ciede2000']:.2f} | {r['ciede2000_gray']:.2f}",
                 f"{r['colourfulness']:.1f} (truth {r['colourfulness_truth']:.1f})",
+                f"{r['luma_psnr']:.1f}" if "luma_psnr" in r else "-",
                 f"{r['flicker']:.3f} (truth {r['flicker_truth']:.3f})" if vid else "-",
                 f"{r['cdc']:.4f} (truth {r['cdc_truth']:.4f})" if vid else "-",
             )
