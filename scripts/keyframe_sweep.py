@@ -1,11 +1,12 @@
 """Speed and quality of `rtcolor colorize` per keyframe interval, side by side in one run.
 
-    python scripts/keyframe_sweep.py [--pan PX_PER_S] [K ...]      (default: 1 4 8 12 16)
+    python scripts/keyframe_sweep.py [--pan PX_PER_S] [--photos A.png B.png] [K ...]   (K: 1 4 8 12 16)
 
 Generates a 10 s 720p 30 fps colour clip (a scene cut at 5 s) and its gray version, then for each
 K: the end-to-end fps of the gray clip (default settings otherwise) and the quality figures of
 `rtcolor eval` on the colour clip (PSNR vs gray, chroma flicker and CDC vs the original's). The
-plain transcode (decode + libx264 veryfast) is timed in the same run as the floor.
+plain transcode (decode + libx264 veryfast) is timed in the same run as the floor. With
+``--photos`` the scene is two real pictures (before and after the cut) instead of generated ones.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from realtime_color.backends import open_backend
 from realtime_color.bench import pipeline_fps, transcode_fps
 from realtime_color.colorizer import Colorizer
 from realtime_color.evaluate import evaluate_video
+from realtime_color.media.images import read_image
 from realtime_color.media.synth import write_clip
 from realtime_color.pipeline import PipelineConfig
 from realtime_color.temporal import TemporalConfig
@@ -28,11 +30,14 @@ from realtime_color.weights import load_checkpoint
 def main() -> None:
     args = sys.argv[1:]
     pan = 0.0
+    photos = None
     if args[:1] == ["--pan"]:
         pan, args = float(args[1]), args[2:]
+    if args[:1] == ["--photos"]:
+        photos, args = [read_image(args[1]), read_image(args[2])], args[3:]
     ks = [int(a) for a in args] or [1, 4, 8, 12, 16]
     tmp = Path(tempfile.mkdtemp(prefix="rtcolor-sweep-"))
-    clip = {"seconds": 10, "width": 1280, "height": 720, "cut_at": 5, "pan": pan}
+    clip = {"seconds": 10, "width": 1280, "height": 720, "cut_at": 5, "pan": pan, "photos": photos}
     gray = write_clip(tmp / "gray.mp4", gray=True, **clip)
     colour = write_clip(tmp / "colour.mp4", **clip)
     ckpt = load_checkpoint(None)

@@ -172,3 +172,16 @@ def test_sigterm_finalises_a_playable_partial(tmp_path, random_checkpoint):
     n = len(video_frames(partial))
     assert 0 < n < 600
     assert audio_packets(partial)  # the sound made it too
+
+
+def test_clips_over_real_photos_show_the_photos(tmp_path):
+    """`write_clip(photos=...)` (the held-out video check) films the given pictures, one per side of the cut."""
+    red, blue = np.zeros((90, 200, 3), np.uint8), np.zeros((300, 240, 3), np.uint8)
+    red[..., 0], blue[..., 2] = 200, 200
+    path = write_clip(tmp_path / "p.mp4", seconds=1, width=160, height=96, cut_at=0.5, audio=False, photos=[red, blue])
+    with av.open(str(path)) as c:
+        frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
+    assert len(frames) == 30 and frames[0].shape == (96, 160, 3)
+    first, last = frames[0].reshape(-1, 3).mean(0), frames[-1].reshape(-1, 3).mean(0)
+    # Mostly the photo's colour (the crossing objects cover a part of the frame).
+    assert first[0] > first[2] + 60 and last[2] > last[0] + 60

@@ -46,15 +46,39 @@ def scene_background(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(img + texture.reshape(height, width, 1), 0, 255).astype(np.uint8)
 
 
+def fit_photo(photo: np.ndarray, height: int, width: int) -> np.ndarray:
+    """Scale an RGB photo to cover (height, width) and crop its centre: a real scene background."""
+    scale = max(height / photo.shape[0], width / photo.shape[1])
+    big = cv2.resize(
+        photo[..., :3], None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
+    )
+    y0, x0 = (big.shape[0] - height) // 2, (big.shape[1] - width) // 2
+    return np.ascontiguousarray(big[y0 : y0 + height, x0 : x0 + width])
+
+
 class SceneClip:
-    """Frame t of a scene: a background with coloured objects crossing it, plus sensor noise."""
+    """Frame t of a scene: a background with coloured objects crossing it, plus sensor noise.
+
+    The backgrounds are procedural unless ``photos`` are given (RGB arrays: the first before the
+    cut, the last after it), which turns the clip into a static camera over real pictures.
+    """
 
     def __init__(
-        self, height: int, width: int, fps: float, cut_at: float | None = None, seed: int = 0, pan: float = 0.0
+        self,
+        height: int,
+        width: int,
+        fps: float,
+        cut_at: float | None = None,
+        seed: int = 0,
+        pan: float = 0.0,
+        photos: list[np.ndarray] | None = None,
     ):
         self.height, self.width, self.fps, self.cut_at, self.pan = height, width, fps, cut_at, pan
         wide = width + int(abs(pan) * 60) if pan else width  # room for a minute of panning
-        self.backgrounds = [scene_background(height, wide, seed), scene_background(height, wide, seed + 101)]
+        if photos:
+            self.backgrounds = [fit_photo(photos[0], height, wide), fit_photo(photos[-1], height, wide)]
+        else:
+            self.backgrounds = [scene_background(height, wide, seed), scene_background(height, wide, seed + 101)]
         rng = np.random.default_rng(seed + 7)
         self.objects = [
             (rng.uniform(0.05, 0.12), rng.uniform(0.6, 0.9), rng.uniform(-0.15, 0.15), rng.uniform(0, 1), c)
@@ -93,17 +117,19 @@ def write_clip(
     vfr: bool = False,
     seed: int = 0,
     pan: float = 0.0,
+    photos: list[np.ndarray] | None = None,
 ) -> Path:
     """Write a generated clip (H.264 + AAC by default) and return its path.
 
     ``gray`` stores luminance only (what a night-vision camera records). ``vfr`` gives every
     fifth frame a doubled duration, so that timestamps are not a plain frame counter. ``pan``
-    moves the camera across the scene at that many pixels per second.
+    moves the camera across the scene at that many pixels per second. ``photos`` replace the
+    procedural backgrounds with real pictures (see ``SceneClip``).
     """
     import av
 
     path = Path(path)
-    scene = SceneClip(height, width, fps, cut_at, seed, pan)
+    scene = SceneClip(height, width, fps, cut_at, seed, pan, photos)
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate)
