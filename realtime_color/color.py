@@ -157,6 +157,10 @@ def ycbcr_to_rgb(ycc: np.ndarray, matrix: str) -> np.ndarray:
     return np.stack([r, g, b], axis=-1)
 
 
+_TINY = float(np.nextafter(np.float32(0), np.float32(1)))  # the smallest float32 above 0
+_BELOW_ONE = float(np.nextafter(np.float32(1), np.float32(0)))  # the largest float32 below 1
+
+
 def lab_to_rgb_in_gamut(lum: np.ndarray, ab: np.ndarray, passes: int = 4) -> np.ndarray:
     """Small-picture Lab (L (h, w), a,b (h, w, 2), float32) -> sRGB (h, w, 3) in [0, 1], through
     OpenCV (about 40x faster than the torch path on a 256x144 picture, equal within 2e-4 in gamut).
@@ -164,15 +168,28 @@ def lab_to_rgb_in_gamut(lum: np.ndarray, ab: np.ndarray, passes: int = 4) -> np.
     Like ``colorizer.compose``, chroma is reduced where the colour falls outside sRGB instead of
     clipping the channels. OpenCV clips its float output, so a channel at exactly 0 or 1 is taken
     as out of gamut (pure black and white carry no chroma, so reducing it there costs nothing).
+    The whole picture is converted once; the reduction passes only revisit the pixels outside.
     """
     import cv2
 
-    scale = np.ones(lum.shape, np.float32)
+    lab = np.dstack([lum, ab]).astype(np.float32, copy=False)
+    rgb = cv2.cvtColor(lab, cv2.COLOR_Lab2RGB)
+    inside = cv2.inRange(rgb, (_TINY,) * 3, (_BELOW_ONE,) * 3)  # 255 where every channel is in (0, 1)
+    out = np.flatnonzero(inside.ravel() == 0)
+    if out.size == 0:
+        return rgb
+    sub = lab.reshape(-1, 3)[out][:, None, :]  # (n, 1, 3): the pixels outside, as a picture
+    chroma, scale = sub[..., 1:].copy(), np.ones((out.size, 1, 1), np.float32)
     for _ in range(passes):
-        rgb = cv2.cvtColor(np.dstack([lum, ab * scale[..., None]]).astype(np.float32), cv2.COLOR_Lab2RGB)
-        over = ((rgb <= 0.0) | (rgb >= 1.0)).any(-1)
+        sub[..., 1:] = chroma * scale
+        sub_rgb = cv2.cvtColor(sub, cv2.COLOR_Lab2RGB)
+        over = ((sub_rgb <= 0.0) | (sub_rgb >= 1.0)).any(-1)[..., None]  # (n, 1, 1)
         if not over.any():
-            return rgb
+            break
         scale[over] *= 0.6
-    scale[over] = 0.0
-    return cv2.cvtColor(np.dstack([lum, ab * scale[..., None]]).astype(np.float32), cv2.COLOR_Lab2RGB)
+    else:
+        scale[over] = 0.0
+        sub[..., 1:] = chroma * scale
+        sub_rgb = cv2.cvtColor(sub, cv2.COLOR_Lab2RGB)
+    rgb.reshape(-1, 3)[out] = sub_rgb[:, 0]
+    return rgb

@@ -164,5 +164,7 @@ def ab_to_chroma(
     rgb = lab_to_rgb_in_gamut(lum, denormalize_ab(ab))
     cbcr = np.ascontiguousarray(rgb_to_ycbcr(rgb, matrix)[..., 1:])
     cbcr = cv2.resize(cbcr, (chroma_shape[1], chroma_shape[0]), interpolation=cv2.INTER_LINEAR)
-    planes = np.clip(cbcr * chroma_scale(full_range) + 128.0, 0, 255) + 0.5
-    return planes[..., 0].astype(np.uint8), planes[..., 1].astype(np.uint8)
+    # One pass: scale, offset, round and saturate to uint8 (in gamut the values are >= 0, so the
+    # absolute value this OpenCV call also takes changes nothing), then two contiguous planes.
+    u, v = cv2.split(cv2.convertScaleAbs(cbcr, alpha=chroma_scale(full_range), beta=128.0))
+    return u, v

@@ -21,7 +21,7 @@ from .model import ColorizerNet
 DEFAULT_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "L", "ab"
 # Parity tolerances against PyTorch fp32, as PSNR of the ab output over its [-1, 1] range.
-PARITY_DB = {"fp32": 40.0, "fp16": 30.0}
+PARITY_DB = {"fp32": 40.0, "fp16": 30.0, "int8": 30.0}
 
 
 class _ExportWrapper(nn.Module):
@@ -123,3 +123,62 @@ def onnx_parity(model: ColorizerNet, onnx_path: Path, precision: str, inputs: to
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
     got = sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
     return parity(ref, got, precision)
+
+
+# int8 for CPUs (ONNX Runtime static quantisation). Calibration needs pictures the network would
+# see; generated scenes serve (the same on every machine, no photo shipped). Quality moves a little
+# with the calibration set (BENCHMARKS.md), which is why int8 is offered, not the default.
+
+
+def calibration_inputs(shape: tuple[int, int] = (144, 256), scenes: int = 12, seed: int = 0) -> list[np.ndarray]:
+    """Normalised L network inputs (1, 1, h, w) from generated street scenes, two frames each."""
+    from .color import normalize_L
+    from .colorizer import frame_to_unit, resize_L, unit_to_L
+    from .media.synth import SceneClip
+
+    out = []
+    for i in range(scenes):
+        clip = SceneClip(2 * shape[0], 2 * shape[1], 30.0, seed=seed + i)
+        for index in (0, 40):
+            lum = unit_to_L(frame_to_unit(clip.frame(index)))[None]
+            out.append(normalize_L(resize_L(lum, shape)).numpy().astype(np.float32))
+    return out
+
+
+def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
+    """Static int8 quantisation (QDQ; per-channel int8 weights, uint8 activations) of an fp32 ONNX
+    file, calibrated on generated scenes; checked against the fp32 file on other scenes. The file
+    is written only if the check passes (otherwise ``ValueError``)."""
+    import onnxruntime as ort
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class _Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self._it = iter({INPUT_NAME: x} for x in calibration_inputs())
+
+        def get_next(self):
+            return next(self._it, None)
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.partial")
+    quantize_static(
+        str(fp32_onnx),
+        str(tmp),
+        _Reader(),
+        quant_format=QuantFormat.QDQ,
+        activation_type=QuantType.QUInt8,
+        weight_type=QuantType.QInt8,
+        per_channel=True,
+    )
+    check = np.concatenate(calibration_inputs(scenes=2, seed=1000))
+    runs = [
+        ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run([OUTPUT_NAME], {INPUT_NAME: check})[0]
+        for f in (fp32_onnx, tmp)
+    ]
+    result = parity(runs[0], runs[1], "int8")
+    if not result.ok:
+        tmp.unlink(missing_ok=True)
+        raise ValueError(f"int8 model rejected: {result}")
+    os.replace(tmp, path)
+    return result

@@ -131,7 +131,8 @@ def load_checkpoint(path: str | Path | None = None, device: str | torch.device =
         tensors = load_file(str(path))
     except Exception as e:
         raise CheckpointError(f"{path}: tensors could not be read ({e}); the file is truncated or corrupt") from e
-    model = ColorizerNet(config)
+    with torch.device("meta"):  # no random init (about a second for VGG16): every weight is loaded below
+        model = ColorizerNet(config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -148,7 +149,7 @@ def load_checkpoint(path: str | Path | None = None, device: str | torch.device =
             )
         if v.is_floating_point() and not torch.isfinite(v).all():
             raise CheckpointError(f"{path}: tensor {k} holds NaN or infinite values")
-    model.load_state_dict({k: v.float() for k, v in tensors.items()})
+    model.load_state_dict({k: v.float() for k, v in tensors.items()}, assign=True)
     model.eval().to(device)
     meta["sha256"] = file_sha256(path)
     return Checkpoint(model=model, meta=meta, path=path)

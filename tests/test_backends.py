@@ -64,3 +64,30 @@ def test_tensorrt_missing_says_how_to_install(ckpt):
 def test_tensorrt_backend_without_engine_says_build(ckpt, tmp_path):
     with pytest.raises(BackendError, match="build-engine"):
         open_backend("tensorrt", ckpt, engine_dir=tmp_path)
+
+
+@pytest.mark.slow
+def test_int8_backend_is_built_once_checked_and_close_to_fp32(ckpt, tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))  # the ONNX cache lives under it
+    from realtime_color.backends.ort import onnx_cache_dir
+
+    int8 = open_backend("onnxruntime-int8", ckpt)
+    assert int8.precision == "int8" and "int8" in int8.describe()
+    files = {p.name.split("-")[-1]: p.stat().st_size for p in onnx_cache_dir().glob("*.onnx")}
+    assert set(files) == {"fp32.onnx", "int8.onnx"} and files["int8.onnx"] < 0.4 * files["fp32.onnx"]
+    gray = scene(144, 256)
+    a = Colorizer(open_backend("onnxruntime", ckpt), size=256).colorize(gray)
+    b = Colorizer(int8, size=256).colorize(gray)
+    mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
+    assert 10 * np.log10(255**2 / mse) >= 30  # close to fp32, but not bit-equal: it is quantised
+    assert mse > 0
+
+    # A build that fails its parity check leaves no int8 file behind and says why.
+    import realtime_color.export as export
+
+    for p in onnx_cache_dir().glob("*int8*"):
+        p.unlink()
+    monkeypatch.setitem(export.PARITY_DB, "int8", 200.0)
+    with pytest.raises(BackendError, match="int8 model rejected"):
+        open_backend("onnxruntime-int8", ckpt)
+    assert not list(onnx_cache_dir().glob("*int8*"))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 import torch
@@ -47,6 +48,21 @@ def test_out_of_gamut_chroma_is_reduced_not_clipped():
     rgb = lab_to_rgb_in_gamut(lum, ab)
     assert ((rgb > 0) & (rgb < 1)).all()  # every channel strictly inside: chroma was scaled down
     assert np.std(rgb, axis=-1).mean() > 0.01  # but not to gray
+
+
+def test_only_the_pixels_outside_the_gamut_change():
+    rng = np.random.default_rng(1)
+    lum = rng.uniform(30, 80, (16, 16)).astype(np.float32)
+    ab = rng.uniform(-15, 15, (16, 16, 2)).astype(np.float32)
+    ab[::3, ::2] = 120.0  # a scattered third of the pixels far outside sRGB
+    rgb = lab_to_rgb_in_gamut(lum, ab)
+    plain = cv2.cvtColor(np.dstack([lum, ab]), cv2.COLOR_Lab2RGB)
+    outside = np.zeros((16, 16), bool)
+    outside[::3, ::2] = True
+    assert np.array_equal(rgb[~outside], plain[~outside])  # in gamut: the plain conversion
+    assert ((rgb[outside] > 0) & (rgb[outside] < 1)).all()  # outside: chroma reduced into the gamut
+    lab_back = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)
+    assert np.abs(lab_back[..., 0] - lum).max() < 0.5  # and L kept
 
 
 def test_chroma_planes_keep_neutral_gray_neutral():

@@ -45,17 +45,26 @@ class OrtBackend(BackendBase):
 
     @classmethod
     def from_checkpoint(cls, checkpoint, device: str = "cpu", precision: str | None = None) -> OrtBackend:
-        """Export the checkpoint once into the cache (keyed by its sha256) and open it."""
-        from ..export import export_onnx
+        """Export the checkpoint once into the cache (keyed by its sha256) and open it. int8 is
+        quantised from the fp32 export and kept only if it passes its parity check."""
+        from ..export import export_onnx, quantize_int8
 
         precision = precision or "fp32"
+        if precision not in ("fp32", "fp16", "int8"):
+            raise BackendError(f"onnxruntime precision {precision!r}: use fp32, fp16 or int8")
         key = (checkpoint.sha256 or "unsaved")[:16]
         path = onnx_cache_dir() / f"{key}-{precision}.onnx"
         if not path.is_file() or checkpoint.sha256 == "":
             try:
-                export_onnx(checkpoint.model, path, fp16=precision == "fp16")
+                if precision == "int8":
+                    fp32 = onnx_cache_dir() / f"{key}-fp32.onnx"
+                    if not fp32.is_file() or checkpoint.sha256 == "":
+                        export_onnx(checkpoint.model, fp32)
+                    quantize_int8(fp32, path)
+                else:
+                    export_onnx(checkpoint.model, path, fp16=precision == "fp16")
             except Exception as e:
-                raise BackendError(f"ONNX export for onnxruntime failed: {e}") from e
+                raise BackendError(f"ONNX {precision} build for onnxruntime failed: {e}") from e
         return cls(path, device=device, precision=precision)
 
     def infer(self, lum: torch.Tensor) -> torch.Tensor:
