@@ -7,9 +7,12 @@ milliseconds a frame whatever the video size.
   frames, or a spike of the mean difference of 32x18 thumbnails far above its recent median (a pan
   keeps that median high, a cut does not); a cut forces a keyframe and resets all temporal state,
   so colour never smears across it.
-* Keyframes: the network runs on every K-th frame and at every cut. Between keyframes the chroma
-  of the previous frame is carried to the current one along dense optical flow (DIS) computed on
-  L, so moving objects keep their colour instead of leaving it behind.
+* Keyframes: the network runs on every K-th frame and at every cut. In a still scene (under 1% of
+  the 32x18 thumbnail changed since the last keyframe) the interval stretches up to
+  ``static_stretch`` x K, which spares an idle surveillance camera most network calls; past K
+  frames, the first frame that is no longer still is a keyframe. Between
+  keyframes the chroma of the previous frame is carried to the current one along dense optical
+  flow (DIS) computed on L, so moving objects keep their colour instead of leaving it behind.
 * Smoothing: at a keyframe the new prediction is blended with the carried chroma, weighted by how
   well the carried frame explains the current L (occlusions and new content get the new colour).
   With K = 1 this is a motion-compensated exponential moving average.
@@ -41,12 +44,17 @@ class TemporalConfig:
     cut_min_diff: float = 2.0  # (L units) below which a thumbnail difference is never a cut
     flow: bool = True  # motion-compensate the carried chroma (else carry it in place)
     match_tolerance: float = 6.0  # L units: a warped pixel this far from the current L is not trusted
+    static_stretch: int = 4  # a still scene stretches the keyframe interval (K > 1) up to this many K (1: never)
+    static_change: float = 0.01  # ... still: under this fraction of thumbnail cells changed since the keyframe
+    static_tolerance: float = 2.0  # ... by more than this many L units (sensor noise averages out below it)
 
     def __post_init__(self):
         if self.keyframe_interval < 1:
             raise ValueError(f"keyframe interval {self.keyframe_interval} must be at least 1")
         if not 0.0 <= self.smoothing < 1.0:
             raise ValueError(f"smoothing {self.smoothing} must be in [0, 1)")
+        if self.static_stretch < 1:
+            raise ValueError(f"static stretch {self.static_stretch} must be at least 1 (1: off)")
 
 
 def l_histogram(lum: np.ndarray) -> np.ndarray:
@@ -64,6 +72,7 @@ class KeyframePolicy:
         self.prev_thumb: np.ndarray | None = None
         self.recent: deque[float] = deque(maxlen=12)
         self.since_key = 0
+        self.key_thumb: np.ndarray | None = None  # the thumbnail at the last keyframe
 
     def decide(self, lum: np.ndarray) -> tuple[bool, bool]:
         """Small L (h, w) -> (keyframe, cut). The first frame is both."""
@@ -80,9 +89,18 @@ class KeyframePolicy:
         if cut:
             self.recent.clear()
         self.prev_hist, self.prev_thumb = hist, thumb
-        key = cut or self.since_key + 1 >= self.cfg.keyframe_interval
-        self.since_key = 0 if key else self.since_key + 1
+        n, k = self.since_key + 1, self.cfg.keyframe_interval
+        key = cut or n >= k
+        if key and not cut and k > 1 and n < k * self.cfg.static_stretch and self._still(thumb):  # K = 1: every frame
+            key = False
+        if key:
+            self.key_thumb = thumb
+        self.since_key = 0 if key else n
         return key, cut
+
+    def _still(self, thumb: np.ndarray) -> bool:
+        changed = np.abs(thumb - self.key_thumb) > self.cfg.static_tolerance
+        return float(changed.mean()) < self.cfg.static_change
 
 
 class ChromaTracker:

@@ -1,12 +1,15 @@
 """Speed and quality of `rtcolor colorize` per keyframe interval, side by side in one run.
 
-    python scripts/keyframe_sweep.py [--pan PX_PER_S] [--photos A.png B.png] [K ...]   (K: 1 4 8 12 16)
+    python scripts/keyframe_sweep.py [--pan PX_PER_S] [--photos A.png B.png] [--idle] [--static-stretch S] [K ...]
 
 Generates a 10 s 720p 30 fps colour clip (a scene cut at 5 s) and its gray version, then for each
 K: the end-to-end fps of the gray clip (default settings otherwise) and the quality figures of
 `rtcolor eval` on the colour clip (PSNR vs gray, chroma flicker and CDC vs the original's). The
 plain transcode (decode + libx264 veryfast) is timed in the same run as the floor. With
-``--photos`` the scene is two real pictures (before and after the cut) instead of generated ones.
+``--photos`` the scene is two real pictures (before and after the cut) instead of generated ones;
+``--idle`` leaves the objects out (an idle camera: only sensor noise moves); ``--static-stretch``
+sets how far a still scene may stretch the keyframe interval (default 4; 1: off). K defaults to
+1 4 8 12 16.
 """
 
 from __future__ import annotations
@@ -35,9 +38,15 @@ def main() -> None:
         pan, args = float(args[1]), args[2:]
     if args[:1] == ["--photos"]:
         photos, args = [read_image(args[1]), read_image(args[2])], args[3:]
+    objects = 3
+    if args[:1] == ["--idle"]:
+        objects, args = 0, args[1:]
+    stretch = 4
+    if args[:1] == ["--static-stretch"]:
+        stretch, args = int(args[1]), args[2:]
     ks = [int(a) for a in args] or [1, 4, 8, 12, 16]
     tmp = Path(tempfile.mkdtemp(prefix="rtcolor-sweep-"))
-    clip = {"seconds": 10, "width": 1280, "height": 720, "cut_at": 5, "pan": pan, "photos": photos}
+    clip = {"seconds": 10, "width": 1280, "height": 720, "cut_at": 5, "pan": pan, "photos": photos, "objects": objects}
     gray = write_clip(tmp / "gray.mp4", gray=True, **clip)
     colour = write_clip(tmp / "colour.mp4", **clip)
     ckpt = load_checkpoint(None)
@@ -45,11 +54,12 @@ def main() -> None:
     floor = transcode_fps(gray, tmp / "t.mp4")
     rows = []
     for k in ks:
-        cfg = PipelineConfig(temporal=TemporalConfig(keyframe_interval=k))
+        cfg = PipelineConfig(temporal=TemporalConfig(keyframe_interval=k, static_stretch=stretch))
         speed = pipeline_fps(gray, tmp / f"k{k}.mp4", col, cfg, f"k={k}")
         q = evaluate_video(colour, col, cfg)
         row = {
             "k": k,
+            "keyframes": q["keyframes"],
             "fps": speed["fps"],
             "x_transcode_time": round(floor["fps"] / speed["fps"], 2),
             **{key: round(q[key], 4) for key in ("psnr", "psnr_gray", "flicker", "flicker_truth", "cdc", "cdc_truth")},

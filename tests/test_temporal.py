@@ -19,7 +19,7 @@ def textured_L(h=72, w=128, seed=0, shift=0):
 
 
 def test_keyframe_interval_and_cuts():
-    policy = KeyframePolicy(TemporalConfig(keyframe_interval=4, cut_threshold=0.3))
+    policy = KeyframePolicy(TemporalConfig(keyframe_interval=4, cut_threshold=0.3, static_stretch=1))
     a = textured_L(seed=0)
     b = np.clip(a * 0.3 + 60, 0, 100)  # a different scene: brighter, flatter histogram
     decisions = [policy.decide(a) for _ in range(9)] + [policy.decide(b), policy.decide(b)]
@@ -27,6 +27,29 @@ def test_keyframe_interval_and_cuts():
     cuts = [c for _, c in decisions]
     assert cuts == [True] + [False] * 8 + [True, False]
     assert keys == [True, False, False, False, True, False, False, False, True, True, False]
+
+
+def key_indices(cfg, frames):
+    policy = KeyframePolicy(cfg)
+    return [i for i, f in enumerate(frames) if policy.decide(f)[0]]
+
+
+def test_a_still_scene_stretches_the_keyframe_interval_and_change_ends_it():
+    cfg = TemporalConfig(keyframe_interval=4, static_stretch=4)
+    rng = np.random.default_rng(1)
+    a = textured_L(seed=0)
+    noisy = [a + rng.normal(0, 1.5, a.shape).astype(np.float32) for _ in range(40)]  # sensor noise only
+    assert key_indices(cfg, noisy) == [0, 16, 32]  # every 4 K, not every K
+    assert key_indices(TemporalConfig(keyframe_interval=4, static_stretch=1), noisy) == list(range(0, 40, 4))
+    assert key_indices(TemporalConfig(keyframe_interval=1), noisy) == list(range(40))  # K = 1 means every frame
+    moving = [textured_L(seed=0, shift=t) for t in range(20)]  # the camera pans: every K as before
+    assert key_indices(cfg, moving) == [0, 4, 8, 12, 16]
+    drift = [a + 0.2 * t for t in range(20)]  # light rising slowly: a keyframe once it adds up (> 2 L)
+    assert key_indices(cfg, drift) == [0, 11]  # 11 x 0.2 > 2: the first frame past K that is not still
+    walker = [a.copy() for _ in range(12)]  # something small enters at frame 6
+    for f in walker[6:]:
+        f[20:40, 30:50] += 25
+    assert key_indices(cfg, walker) == [0, 6]  # past K, the frame it appears in is a keyframe
 
 
 def test_chroma_follows_motion():
@@ -67,6 +90,8 @@ def test_bad_temporal_options():
         TemporalConfig(keyframe_interval=0)
     with pytest.raises(ValueError, match="smoothing"):
         TemporalConfig(smoothing=1.5)
+    with pytest.raises(ValueError, match="static stretch"):
+        TemporalConfig(static_stretch=0)
 
 
 def test_js_divergence_and_histograms():

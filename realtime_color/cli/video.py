@@ -18,15 +18,21 @@ TEMPORAL_HELP = {
     "smoothing": "Temporal smoothing of the chroma, 0 (off) to 0.95: the weight kept from the motion-"
     "compensated previous frame where it still matches. Reset at scene cuts.",
     "cut": "Scene-cut threshold: L-histogram distance between frames (0-1) that starts a new scene.",
+    "static": "In a still scene (under 1% of the picture changed since the last keyframe) the keyframe "
+    "interval stretches up to this many times K (K > 1), sparing an idle camera most network calls. 1: off.",
 }
 
 
-def _temporal(keyframe_interval: int, smoothing: float, cut_threshold: float, no_flow: bool):
+def _temporal(keyframe_interval: int, smoothing: float, cut_threshold: float, no_flow: bool, static_stretch: int):
     from ..temporal import TemporalConfig
 
     try:
         return TemporalConfig(
-            keyframe_interval=keyframe_interval, smoothing=smoothing, cut_threshold=cut_threshold, flow=not no_flow
+            keyframe_interval=keyframe_interval,
+            smoothing=smoothing,
+            cut_threshold=cut_threshold,
+            flow=not no_flow,
+            static_stretch=static_stretch,
         )
     except ValueError as e:
         _fail(str(e))
@@ -56,6 +62,7 @@ def colorize(
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
     keyframe_interval: int = typer.Option(DEFAULT_K, "--keyframe-interval", "-k", help=TEMPORAL_HELP["keyframe"]),
+    static_stretch: int = typer.Option(4, "--static-stretch", help=TEMPORAL_HELP["static"]),
     smoothing: float = typer.Option(0.6, "--smoothing", help=TEMPORAL_HELP["smoothing"]),
     cut_threshold: float = typer.Option(0.3, "--cut-threshold", help=TEMPORAL_HELP["cut"]),
     no_flow: bool = typer.Option(False, "--no-flow", help="Carry chroma in place between keyframes (no optical flow)."),
@@ -109,7 +116,9 @@ def colorize(
         except OSError as e:
             _fail(f"cannot create the output folder {output}: {e}")
     pcfg = PipelineConfig(
-        temporal=_temporal(keyframe_interval, smoothing, cut_threshold, no_flow), batch=batch, compare=compare
+        temporal=_temporal(keyframe_interval, smoothing, cut_threshold, no_flow, static_stretch),
+        batch=batch,
+        compare=compare,
     )
     colorizer = _colorizer(model, backend, device, size)
     if batch <= 0:
@@ -209,6 +218,7 @@ def stream(
     backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
     device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
     keyframe_interval: int = typer.Option(DEFAULT_K, "--keyframe-interval", "-k", help=TEMPORAL_HELP["keyframe"]),
+    static_stretch: int = typer.Option(4, "--static-stretch", help=TEMPORAL_HELP["static"]),
     smoothing: float = typer.Option(0.6, "--smoothing", help=TEMPORAL_HELP["smoothing"]),
     report_every: float = typer.Option(5.0, "--report-every", help="Seconds between telemetry lines (0: off)."),
     stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
@@ -237,7 +247,7 @@ def stream(
     if source is None:
         _fail("name a source: rtcolor stream --camera 0, or a URL / file (see --help)")
     log = _log
-    pcfg = PipelineConfig(temporal=_temporal(keyframe_interval, smoothing, 0.3, False))
+    pcfg = PipelineConfig(temporal=_temporal(keyframe_interval, smoothing, 0.3, False, static_stretch))
     try:
         src = LiveSource(source, pace=not no_pace, loop=loop, fps=fps, opencv=opencv, log=log)
     except SourceError as e:

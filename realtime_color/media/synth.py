@@ -72,6 +72,7 @@ class SceneClip:
         seed: int = 0,
         pan: float = 0.0,
         photos: list[np.ndarray] | None = None,
+        objects: int = 3,
     ):
         self.height, self.width, self.fps, self.cut_at, self.pan = height, width, fps, cut_at, pan
         wide = width + int(abs(pan) * 60) if pan else width  # room for a minute of panning
@@ -83,7 +84,7 @@ class SceneClip:
         self.objects = [
             (rng.uniform(0.05, 0.12), rng.uniform(0.6, 0.9), rng.uniform(-0.15, 0.15), rng.uniform(0, 1), c)
             for c in ([200, 30, 30], [30, 60, 200], [230, 200, 30])
-        ]
+        ][:objects]
         self.rng = np.random.default_rng(seed + 13)
 
     def frame(self, index: int) -> np.ndarray:
@@ -118,18 +119,20 @@ def write_clip(
     seed: int = 0,
     pan: float = 0.0,
     photos: list[np.ndarray] | None = None,
+    objects: int = 3,
 ) -> Path:
     """Write a generated clip (H.264 + AAC by default) and return its path.
 
     ``gray`` stores luminance only (what a night-vision camera records). ``vfr`` gives every
     fifth frame a doubled duration, so that timestamps are not a plain frame counter. ``pan``
     moves the camera across the scene at that many pixels per second. ``photos`` replace the
-    procedural backgrounds with real pictures (see ``SceneClip``).
+    procedural backgrounds with real pictures (see ``SceneClip``); ``objects`` (0-3) is how many
+    objects cross the scene (0: an idle camera, only sensor noise moves).
     """
     import av
 
     path = Path(path)
-    scene = SceneClip(height, width, fps, cut_at, seed, pan, photos)
+    scene = SceneClip(height, width, fps, cut_at, seed, pan, photos, objects)
     rate = Fraction(fps).limit_denominator(1001)
     with av.open(str(path), "w") as container:
         stream = container.add_stream(codec, rate=rate)
