@@ -73,8 +73,8 @@ def test_int8_backend_is_built_once_checked_and_close_to_fp32(ckpt, tmp_path, mo
 
     int8 = open_backend("onnxruntime-int8", ckpt)
     assert int8.precision == "int8" and "int8" in int8.describe()
-    files = {p.name.split("-")[-1]: p.stat().st_size for p in onnx_cache_dir().glob("*.onnx")}
-    assert set(files) == {"fp32.onnx", "int8.onnx"} and files["int8.onnx"] < 0.4 * files["fp32.onnx"]
+    files = {p.name.split("-")[-1][:4]: p.stat().st_size for p in onnx_cache_dir().glob("*.onnx")}
+    assert set(files) == {"fp32", "int8"} and files["int8"] < 0.4 * files["fp32"]
     gray = scene(144, 256)
     a = Colorizer(open_backend("onnxruntime", ckpt), size=256).colorize(gray)
     b = Colorizer(int8, size=256).colorize(gray)
@@ -82,7 +82,15 @@ def test_int8_backend_is_built_once_checked_and_close_to_fp32(ckpt, tmp_path, mo
     assert 10 * np.log10(255**2 / mse) >= 30  # close to fp32, but not bit-equal: it is quantised
     assert mse > 0
 
-    # A build that fails its parity check leaves no int8 file behind and says why.
+    # auto on the CPU: int8 where the CPU has fast int8 instructions, fp32 elsewhere (both cached now).
+    import realtime_color.backends.ort as ort_module
+
+    monkeypatch.setattr(ort_module, "cpu_has_fast_int8", lambda: True)
+    assert open_backend("auto", ckpt, device="cpu").precision == "int8"
+    monkeypatch.setattr(ort_module, "cpu_has_fast_int8", lambda: False)
+    assert open_backend("auto", ckpt, device="cpu").precision == "fp32"
+
+    # A build that fails its parity check leaves no int8 file behind and says why; auto then uses fp32.
     import realtime_color.export as export
 
     for p in onnx_cache_dir().glob("*int8*"):
@@ -91,3 +99,7 @@ def test_int8_backend_is_built_once_checked_and_close_to_fp32(ckpt, tmp_path, mo
     with pytest.raises(BackendError, match="int8 model rejected"):
         open_backend("onnxruntime-int8", ckpt)
     assert not list(onnx_cache_dir().glob("*int8*"))
+    monkeypatch.setattr(ort_module, "cpu_has_fast_int8", lambda: True)
+    said = []
+    assert open_backend("auto", ckpt, device="cpu", log=said.append).precision == "fp32"
+    assert any("int8 model rejected" in line for line in said)

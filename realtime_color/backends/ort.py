@@ -14,6 +14,16 @@ def onnx_cache_dir() -> Path:
     return Path(torch.hub.get_dir()).parent / "rtcolor" / "onnx"
 
 
+def cpu_has_fast_int8() -> bool:
+    """x86 with VNNI (AVX512-VNNI or AVX-VNNI) or arm64 with dot-product instructions: the CPUs where
+    ONNX Runtime's int8 convolutions are fast and free of plain AVX2's u8s8 saturation."""
+    try:
+        flags = set(Path("/proc/cpuinfo").read_text().split())
+    except OSError:
+        return False
+    return bool(flags & {"avx512_vnni", "avx_vnni", "asimddp"})
+
+
 class OrtBackend(BackendBase):
     """Runs an exported ONNX model in an InferenceSession."""
 
@@ -44,17 +54,20 @@ class OrtBackend(BackendBase):
         self.path = Path(onnx_path)
 
     @classmethod
-    def from_checkpoint(cls, checkpoint, device: str = "cpu", precision: str | None = None) -> OrtBackend:
+    def from_checkpoint(cls, checkpoint, device: str = "cpu", precision: str | None = None, log=None) -> OrtBackend:
         """Export the checkpoint once into the cache (keyed by its sha256) and open it. int8 is
         quantised from the fp32 export and kept only if it passes its parity check."""
-        from ..export import export_onnx, quantize_int8
+        from ..export import INT8_RECIPE, export_onnx, quantize_int8
 
         precision = precision or "fp32"
         if precision not in ("fp32", "fp16", "int8"):
             raise BackendError(f"onnxruntime precision {precision!r}: use fp32, fp16 or int8")
         key = (checkpoint.sha256 or "unsaved")[:16]
-        path = onnx_cache_dir() / f"{key}-{precision}.onnx"
+        tag = f"int8{INT8_RECIPE}" if precision == "int8" else precision
+        path = onnx_cache_dir() / f"{key}-{tag}.onnx"
         if not path.is_file() or checkpoint.sha256 == "":
+            if log:
+                log(f"preparing the ONNX {precision} model (once; cached in {path.parent})")
             try:
                 if precision == "int8":
                     fp32 = onnx_cache_dir() / f"{key}-fp32.onnx"

@@ -24,8 +24,8 @@ out = Console()
 
 MODEL_HELP = "Checkpoint (.safetensors) to use; the bundled default model when omitted."
 BACKEND_HELP = (
-    "Runtime: auto (TensorRT engine > torch CUDA fp16 > ONNX Runtime fp32 on the CPU), torch, onnxruntime (fp32),"
-    " onnxruntime-int8 (CPU, about 3x faster with VNNI / arm64 dot product; quality moves a little), tensorrt."
+    "Runtime: auto (TensorRT engine > torch CUDA fp16 > ONNX Runtime int8 on CPUs with VNNI or arm64 dot product"
+    " > ONNX Runtime fp32), torch, onnxruntime (fp32), onnxruntime-int8, tensorrt."
 )
 SIZE_HELP = "Inference size: the long side (pixels) of the picture the network sees; ab is upsampled to full size."
 
