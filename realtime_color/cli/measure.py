@@ -12,7 +12,9 @@ from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, _log, _not
 
 @app.command()
 def bench(
-    backends: list[str] = typer.Option(["torch", "onnxruntime"], "--backend", help="Backends to time (repeatable)."),
+    backends: list[str] = typer.Option(
+        ["torch", "onnxruntime", "onnxruntime-int8"], "--backend", help="Backends to time (repeatable)."
+    ),
     sizes: list[str] = typer.Option(["144x256", "288x512"], "--shape", help="HxW network inputs (multiples of 16)."),
     batches: list[int] = typer.Option([1, 4], "--batch", help="Batch sizes (repeatable)."),
     runs: int = typer.Option(7, help="Timed runs per row (the median is reported)."),
