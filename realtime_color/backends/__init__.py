@@ -25,7 +25,14 @@ def available() -> dict[str, str]:
     if importlib.util.find_spec("onnxruntime"):
         import onnxruntime
 
+        from .ort import cpu_has_fast_int8
+
         out["onnxruntime"] = f"{onnxruntime.__version__} ({', '.join(onnxruntime.get_available_providers())})"
+        out["onnxruntime-int8"] = (
+            "the CPU default here (the CPU has VNNI / dot product)"
+            if cpu_has_fast_int8()
+            else "available, but not the default: this CPU lacks VNNI / dot product"
+        )
     if importlib.util.find_spec("tensorrt"):
         out["tensorrt"] = "installed"
     return out
