@@ -68,3 +68,15 @@ def test_eval_refuses_gray_truth_and_missing(tmp_path, random_checkpoint):
     r = runner.invoke(app, [*args, "--model", random_checkpoint, "--backend", "torch"])
     assert r.exit_code != 0
     assert "colour ground truth" in " ".join(r.output.split())
+    # A gray photo saved as RGB (three equal channels, some JPEG noise) is refused too: it has no colour
+    # to score, and its gray baseline would be infinitely good.
+    rng = np.random.default_rng(0)
+    g = rng.integers(0, 256, (32, 32), dtype=np.uint8)
+    rgb = np.clip(np.stack([g, g, g], -1).astype(int) + rng.integers(-1, 2, (32, 32, 3)), 0, 255).astype(np.uint8)
+    write_image(tmp_path / "rgb_gray.png", rgb)
+    write_image(tmp_path / "colour.png", scene(32, 32))
+    args = ["eval", str(tmp_path / "rgb_gray.png"), str(tmp_path / "colour.png"), "--json"]
+    r = runner.invoke(app, [*args, "--model", random_checkpoint, "--backend", "torch"])
+    assert r.exit_code == 1 and "stored as colour" in " ".join(r.output.split())
+    result = json.loads(r.stdout[r.stdout.index("{") :])
+    assert result["items"] == 1 and result["failed"] == 1 and np.isfinite(result["psnr_gray"])
