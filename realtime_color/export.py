@@ -179,24 +179,27 @@ def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
-    quantize_static(
-        str(fp32_onnx),
-        str(tmp),
-        _Reader(),
-        quant_format=QuantFormat.QDQ,
-        activation_type=QuantType.QUInt8,
-        weight_type=QuantType.QInt8,
-        per_channel=True,
-        nodes_to_exclude=fp32_convs(fp32_onnx),
-    )
-    check = np.concatenate(calibration_inputs(scenes=2, seed=1000))
-    runs = [
-        ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run([OUTPUT_NAME], {INPUT_NAME: check})[0]
-        for f in (fp32_onnx, tmp)
-    ]
-    result = parity(runs[0], runs[1], "int8")
-    if not result.ok:
-        tmp.unlink(missing_ok=True)
-        raise ValueError(f"int8 model rejected: {result}")
+    try:
+        quantize_static(
+            str(fp32_onnx),
+            str(tmp),
+            _Reader(),
+            quant_format=QuantFormat.QDQ,
+            activation_type=QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
+            per_channel=True,
+            nodes_to_exclude=fp32_convs(fp32_onnx),
+        )
+        check = np.concatenate(calibration_inputs(scenes=2, seed=1000))
+        runs = [
+            ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run([OUTPUT_NAME], {INPUT_NAME: check})[0]
+            for f in (fp32_onnx, tmp)
+        ]
+        result = parity(runs[0], runs[1], "int8")
+        if not result.ok:
+            raise ValueError(f"int8 model rejected: {result}")
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # no half-written or rejected file is left in the cache
+        raise
     os.replace(tmp, path)
     return result

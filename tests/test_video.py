@@ -185,3 +185,5 @@ def test_clips_over_real_photos_show_the_photos(tmp_path):
     first, last = frames[0].reshape(-1, 3).mean(0), frames[-1].reshape(-1, 3).mean(0)
     # Mostly the photo's colour (the crossing objects cover a part of the frame).
     assert first[0] > first[2] + 60 and last[2] > last[0] + 60
+    gray = write_clip(tmp_path / "g.mp4", seconds=0.2, width=64, height=48, audio=False, photos=[red[..., 0]])
+    assert gray.stat().st_size > 0  # a gray (2-D) picture is filmed too

@@ -48,6 +48,10 @@ def scene_background(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 def fit_photo(photo: np.ndarray, height: int, width: int) -> np.ndarray:
     """Scale an RGB photo to cover (height, width) and crop its centre: a real scene background."""
+    if photo.ndim == 2:
+        photo = np.repeat(photo[:, :, None], 3, axis=2)
+    if photo.dtype != np.uint8:  # 16-bit pictures
+        photo = (photo // 257).astype(np.uint8)
     scale = max(height / photo.shape[0], width / photo.shape[1])
     big = cv2.resize(
         photo[..., :3], None, fx=scale, fy=scale, interpolation=cv2.INTER_AREA if scale < 1 else cv2.INTER_CUBIC
