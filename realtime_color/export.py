@@ -7,6 +7,7 @@ types in the graph, and TensorRT 10 reads the same file. The graph's I/O stays f
 
 from __future__ import annotations
 
+import logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -179,6 +180,9 @@ def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.partial")
+    quiet = logging.getLogger()  # ONNX Runtime's quantiser advises through the root logger
+    level = quiet.level
+    quiet.setLevel(logging.ERROR)
     try:
         quantize_static(
             str(fp32_onnx),
@@ -201,5 +205,7 @@ def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
     except BaseException:
         tmp.unlink(missing_ok=True)  # no half-written or rejected file is left in the cache
         raise
+    finally:
+        quiet.setLevel(level)
     os.replace(tmp, path)
     return result
