@@ -63,15 +63,19 @@ class OrtBackend(BackendBase):
         if precision not in ("fp32", "fp16", "int8"):
             raise BackendError(f"onnxruntime precision {precision!r}: use fp32, fp16 or int8")
         key = (checkpoint.sha256 or "unsaved")[:16]
-        tag = f"int8{INT8_RECIPE}" if precision == "int8" else precision
-        path = onnx_cache_dir() / f"{key}-{tag}.onnx"
-        if not path.is_file() or checkpoint.sha256 == "":
+        reuse = checkpoint.sha256 != ""  # an unsaved model has no stable key: always rebuild
+
+        def cache_file(tag: str) -> Path:
+            return onnx_cache_dir() / f"{key}-{tag}.onnx"
+
+        path = cache_file(f"int8{INT8_RECIPE}" if precision == "int8" else precision)
+        if not (reuse and path.is_file()):
             if log:
                 log(f"preparing the ONNX {precision} model (once; cached in {path.parent})")
             try:
                 if precision == "int8":
-                    fp32 = onnx_cache_dir() / f"{key}-fp32.onnx"
-                    if not fp32.is_file() or checkpoint.sha256 == "":
+                    fp32 = cache_file("fp32")
+                    if not (reuse and fp32.is_file()):
                         export_onnx(checkpoint.model, fp32)
                     quantize_int8(fp32, path)
                 else:

@@ -29,6 +29,12 @@ BACKEND_HELP = (
 )
 SIZE_HELP = "Inference size: the long side (pixels) of the picture the network sees; ab is upsampled to full size."
 
+# The options every colorizing command shares, declared once (typer only reads these).
+MODEL_OPTION = typer.Option(None, "--model", "-m", help=MODEL_HELP)
+SIZE_OPTION = typer.Option(None, "--size", help=SIZE_HELP + " Default: the model's (256).")
+BACKEND_OPTION = typer.Option("auto", "--backend", help=BACKEND_HELP)
+DEVICE_OPTION = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto.")
+
 
 def _fail(message: str, code: int = 2) -> None:
     err.print(f"[bold red]error:[/] {escape(message)}", highlight=False)

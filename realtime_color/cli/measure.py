@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..temporal import DEFAULT_K
-from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, _log, _note, app, out
+from . import BACKEND_OPTION, DEVICE_OPTION, MODEL_OPTION, SIZE_OPTION, _colorizer, _fail, _log, _note, app, out
 
 
 @app.command()
@@ -18,7 +18,7 @@ def bench(
     sizes: list[str] = typer.Option(["144x256", "288x512"], "--shape", help="HxW network inputs (multiples of 16)."),
     batches: list[int] = typer.Option([1, 4], "--batch", help="Batch sizes (repeatable)."),
     runs: int = typer.Option(7, help="Timed runs per row (the median is reported)."),
-    model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    model: Path | None = MODEL_OPTION,
     device: str = typer.Option("auto", "--device"),
     e2e: bool = typer.Option(True, "--e2e/--no-e2e", help="Also time the whole video job on a generated clip."),
     clip: Path | None = typer.Option(None, "--clip", help="Video for the end-to-end rows (default: a generated one)."),
@@ -155,10 +155,10 @@ def _end_to_end(ckpt, dev, clip, resolution, seconds, k, peers, naive_frames) ->
 @app.command("eval")
 def evaluate(
     paths: list[str] = typer.Argument(..., help="Colour pictures and/or colour videos (files, folders, globs)."),
-    model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
-    size: int | None = typer.Option(None, "--size", help=SIZE_HELP + " Default: the model's (256)."),
-    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    model: Path | None = MODEL_OPTION,
+    size: int | None = SIZE_OPTION,
+    backend: str = BACKEND_OPTION,
+    device: str = DEVICE_OPTION,
     keyframe_interval: int = typer.Option(
         DEFAULT_K, "--keyframe-interval", "-k", help="Video: network every K-th frame."
     ),

@@ -6,17 +6,17 @@ from pathlib import Path
 
 import typer
 
-from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, _log, _note, app, err, out
+from . import BACKEND_OPTION, DEVICE_OPTION, MODEL_OPTION, SIZE_OPTION, _colorizer, _fail, _log, _note, app, err, out
 
 
 @app.command()
 def image(
     inputs: list[str] = typer.Argument(..., help="Image files, folders or globs ('photos/*.jpg')."),
     output: Path = typer.Option(..., "-o", "--output", help="Output folder; each result is OUTDIR/<stem>.png."),
-    model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
-    size: int | None = typer.Option(None, "--size", help=SIZE_HELP + " Default: the model's (256)."),
-    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
+    model: Path | None = MODEL_OPTION,
+    size: int | None = SIZE_OPTION,
+    backend: str = BACKEND_OPTION,
+    device: str = DEVICE_OPTION,
     compare: bool = typer.Option(False, "--compare", help="Write gray | colour side by side."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (inputs are never overwritten)."),
 ) -> None:
@@ -168,7 +168,7 @@ def train(
 @app.command()
 def export(
     output: Path = typer.Option(..., "-o", "--output", help="ONNX file to write."),
-    model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    model: Path | None = MODEL_OPTION,
     fp16: bool = typer.Option(False, "--fp16", help="Bake fp16 into the graph (what TensorRT 11 needs for FP16)."),
     opset: int = typer.Option(17, "--opset", help="ONNX opset."),
 ) -> None:
@@ -196,7 +196,7 @@ def export(
 
 @app.command("build-engine")
 def build_engine(
-    model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
+    model: Path | None = MODEL_OPTION,
     fp16: bool = typer.Option(True, "--fp16/--fp32", help="Engine precision (fp16 by default)."),
     min_shape: str = typer.Option("1x64x64", "--min-shape", help="Smallest input, BATCHxHEIGHTxWIDTH."),
     opt_shape: str = typer.Option("1x144x256", "--opt-shape", help="The shape to tune for (256 long side, 16:9)."),

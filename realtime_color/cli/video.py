@@ -9,7 +9,7 @@ import typer
 
 from ..media.video import VideoError
 from ..temporal import DEFAULT_K
-from . import BACKEND_HELP, MODEL_HELP, SIZE_HELP, _colorizer, _fail, _log, _note, app, err
+from . import BACKEND_OPTION, DEVICE_OPTION, MODEL_OPTION, SIZE_OPTION, _colorizer, _fail, _log, _note, app, err
 
 TEMPORAL_HELP = {
     "keyframe": "Run the network on every K-th frame (and at every scene cut); the frames between carry "
@@ -21,6 +21,11 @@ TEMPORAL_HELP = {
     "static": "In a still scene (under 1% of the picture changed since the last keyframe) the keyframe "
     "interval stretches up to this many times K (K > 1), sparing an idle camera most network calls. 1: off.",
 }
+
+
+KEYFRAME_OPTION = typer.Option(DEFAULT_K, "--keyframe-interval", "-k", help=TEMPORAL_HELP["keyframe"])
+STATIC_OPTION = typer.Option(4, "--static-stretch", help=TEMPORAL_HELP["static"])
+SMOOTHING_OPTION = typer.Option(0.6, "--smoothing", help=TEMPORAL_HELP["smoothing"])
 
 
 def _temporal(keyframe_interval: int, smoothing: float, cut_threshold: float, no_flow: bool, static_stretch: int):
@@ -57,13 +62,13 @@ def colorize(
         "--output",
         help="Output file for one input; a folder (created if needed) for several, or when it ends with '/'.",
     ),
-    model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
-    size: int | None = typer.Option(None, "--size", help=SIZE_HELP + " Default: the model's (256)."),
-    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
-    keyframe_interval: int = typer.Option(DEFAULT_K, "--keyframe-interval", "-k", help=TEMPORAL_HELP["keyframe"]),
-    static_stretch: int = typer.Option(4, "--static-stretch", help=TEMPORAL_HELP["static"]),
-    smoothing: float = typer.Option(0.6, "--smoothing", help=TEMPORAL_HELP["smoothing"]),
+    model: Path | None = MODEL_OPTION,
+    size: int | None = SIZE_OPTION,
+    backend: str = BACKEND_OPTION,
+    device: str = DEVICE_OPTION,
+    keyframe_interval: int = KEYFRAME_OPTION,
+    static_stretch: int = STATIC_OPTION,
+    smoothing: float = SMOOTHING_OPTION,
     cut_threshold: float = typer.Option(0.3, "--cut-threshold", help=TEMPORAL_HELP["cut"]),
     no_flow: bool = typer.Option(False, "--no-flow", help="Carry chroma in place between keyframes (no optical flow)."),
     codec: str = typer.Option("libx264", "--codec", help="libx264, libx265, or h264_nvenc / hevc_nvenc on NVIDIA."),
@@ -213,13 +218,13 @@ def stream(
     loop: bool = typer.Option(False, "--loop", help="Files and picture folders: start again at the end."),
     fps: float = typer.Option(5.0, "--fps", help="Picture folders: pictures per second."),
     opencv: bool = typer.Option(False, "--opencv", help="Open http(s) URLs with OpenCV (MJPEG cameras)."),
-    model: Path | None = typer.Option(None, "--model", "-m", help=MODEL_HELP),
-    size: int | None = typer.Option(None, "--size", help=SIZE_HELP + " Default: the model's (256)."),
-    backend: str = typer.Option("auto", "--backend", help=BACKEND_HELP),
-    device: str = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto."),
-    keyframe_interval: int = typer.Option(DEFAULT_K, "--keyframe-interval", "-k", help=TEMPORAL_HELP["keyframe"]),
-    static_stretch: int = typer.Option(4, "--static-stretch", help=TEMPORAL_HELP["static"]),
-    smoothing: float = typer.Option(0.6, "--smoothing", help=TEMPORAL_HELP["smoothing"]),
+    model: Path | None = MODEL_OPTION,
+    size: int | None = SIZE_OPTION,
+    backend: str = BACKEND_OPTION,
+    device: str = DEVICE_OPTION,
+    keyframe_interval: int = KEYFRAME_OPTION,
+    static_stretch: int = STATIC_OPTION,
+    smoothing: float = SMOOTHING_OPTION,
     report_every: float = typer.Option(5.0, "--report-every", help="Seconds between telemetry lines (0: off)."),
     stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
 ) -> None:
