@@ -29,12 +29,20 @@ from .color import (
 from .model import STRIDE
 
 DEFAULT_SIZE = 256
+# ab is low-frequency, so more than this buys nothing; the network's memory grows with the square.
+MAX_SIZE = 2048
+
+
+def check_size(size: int) -> int:
+    """``size`` if it is a usable inference size, else ``ValueError`` naming the allowed range."""
+    if not STRIDE <= size <= MAX_SIZE:
+        raise ValueError(f"inference size {size} is out of range; use {STRIDE} to {MAX_SIZE} (default {DEFAULT_SIZE})")
+    return size
 
 
 def inference_shape(height: int, width: int, size: int) -> tuple[int, int]:
     """Network input shape: the long side becomes ``size``, aspect kept, both multiples of 16."""
-    if size < STRIDE:
-        raise ValueError(f"inference size {size} is too small; use at least {STRIDE}")
+    check_size(size)
     scale = size / max(height, width)
     h = max(STRIDE, int(round(height * scale / STRIDE)) * STRIDE)
     w = max(STRIDE, int(round(width * scale / STRIDE)) * STRIDE)
@@ -111,6 +119,9 @@ class Colorizer:
     backend: object
     size: int = DEFAULT_SIZE
     chroma_gain: float = 1.0  # calibrated per model on its validation split (checkpoint metadata)
+
+    def __post_init__(self) -> None:
+        check_size(self.size)
 
     def predict_ab(self, lum_small: torch.Tensor) -> torch.Tensor:
         """(N, 1, h, w) L at inference size -> normalised ab (N, 2, h/2, w/2) on the CPU."""

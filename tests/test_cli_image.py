@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from realtime_color.cli import app
@@ -80,6 +81,28 @@ def test_missing_input_and_bad_model_exit_nonzero(tmp_path, image_dir):
     bad.write_bytes(b"garbage")
     r = runner.invoke(app, ["image", str(image_dir), "-o", str(tmp_path / "o"), "--model", str(bad)])
     assert r.exit_code == 2 and "not a readable safetensors" in r.output
+    for size in ("0", "100000"):  # refused before any model is loaded or file written
+        r = runner.invoke(app, ["image", str(image_dir), "-o", str(tmp_path / "o"), "--size", size])
+        assert r.exit_code == 2 and f"inference size {size} is out of range" in r.output
+    assert not (tmp_path / "o").exists()
+
+
+def test_an_unforeseen_failure_is_one_line_not_a_traceback(monkeypatch, capsys):
+    import realtime_color.cli as cli
+
+    def out_of_memory():
+        raise MemoryError("cannot allocate 40 GB")
+
+    monkeypatch.setattr(cli, "app", out_of_memory)
+    monkeypatch.delenv("RTCOLOR_TRACEBACK", raising=False)
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 1
+    printed = capsys.readouterr().err
+    assert "unexpected MemoryError: cannot allocate 40 GB" in printed and "Traceback" not in printed
+    monkeypatch.setenv("RTCOLOR_TRACEBACK", "1")
+    with pytest.raises(MemoryError):
+        cli.main()
 
 
 def test_export_and_info_commands(tmp_path, random_checkpoint):
@@ -92,3 +115,32 @@ def test_export_and_info_commands(tmp_path, random_checkpoint):
     from realtime_color.backends.ort import cpu_has_fast_int8
 
     assert ("the CPU default here" in r.output) == cpu_has_fast_int8()  # says whether auto uses int8
+
+
+def test_new_models_and_exports_never_replace_a_file_silently(tmp_path, image_dir, random_checkpoint):
+    """train, adapt and export refuse, before any work: a folder, the wrong kind of name (a photo
+    among the training data), an input, or an existing file without --force."""
+    photo = image_dir / "photo1.png"
+    photo_bytes = photo.read_bytes()
+    old = tmp_path / "old.safetensors"
+    old.write_bytes(b"yesterday's model")
+    onnx_file = tmp_path / "m.onnx"
+    onnx_file.write_bytes(b"an older export")
+    base = ["--backbone", "none", "--epochs", "1"]
+    cases = [
+        (["train", str(image_dir), "--out", str(photo), *base], "name a .safetensors file"),
+        (["train", str(image_dir), "--out", str(tmp_path), *base], "is a folder"),
+        (["train", str(image_dir), "--out", str(old), *base], "exists; pass --force"),
+        (["train", str(image_dir), "--out", str(tmp_path / "n.safetensors"), "--size", "9", *base], "out of range"),
+        (["adapt", str(image_dir), "--out", random_checkpoint, "--base", random_checkpoint, "--force"], "an input"),
+        (["adapt", str(image_dir), "--out", str(old)], "exists; pass --force"),
+        (["export", "-o", str(onnx_file), "--model", random_checkpoint], "exists; pass --force"),
+        (["export", "-o", str(tmp_path / "m.safetensors"), "--model", random_checkpoint], "name a .onnx file"),
+    ]
+    for args, message in cases:
+        r = runner.invoke(app, args)
+        assert r.exit_code == 2 and message in " ".join(r.output.split()), (args, r.output)
+    assert photo.read_bytes() == photo_bytes and old.read_bytes() == b"yesterday's model"
+    assert onnx_file.read_bytes() == b"an older export" and not (tmp_path / "n.safetensors").exists()
+    r = runner.invoke(app, ["export", "-o", str(onnx_file), "--model", random_checkpoint, "--force"])
+    assert r.exit_code == 0 and onnx_file.read_bytes()[:8] != b"an older"

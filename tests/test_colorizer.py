@@ -23,8 +23,9 @@ def test_inference_shape_keeps_aspect_in_multiples_of_16():
     assert inference_shape(720, 1280, 256) == (144, 256)
     assert inference_shape(1080, 1920, 256) == (144, 256)
     assert inference_shape(37, 5, 256) == (256, 32)
-    with pytest.raises(ValueError, match="too small"):
-        inference_shape(10, 10, 8)
+    for size in (8, 0, 100_000):  # a huge size would try to allocate tens of GB
+        with pytest.raises(ValueError, match=f"inference size {size} is out of range; use 16 to 2048"):
+            inference_shape(10, 10, size)
 
 
 @pytest.mark.parametrize("shape", [(96, 128), (37, 53), (53, 37, 3), (1, 1), (200, 33, 4)])

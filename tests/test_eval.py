@@ -80,3 +80,13 @@ def test_eval_refuses_gray_truth_and_missing(tmp_path, random_checkpoint):
     assert r.exit_code == 1 and "stored as colour" in " ".join(r.output.split())
     result = json.loads(r.stdout[r.stdout.index("{") :])
     assert result["items"] == 1 and result["failed"] == 1 and np.isfinite(result["psnr_gray"])
+
+
+def test_eval_sheet_is_never_one_of_its_pictures(tmp_path, random_checkpoint):
+    photo = write_image(tmp_path / "p.png", scene(32, 32))
+    before = photo.read_bytes()
+    common = ["--model", random_checkpoint, "--backend", "torch"]
+    for sheet, message in ((photo, "one of the pictures being evaluated"), (tmp_path / "s.bak", "name a .png")):
+        r = runner.invoke(app, ["eval", str(tmp_path), "--sheet", str(sheet), *common])
+        assert r.exit_code == 2 and message in " ".join(r.output.split()), r.output
+    assert photo.read_bytes() == before

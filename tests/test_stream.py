@@ -176,6 +176,32 @@ def test_bad_stream_arguments(tmp_path, random_checkpoint):
     assert r.exit_code == 2 and "no such file" in " ".join(r.output.split())
     r = runner.invoke(app, ["stream", "synth://", "--out", "ftp://x", "--model", random_checkpoint])
     assert r.exit_code == 2 and "unknown kind" in " ".join(r.output.split())
+    r = runner.invoke(app, ["stream", "synth://", "--out", "http://127.0.0.1:99999", "--model", random_checkpoint])
+    assert r.exit_code == 2 and "port must be a number from 1 to 65535" in " ".join(r.output.split())
+
+
+def test_a_recording_never_replaces_its_input_or_an_old_recording(tmp_path, random_checkpoint):
+    from realtime_color.media.synth import write_clip
+
+    clip = write_clip(tmp_path / "cam.mp4", seconds=1.0, width=64, height=48, audio=False)
+    before = clip.read_bytes()
+    old = tmp_path / "night.mp4"
+    old.write_bytes(b"last night")
+    (tmp_path / "seg_004.mp4").write_bytes(b"an old segment")
+    common = ["--duration", "1", "--model", random_checkpoint, "--backend", "torch"]
+    cases = [
+        (["stream", str(clip), "--out", str(clip), "--force"], "would overwrite the input"),
+        (["stream", str(clip), "--out", str(old)], "exists; pass --force"),
+        (["stream", str(clip), "--out", str(tmp_path / "seg.mp4"), "--segment", "1"], "seg_004.mp4 exists"),
+    ]
+    for args, message in cases:
+        r = runner.invoke(app, [*args, *common])
+        assert r.exit_code == 2 and message in " ".join(r.output.split()), (args, r.output)
+    assert clip.read_bytes() == before and old.read_bytes() == b"last night"
+    r = runner.invoke(app, ["stream", str(clip), "--out", str(old), "--force", "--no-pace", *common])
+    assert r.exit_code == 0, r.output
+    with av.open(str(old)) as c:
+        assert sum(1 for _ in c.decode(video=0)) > 0
 
 
 @pytest.mark.slow

@@ -131,6 +131,7 @@ def test_truncated_input_gives_a_partial_and_non_zero_exit(tmp_path, random_chec
 
 def test_clear_errors(tmp_path, random_checkpoint, vfr_clip):
     (tmp_path / "notes.mp4").write_text("not a video")
+    before = vfr_clip.read_bytes()
     audio_only = tmp_path / "tone.m4a"
     with av.open(str(audio_only), "w") as c:
         s = c.add_stream("aac", rate=48000, layout="mono")
@@ -146,13 +147,15 @@ def test_clear_errors(tmp_path, random_checkpoint, vfr_clip):
         ([str(vfr_clip), "-o", str(vfr_clip), "--force"], "overwrite an input"),
         ([str(vfr_clip), "-o", str(tmp_path / "o.mp4"), "--codec", "mpeg9"], "not supported"),
         ([str(vfr_clip), "-o", str(tmp_path / "o.mp4"), "-k", "0"], "at least 1"),
+        ([str(vfr_clip), "-o", str(tmp_path / "o.txt")], "name an .mp4, .mkv or .mov output"),
+        ([str(vfr_clip), "-o", str(tmp_path / "o.mp4"), "--stats", str(vfr_clip), "--force"], "name a .json file"),
     ]
     for args, message in cases:
         r = colorize(args, random_checkpoint)
         assert r.exit_code != 0, (args, r.output)
         assert message in " ".join(r.output.split()), (message, r.output)  # rich wraps long lines
         assert "Traceback" not in r.output
-    assert vfr_clip.stat().st_size > 0
+    assert vfr_clip.read_bytes() == before  # the input survives every failure, --force included
 
 
 @pytest.mark.slow

@@ -6,6 +6,7 @@ stream) and ``measure`` (bench, eval). No logic of their own beyond turning opti
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -41,6 +42,19 @@ def _fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
+def _check_output(path: Path, option: str, suffix: str, force: bool, inputs: tuple[Path | None, ...] = ()) -> None:
+    """Refuse an output that is a folder, has the wrong kind of name, is an input, or already
+    exists without --force: a new model or export must not silently replace anything."""
+    if path.is_dir():
+        _fail(f"{option} {path} is a folder; name a {suffix} file")
+    if path.suffix.lower() != suffix:
+        _fail(f"{option} {path}: name a {suffix} file (e.g. {path.with_suffix(suffix).name})")
+    if any(p is not None and p.exists() and p.resolve() == path.resolve() for p in inputs):
+        _fail(f"{option} {path} is an input of this command; choose another name")
+    if path.exists() and not force:
+        _fail(f"{option} {path} exists; pass --force to replace it, or choose another name")
+
+
 def _note(tag: str, style: str, message: str) -> None:
     """A tagged line (skipped, failed, warning); the message is printed as is, never as markup."""
     err.print(f"[{style}]{tag}[/] {escape(message)}", highlight=False)
@@ -52,13 +66,15 @@ def _log(message: str) -> None:
 
 def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
     from ..backends import BackendError, open_backend
-    from ..colorizer import Colorizer
+    from ..colorizer import Colorizer, check_size
     from ..weights import CheckpointError, load_checkpoint
 
     try:
+        if size is not None:
+            check_size(size)
         ckpt = load_checkpoint(model)
         be = open_backend(backend, ckpt, device=device, log=_log)
-    except (CheckpointError, BackendError) as e:
+    except (CheckpointError, BackendError, ValueError) as e:
         _fail(str(e))
     return Colorizer(be, size=size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
 
@@ -82,6 +98,12 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
+    except Exception as e:  # what no command foresaw (out of memory, a driver fault): one line, not a traceback
+        if os.environ.get("RTCOLOR_TRACEBACK"):
+            raise
+        err.print(f"[bold red]error:[/] unexpected {type(e).__name__}: {escape(str(e))}", highlight=False)
+        err.print("set RTCOLOR_TRACEBACK=1 to see where it happened, and please report it", highlight=False)
+        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -189,6 +189,11 @@ def evaluate(
         _note("skipped", "red", f"{item}: no such file, or a folder/glob with no pictures or videos")
     if not files:
         _fail("nothing to evaluate")
+    if sheet is not None:  # checked before the long part, and never one of the pictures it scores
+        if sheet.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            _fail(f"--sheet {sheet}: name a .png or .jpg file")
+        if sheet.exists() and sheet.resolve() in {f.resolve() for f in files}:
+            _fail(f"--sheet {sheet} is one of the pictures being evaluated; choose another name")
     try:
         cfg = PipelineConfig(temporal=TemporalConfig(keyframe_interval=keyframe_interval, smoothing=smoothing))
     except ValueError as e:

@@ -6,7 +6,20 @@ from pathlib import Path
 
 import typer
 
-from . import BACKEND_OPTION, DEVICE_OPTION, MODEL_OPTION, SIZE_OPTION, _colorizer, _fail, _log, _note, app, err, out
+from . import (
+    BACKEND_OPTION,
+    DEVICE_OPTION,
+    MODEL_OPTION,
+    SIZE_OPTION,
+    _check_output,
+    _colorizer,
+    _fail,
+    _log,
+    _note,
+    app,
+    err,
+    out,
+)
 
 
 @app.command()
@@ -106,6 +119,7 @@ def train(
         0.0, "--max-minutes", help="Stop after the epoch that passes this budget (0: none)."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT's .train-state.pt."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing OUT (a new run, not --resume)."),
 ) -> None:
     """Train a colorization model on folders of colour photos.
 
@@ -113,14 +127,18 @@ def train(
     """
     from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from ..colorizer import check_size
     from ..train import TrainConfig
     from ..train import train as run_train
     from ..weights import CheckpointError
 
     if crop % 16:
         _fail(f"--crop {crop} must be a multiple of 16 (e.g. {crop - crop % 16 or 16})")
-    if out_path.exists() and out_path.is_dir():
-        _fail(f"--out {out_path} is a folder; name a .safetensors file")
+    _check_output(out_path, "--out", ".safetensors", force or resume)
+    try:
+        check_size(size)
+    except ValueError as e:
+        _fail(str(e))
     cfg = TrainConfig(
         data=list(data),
         out=str(out_path),
@@ -171,6 +189,7 @@ def export(
     model: Path | None = MODEL_OPTION,
     fp16: bool = typer.Option(False, "--fp16", help="Bake fp16 into the graph (what TensorRT 11 needs for FP16)."),
     opset: int = typer.Option(17, "--opset", help="ONNX opset."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing output file."),
 ) -> None:
     """Export to ONNX (dynamic batch, height, width), check it, and print a parity check vs PyTorch.
 
@@ -180,8 +199,7 @@ def export(
     from ..export import export_onnx, onnx_parity
     from ..weights import CheckpointError, load_checkpoint
 
-    if output.exists() and output.is_dir():
-        _fail(f"-o {output} is a folder; name an .onnx file")
+    _check_output(output, "-o", ".onnx", force)
     try:
         ckpt = load_checkpoint(model)
     except CheckpointError as e:
@@ -293,6 +311,7 @@ def adapt(
     batch_size: int = typer.Option(8, "--batch-size", "-b"),
     lr: float = typer.Option(2e-4, "--lr"),
     seed: int = typer.Option(0, "--seed"),
+    force: bool = typer.Option(False, "--force", help="Replace an existing OUT (never the --base model)."),
 ) -> None:
     """Fine-tune the model on your camera's own colour footage (day recordings, colour reels).
 
@@ -317,8 +336,7 @@ def adapt(
         _fail(f"--frozen-stages {frozen_stages} must be between 0 and 5")
     if minutes <= 0:
         _fail(f"--minutes {minutes} must be positive")
-    if out_path.is_dir():
-        _fail(f"--out {out_path} is a folder; name a .safetensors file")
+    _check_output(out_path, "--out", ".safetensors", force, inputs=(base,))
     cfg = AdaptConfig(
         sources=list(sources),
         out=str(out_path),

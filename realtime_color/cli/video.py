@@ -104,6 +104,7 @@ def colorize(
         _fail(f"--preset {preset!r} is not an x264/x265 preset; choose one of {', '.join(presets)}")
     if not 0 <= crf <= 51:
         _fail(f"--crf {crf} must be between 0 (lossless) and 51")
+    _check_stats(stats_path)
     paths, unmatched = expand_inputs(inputs, suffixes=VIDEO_SUFFIXES)
     for item in unmatched:
         _note("skipped", "red", f"{item}: no such file, or a folder/glob with no videos")
@@ -190,6 +191,12 @@ def _report(s: dict) -> None:
         _note("warning", "yellow", f"{s['input']}: {p}; the output holds what could be decoded")
 
 
+def _check_stats(path: Path | None) -> None:
+    """A --stats file is JSON by name, so it can never be a video this run reads or writes."""
+    if path is not None and (path.suffix.lower() != ".json" or path.is_dir()):
+        _fail(f"--stats {path}: name a .json file")
+
+
 def _write_stats(path: Path | None, results: list[dict]) -> None:
     import json
 
@@ -227,6 +234,7 @@ def stream(
     smoothing: float = SMOOTHING_OPTION,
     report_every: float = typer.Option(5.0, "--report-every", help="Seconds between telemetry lines (0: off)."),
     stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
+    force: bool = typer.Option(False, "--force", help="Overwrite existing recordings (the input never is)."),
 ) -> None:
     """Colorize a live camera or stream: stays current (stale frames are dropped, never queued).
 
@@ -247,6 +255,7 @@ def stream(
 
     if segment < 0 or duration < 0 or fps <= 0:
         _fail("--segment and --duration must be >= 0 and --fps > 0")
+    _check_stats(stats_path)
     if camera is not None:
         source = str(camera)
     if source is None:
@@ -261,7 +270,16 @@ def stream(
     sinks = []
     try:  # outputs first: a bad --out fails before the model is loaded
         for uri in outs:
-            sinks.append(open_sink(uri, segment_minutes=segment, on_quit=lambda: pipe_holder[0].stop(), log=log))
+            sinks.append(
+                open_sink(
+                    uri,
+                    segment_minutes=segment,
+                    on_quit=lambda: pipe_holder[0].stop(),
+                    log=log,
+                    force=force,
+                    protect=frozenset({Path(source).resolve()} if Path(source).is_file() else ()),
+                )
+            )
     except (SinkError, VideoError) as e:
         for s in sinks:
             s.close(complete=False)

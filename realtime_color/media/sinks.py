@@ -42,11 +42,27 @@ class RecordingSink:
     another resolution) starts a new segment rather than failing.
     """
 
-    def __init__(self, path: str | Path, segment_minutes: float = 0.0, codec: str = "libx264", crf: int = 20):
+    def __init__(
+        self,
+        path: str | Path,
+        segment_minutes: float = 0.0,
+        codec: str = "libx264",
+        crf: int = 20,
+        force: bool = False,
+        protect: frozenset[Path] = frozenset(),
+    ):
         self.path = Path(path)
         if not self.path.parent.exists():
             raise SinkError(f"cannot record to {self.path}: folder {self.path.parent} does not exist")
         self.segment_seconds = segment_minutes * 60.0
+        # Checked before the first frame: a recording must never replace the input it is made from,
+        # nor, silently, yesterday's recording (segments included).
+        ours = self.path.parent.glob(f"{self.path.stem}_[0-9][0-9][0-9]{self.path.suffix}") if segment_minutes else []
+        for target in [self.path, *ours]:
+            if target.resolve() in protect:
+                raise SinkError(f"recording to {target} would overwrite the input; choose another --out")
+            if target.exists() and not force:
+                raise SinkError(f"recording {target} exists; pass --force to overwrite it, or choose another --out")
         self.codec, self.crf = codec, crf
         self.sink: FileSink | None = None
         self.segment = 0
@@ -245,13 +261,25 @@ class PushSink:
         self.container.close()
 
 
-def open_sink(uri: str, segment_minutes: float = 0.0, on_quit=None, log=None):
-    """The sink for ``uri`` (raises SinkError when it cannot be opened)."""
+def open_sink(
+    uri: str,
+    segment_minutes: float = 0.0,
+    on_quit=None,
+    log=None,
+    force: bool = False,
+    protect: frozenset[Path] = frozenset(),
+):
+    """The sink for ``uri`` (raises SinkError when it cannot be opened). A recording never
+    replaces a file in ``protect`` (the inputs), nor an existing file unless ``force``."""
     parsed = urlparse(uri)
     if uri == "display":
         return WindowSink(on_quit=on_quit)
     if parsed.scheme in ("http",):
-        sink = MjpegServer(parsed.hostname or "127.0.0.1", parsed.port or 8080)
+        try:
+            port = parsed.port
+        except ValueError:
+            raise SinkError(f"--out {uri}: the port must be a number from 1 to 65535") from None
+        sink = MjpegServer(parsed.hostname or "127.0.0.1", port or 8080)
         if log:
             log(f"live preview: {sink.url}")
         return sink
@@ -259,4 +287,4 @@ def open_sink(uri: str, segment_minutes: float = 0.0, on_quit=None, log=None):
         return PushSink(uri)
     if parsed.scheme:
         raise SinkError(f"--out {uri}: unknown kind; {SINK_HELP}")
-    return RecordingSink(uri, segment_minutes=segment_minutes)
+    return RecordingSink(uri, segment_minutes=segment_minutes, force=force, protect=protect)

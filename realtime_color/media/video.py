@@ -202,7 +202,8 @@ class FileSink:
         try:
             self.container = av.open(str(self.tmp), "w")
         except (av.error.FFmpegError, ValueError, OSError) as e:
-            raise VideoError(f"cannot write {self.path}: {e}") from None
+            hint = "; name an .mp4, .mkv or .mov output" if "format" in str(e) else ""
+            raise VideoError(f"cannot write {self.path}: {e}{hint}") from None
         self.codec, self.crf, self.preset = codec, crf, preset
         self.source = source
         self.rate = rate or (source.info.rate if source else None) or Fraction(30)
