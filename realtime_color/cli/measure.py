@@ -49,6 +49,13 @@ def bench(
         assert all(len(s) == 2 and s[0] % 16 == 0 and s[1] % 16 == 0 for s in shapes)
     except (ValueError, AssertionError):
         _fail(f"--shape values must look like 144x256 with multiples of 16, got {sizes}")
+    if e2e and clip is not None:  # a missing or unreadable clip fails now, not after the network timings
+        from ..media.video import VideoError, open_input
+
+        try:
+            open_input(clip).close()
+        except VideoError as e:
+            _fail(f"--clip {e}")
     try:
         ckpt = load_checkpoint(model)
     except CheckpointError as e:
@@ -68,18 +75,29 @@ def bench(
                 rows.append(bench_row(be, ckpt.model, b, hw, runs=runs))
                 _log(f"{rows[-1]['describe']} batch {b} {hw[0]}x{hw[1]}: {rows[-1]['median_ms']} ms")
         be.close()
-    if peers:
-        import tempfile
+    import shutil
+    import tempfile
 
-        from ..bench import peer_rows
-        from ..peers import export_zhang
+    import av
 
-        rows += peer_rows(
-            export_zhang(Path(tempfile.mkdtemp(prefix="rtcolor-peer-")) / "zhang.onnx"), runs=min(runs, 5)
-        )
-        for r in rows[-2:]:
-            _log(f"{r['describe']} 1 256x256: {r['median_ms']} ms")
-    e2e_rows = _end_to_end(ckpt, dev, clip, resolution, seconds, keyframe_interval, peers, naive_frames) if e2e else []
+    from ..media.video import VideoError
+
+    tmp = Path(tempfile.mkdtemp(prefix="rtcolor-bench-"))  # generated clip and outputs: hundreds of MB at 720p
+    e2e_rows = []
+    try:
+        if peers:
+            from ..bench import peer_rows
+            from ..peers import export_zhang
+
+            rows += peer_rows(export_zhang(tmp / "zhang.onnx"), runs=min(runs, 5))
+            for r in rows[-2:]:
+                _log(f"{r['describe']} 1 256x256: {r['median_ms']} ms")
+        if e2e:
+            e2e_rows = _end_to_end(ckpt, dev, clip, tmp, resolution, seconds, keyframe_interval, peers, naive_frames)
+    except (VideoError, av.error.FFmpegError) as e:
+        _fail(f"--clip {clip}: {e}")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
     if as_json:
         out.print_json(json.dumps({"machine": info, "rows": rows, "end_to_end": e2e_rows}))
         return
@@ -107,9 +125,7 @@ def bench(
         out.print(t2)
 
 
-def _end_to_end(ckpt, dev, clip, resolution, seconds, k, peers, naive_frames) -> list[dict]:
-    import tempfile
-
+def _end_to_end(ckpt, dev, clip, tmp, resolution, seconds, k, peers, naive_frames) -> list[dict]:
     from ..backends import open_backend
     from ..bench import naive_fps, pipeline_fps, transcode_fps
     from ..colorizer import Colorizer
@@ -117,7 +133,6 @@ def _end_to_end(ckpt, dev, clip, resolution, seconds, k, peers, naive_frames) ->
     from ..pipeline import PipelineConfig
     from ..temporal import TemporalConfig
 
-    tmp = Path(tempfile.mkdtemp(prefix="rtcolor-bench-"))
     if clip is None:
         try:
             w, h = (int(v) for v in resolution.lower().split("x"))
