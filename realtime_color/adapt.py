@@ -146,6 +146,7 @@ def adapt(cfg: AdaptConfig, log=print, progress=None) -> dict:
     best_state, best = None, None
     step, next_eval, losses = 0, cfg.eval_every, []
     task = progress.add_task("adapting", total=budget) if progress else None
+    interrupted = False
     try:
         while True:
             frac = (time.monotonic() - t0) / budget
@@ -170,6 +171,11 @@ def adapt(cfg: AdaptConfig, log=print, progress=None) -> dict:
                 progress.update(
                     task, completed=min(budget, time.monotonic() - t0), description=f"loss {losses[-1]:.4f}"
                 )
+    except KeyboardInterrupt:
+        if best_state is None:
+            raise  # nothing validated yet: nothing worth keeping
+        interrupted = True  # keep the best state validated so far, then stop as asked
+        log(f"interrupted: keeping the best state validated so far ({best['psnr']:.2f} dB)")
     finally:
         batches.close()
     if best["psnr"] <= before["psnr"]:
@@ -191,6 +197,8 @@ def adapt(cfg: AdaptConfig, log=print, progress=None) -> dict:
         "metrics": {"validation": best, "before": before},
     }
     save_checkpoint(model.eval(), cfg.out, meta, half=True)
+    if interrupted:
+        raise KeyboardInterrupt
     return {
         "before": before,
         "after": best,

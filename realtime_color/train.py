@@ -289,16 +289,15 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
             if _better(val, best, cfg.min_colourfulness):
                 best = val
                 _save(model, cfg, data, train_idx, val_idx, history, best, time.time() - t0, device)
-            torch.save(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": opt.state_dict(),
-                    "epoch": epoch + 1,
-                    "best": best,
-                    "history": json.dumps(history),
-                },
-                sp,
-            )
+            state = {
+                "model": model.state_dict(),
+                "optimizer": opt.state_dict(),
+                "epoch": epoch + 1,
+                "best": best,
+                "history": json.dumps(history),
+            }
+            torch.save(state, sp.with_name(sp.name + ".partial"))
+            sp.with_name(sp.name + ".partial").replace(sp)  # Ctrl-C while saving keeps the last whole state
         if world > 1:
             import torch.distributed as dist
 

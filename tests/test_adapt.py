@@ -75,3 +75,30 @@ def test_adapt_refuses_gray_footage(tmp_path):
         write_image(gray / f"g{i}.png", np.full((32, 32), 10 * i, np.uint8))
     r = runner.invoke(app, ["adapt", str(gray), "--out", str(tmp_path / "x.safetensors"), "--minutes", "0.1"])
     assert r.exit_code == 2 and "colour frames" in " ".join(r.output.split())
+
+
+def test_ctrl_c_keeps_the_best_state_validated_so_far(tmp_path, random_checkpoint, monkeypatch):
+    import realtime_color.adapt as adapt_mod
+
+    frames = tmp_path / "day"
+    for i in range(8):
+        write_image(frames / f"f{i:03d}.png", magenta_frame(i))
+    validations, real_validate, real_loss = [], adapt_mod._validate, adapt_mod.ab_loss
+
+    def validate(*a, **k):
+        validations.append(1)
+        return real_validate(*a, **k)
+
+    def loss_then_ctrl_c(*a, **k):
+        if len(validations) >= 2:  # the base model's, then one during fine-tuning
+            raise KeyboardInterrupt
+        return real_loss(*a, **k)
+
+    monkeypatch.setattr(adapt_mod, "_validate", validate)
+    monkeypatch.setattr(adapt_mod, "ab_loss", loss_then_ctrl_c)
+    out = tmp_path / "cam.safetensors"
+    args = ["adapt", str(frames), "--out", str(out), "--base", random_checkpoint, "--minutes", "0.1"]
+    r = runner.invoke(app, [*args, "--crop", "32", "--batch-size", "2"])
+    assert r.exit_code == 130
+    assert "interrupted: wrote" in " ".join(r.output.split())
+    assert load_checkpoint(out).meta["metrics"]["validation"]["psnr"] > 0

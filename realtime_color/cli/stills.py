@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 import typer
@@ -85,6 +86,10 @@ def image(
         raise typer.Exit(1)
 
 
+def _written_since(path: Path, started: float) -> bool:
+    return path.is_file() and path.stat().st_mtime >= started
+
+
 @app.command()
 def train(
     data: list[str] = typer.Argument(..., help="Folders (searched recursively) or files of colour images."),
@@ -163,6 +168,7 @@ def train(
         resume=resume,
         max_minutes=max_minutes,
     )
+    started = time.time()
     try:
         with Progress(
             TextColumn("{task.description}"),
@@ -173,6 +179,10 @@ def train(
             disable=not err.is_terminal,
         ) as bar:
             result = run_train(cfg, log=_log, progress=bar)
+    except KeyboardInterrupt:
+        if _written_since(out_path, started):
+            _log(f"interrupted: {out_path} holds the best epoch so far; --resume continues the run")
+        raise
     except (CheckpointError, FileNotFoundError, ValueError) as e:
         _fail(str(e))
     best = result["best"]
@@ -351,6 +361,7 @@ def adapt(
         seed=seed,
     )
     log = _log
+    started = time.time()
     try:
         with Progress(
             TextColumn("{task.description}"),
@@ -360,6 +371,10 @@ def adapt(
             disable=not err.is_terminal,
         ) as bar:
             result = run_adapt(cfg, log=log, progress=bar)
+    except KeyboardInterrupt:
+        if _written_since(out_path, started):
+            _log(f"interrupted: wrote {out_path} (the best state validated before the interruption)")
+        raise
     except (CheckpointError, FileNotFoundError, ValueError, VideoError) as e:
         _fail(str(e))
     b, a = result["before"], result["after"]
