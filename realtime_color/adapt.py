@@ -20,7 +20,7 @@ import torch
 
 from .data import Batches, lab_split
 from .media.images import IMAGE_SUFFIXES, expand_inputs, is_gray, read_image
-from .train import TrainConfig, ab_loss, evaluate_gains, lr_at, pick_gain
+from .train import TrainConfig, ab_loss, evaluate_gains, lr_at, optimizer_step, pick_gain
 from .weights import load_checkpoint, save_checkpoint
 
 
@@ -161,11 +161,7 @@ def adapt(cfg: AdaptConfig, log=print, progress=None) -> dict:
             lum, ab = lab_split(batches.next())
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, 10**9, cfg.lr, 20, time_fraction=frac)
-            loss = ab_loss(model(lum), ab, tcfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+            losses.append(optimizer_step(opt, ab_loss(model(lum), ab, tcfg)))
             step += 1
             if progress:
                 progress.update(

@@ -162,6 +162,14 @@ def resolve_device(name: str) -> str:
     return name
 
 
+def optimizer_step(opt: torch.optim.Optimizer, loss: torch.Tensor) -> float:
+    """One step on ``loss``; returns its value (a CPU-GPU sync point, once a step)."""
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return loss.item()
+
+
 def state_path(out: Path) -> Path:
     """Where the resumable training state of ``out`` lives."""
     return out.with_name(out.stem + ".train-state.pt")
@@ -264,11 +272,7 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
                 g["lr"] = lr_at(step, total_steps, cfg.lr, cfg.warmup_steps, time_frac()) * g["lr_mult"]
             with torch.autocast("cuda", dtype=amp_dtype, enabled=on_cuda):
                 pred = net(lum)
-            loss = ab_loss(pred.float(), ab, cfg)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            losses.append(loss.item())
+            losses.append(optimizer_step(opt, ab_loss(pred.float(), ab, cfg)))
             step += 1
             if progress:
                 progress.update(task, advance=1, description=f"epoch {epoch + 1}/{cfg.epochs} loss {losses[-1]:.4f}")

@@ -86,8 +86,21 @@ def image(
         raise typer.Exit(1)
 
 
-def _written_since(path: Path, started: float) -> bool:
-    return path.is_file() and path.stat().st_mtime >= started
+def _run_long(job, cfg, columns: tuple, out_path: Path, on_interrupt: str, errors: tuple) -> dict:
+    """Run a training ``job`` under a progress bar. Errors in ``errors`` become one-line failures;
+    Ctrl-C says what this run has already written to ``out_path``, if anything."""
+    from rich.progress import Progress
+
+    started = time.time()
+    try:
+        with Progress(*columns, console=err, disable=not err.is_terminal) as bar:
+            return job(cfg, log=_log, progress=bar)
+    except KeyboardInterrupt:
+        if out_path.is_file() and out_path.stat().st_mtime >= started:
+            _log(on_interrupt)
+        raise
+    except errors as e:
+        _fail(str(e))
 
 
 @app.command()
@@ -130,7 +143,7 @@ def train(
 
     Multi-GPU: torchrun --nproc_per_node 4 -m realtime_color.cli train DATA --out m.safetensors
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     from ..colorizer import check_size
     from ..train import TrainConfig
@@ -168,23 +181,15 @@ def train(
         resume=resume,
         max_minutes=max_minutes,
     )
-    started = time.time()
-    try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeElapsedColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            disable=not err.is_terminal,
-        ) as bar:
-            result = run_train(cfg, log=_log, progress=bar)
-    except KeyboardInterrupt:
-        if _written_since(out_path, started):
-            _log(f"interrupted: {out_path} holds the best epoch so far; --resume continues the run")
-        raise
-    except (CheckpointError, FileNotFoundError, ValueError) as e:
-        _fail(str(e))
+    columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TimeRemainingColumn())
+    result = _run_long(
+        run_train,
+        cfg,
+        columns,
+        out_path,
+        f"interrupted: {out_path} holds the best epoch so far; --resume continues the run",
+        (CheckpointError, FileNotFoundError, ValueError),
+    )
     best = result["best"]
     if best is not None:  # only rank 0 validates
         _log(
@@ -331,7 +336,7 @@ def adapt(
 
     Example: rtcolor adapt day_recordings/ --out mycam.safetensors --minutes 10
     """
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+    from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
     from ..adapt import AdaptConfig
     from ..adapt import adapt as run_adapt
@@ -360,25 +365,16 @@ def adapt(
         lr=lr,
         seed=seed,
     )
-    log = _log
-    started = time.time()
-    try:
-        with Progress(
-            TextColumn("{task.description}"),
-            BarColumn(),
-            TimeRemainingColumn(),
-            console=err,
-            disable=not err.is_terminal,
-        ) as bar:
-            result = run_adapt(cfg, log=log, progress=bar)
-    except KeyboardInterrupt:
-        if _written_since(out_path, started):
-            _log(f"interrupted: wrote {out_path} (the best state validated before the interruption)")
-        raise
-    except (CheckpointError, FileNotFoundError, ValueError, VideoError) as e:
-        _fail(str(e))
+    result = _run_long(
+        run_adapt,
+        cfg,
+        (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn()),
+        out_path,
+        f"interrupted: wrote {out_path} (the best state validated before the interruption)",
+        (CheckpointError, FileNotFoundError, ValueError, VideoError),
+    )
     b, a = result["before"], result["after"]
-    log(
+    _log(
         f"held-out PSNR {b['psnr']:.2f} -> {a['psnr']:.2f} dB (gray {a['psnr_gray']:.2f}), colourfulness "
         f"{b['colourfulness']:.1f} -> {a['colourfulness']:.1f} (truth {a['colourfulness_truth']:.1f}); "
         f"{result['steps']} steps on {result['train_frames']} frames; wrote {out_path}"
