@@ -79,11 +79,12 @@ def export_onnx(
 
 @dataclass
 class Parity:
-    """How closely a runtime's output matches PyTorch fp32 on the same inputs."""
+    """How closely a runtime's output matches an fp32 reference on the same inputs."""
 
     psnr_db: float
     max_abs: float
     threshold_db: float
+    reference: str = "PyTorch fp32"
 
     @property
     def ok(self) -> bool:
@@ -92,17 +93,17 @@ class Parity:
     def __str__(self) -> str:
         verdict = "OK" if self.ok else "FAILED"
         return (
-            f"parity vs PyTorch fp32: {self.psnr_db:.1f} dB (needs >= {self.threshold_db:.0f} dB), "
+            f"parity vs {self.reference}: {self.psnr_db:.1f} dB (needs >= {self.threshold_db:.0f} dB), "
             f"max |diff| {self.max_abs:.4f}: {verdict}"
         )
 
 
-def parity(reference: np.ndarray, other: np.ndarray, precision: str) -> Parity:
+def parity(reference: np.ndarray, other: np.ndarray, precision: str, against: str = "PyTorch fp32") -> Parity:
     """PSNR of ``other`` against ``reference`` over the normalised ab range [-1, 1] (peak 2)."""
     diff = reference.astype(np.float64) - other.astype(np.float64)
     mse = float(np.mean(diff**2))
     db = float("inf") if mse == 0 else 10 * np.log10(4.0 / mse)
-    return Parity(db, float(np.abs(diff).max()), PARITY_DB[precision])
+    return Parity(db, float(np.abs(diff).max()), PARITY_DB[precision], against)
 
 
 def parity_inputs(seed: int = 0, shape: tuple[int, int] = (224, 320)) -> torch.Tensor:
@@ -199,7 +200,7 @@ def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
             ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run([OUTPUT_NAME], {INPUT_NAME: check})[0]
             for f in (fp32_onnx, tmp)
         ]
-        result = parity(runs[0], runs[1], "int8")
+        result = parity(runs[0], runs[1], "int8", against="ONNX Runtime fp32")
         if not result.ok:
             raise ValueError(f"int8 model rejected: {result}")
     except BaseException:

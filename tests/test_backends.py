@@ -96,7 +96,7 @@ def test_int8_backend_is_built_once_checked_and_close_to_fp32(ckpt, tmp_path, mo
     for p in onnx_cache_dir().glob("*int8*"):
         p.unlink()
     monkeypatch.setitem(export.PARITY_DB, "int8", 200.0)
-    with pytest.raises(BackendError, match="int8 model rejected"):
+    with pytest.raises(BackendError, match="int8 model rejected: parity vs ONNX Runtime fp32"):
         open_backend("onnxruntime-int8", ckpt)
     assert not list(onnx_cache_dir().glob("*int8*"))
     monkeypatch.setattr(ort_module, "cpu_has_fast_int8", lambda: True)
