@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from realtime_color.cli import app
+from realtime_color.evaluate import gain_interval
 from realtime_color.media.images import read_image, write_image
 from realtime_color.media.synth import write_clip
 
@@ -47,6 +49,30 @@ def test_eval_json_agrees_with_an_independent_psnr(tmp_path, random_checkpoint):
     assert abs(result["psnr"] - np.mean(ours)) < 0.5
     assert abs(result["psnr_gray"] - np.mean(grays)) < 0.5
     assert read_image(sheet).shape[0] == 2 * 180  # one row per item
+    gains = [it["psnr"] - it["psnr_gray"] for it in result["items_detail"]]
+    assert result["psnr_gain"] == pytest.approx(np.mean(gains))
+    lo, hi = result["psnr_gain_interval"]
+    assert min(gains) <= lo <= result["psnr_gain"] <= hi <= max(gains)
+    assert result["above_gray"] == sum(g > 0 for g in gains)
+    r = runner.invoke(app, ["eval", str(photos), *common])  # the table run says it in words
+    assert "bootstrap interval" in " ".join(r.output.split())
+
+
+def test_gain_interval_narrows_with_more_items_and_is_reproducible():
+    def items(gains):
+        return [{"psnr": 20.0 + g, "psnr_gray": 20.0} for g in gains]
+
+    spread = [-3.0, -1.0, 0.5, 1.0, 2.5]
+    few = gain_interval(items(spread))
+    many = gain_interval(items(spread * 8))  # the same spread, 8x the pictures
+    assert few == gain_interval(items(spread))  # seeded
+    assert few["psnr_gain"] == pytest.approx(0.0) and many["psnr_gain"] == pytest.approx(0.0)
+    width = [d["psnr_gain_interval"][1] - d["psnr_gain_interval"][0] for d in (few, many)]
+    assert width[1] < 0.5 * width[0]  # about 1/sqrt(8) of it
+    assert few["psnr_gain_interval"][0] < 0 < few["psnr_gain_interval"][1] and few["above_gray"] == 3
+    same = gain_interval(items([0.4] * 6))
+    assert same["psnr_gain_interval"] == pytest.approx([0.4, 0.4])  # no spread, no doubt
+    assert gain_interval([{"psnr": float("inf"), "psnr_gray": float("inf")}]) == {}
 
 
 def test_eval_video_reports_temporal_figures_beside_the_original(tmp_path, random_checkpoint):

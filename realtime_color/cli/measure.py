@@ -193,7 +193,7 @@ def evaluate(
 
     from rich.table import Table
 
-    from ..evaluate import contact_sheet, evaluate_image, evaluate_video, mean_scores
+    from ..evaluate import contact_sheet, evaluate_image, evaluate_video, gain_interval, mean_scores
     from ..media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, write_image
     from ..media.video import VIDEO_SUFFIXES, VideoError
     from ..pipeline import PipelineConfig
@@ -232,7 +232,7 @@ def evaluate(
         write_image(sheet, contact_sheet(items))
         _log(f"contact sheet: {sheet}")
     public = [{k: v for k, v in it.items() if not k.startswith("_")} for it in items]
-    summary = {**mean_scores(public), "items_detail": public, "failed": failures}
+    summary = {**mean_scores(public), **gain_interval(public), "items_detail": public, "failed": failures}
     if as_json:
         out.print_json(json.dumps(summary, default=float))
     else:
@@ -252,5 +252,13 @@ def evaluate(
                 f"{r['cdc']:.4f} (truth {r['cdc_truth']:.4f})" if vid else "-",
             )
         out.print(table)
+        if "psnr_gain" in summary:
+            lo, hi = summary["psnr_gain_interval"]
+            out.print(
+                f"PSNR gain over gray: {summary['psnr_gain']:+.2f} dB, {summary['interval_level']:.0%} bootstrap "
+                f"interval {lo:+.2f} to {hi:+.2f} dB over {summary['items']} items; "
+                f"{summary['above_gray']} of {summary['items']} above gray",
+                highlight=False,
+            )
     if failures:
         raise typer.Exit(1)
