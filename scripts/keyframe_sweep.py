@@ -29,6 +29,8 @@ from realtime_color.pipeline import PipelineConfig
 from realtime_color.temporal import TemporalConfig
 from realtime_color.weights import load_checkpoint
 
+QUALITY_KEYS = ("psnr", "psnr_gray", "flicker", "flicker_truth", "cdc", "cdc_truth")
+
 
 def main() -> None:
     args = sys.argv[1:]
@@ -45,28 +47,30 @@ def main() -> None:
     if args[:1] == ["--static-stretch"]:
         stretch, args = int(args[1]), args[2:]
     ks = [int(a) for a in args] or [1, 4, 8, 12, 16]
-    tmp = Path(tempfile.mkdtemp(prefix="rtcolor-sweep-"))
-    clip = {"seconds": 10, "width": 1280, "height": 720, "cut_at": 5, "pan": pan, "photos": photos, "objects": objects}
-    gray = write_clip(tmp / "gray.mp4", gray=True, **clip)
-    colour = write_clip(tmp / "colour.mp4", **clip)
-    ckpt = load_checkpoint(None)
-    col = Colorizer(open_backend("auto", ckpt), size=ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
-    floor = transcode_fps(gray, tmp / "t.mp4")
-    rows = []
-    for k in ks:
-        cfg = PipelineConfig(temporal=TemporalConfig(keyframe_interval=k, static_stretch=stretch))
-        speed = pipeline_fps(gray, tmp / f"k{k}.mp4", col, cfg, f"k={k}")
-        q = evaluate_video(colour, col, cfg)
-        row = {
-            "k": k,
-            "keyframes": q["keyframes"],
-            "fps": speed["fps"],
-            "x_transcode_time": round(floor["fps"] / speed["fps"], 2),
-            **{key: round(q[key], 4) for key in ("psnr", "psnr_gray", "flicker", "flicker_truth", "cdc", "cdc_truth")},
-        }
-        rows.append(row)
-        print(json.dumps(row), flush=True)
-    print(json.dumps({"transcode_fps": floor["fps"], "rows": rows}))
+    with tempfile.TemporaryDirectory(prefix="rtcolor-sweep-") as scratch:  # two 720p clips and the outputs
+        tmp = Path(scratch)
+        clip = {"seconds": 10, "width": 1280, "height": 720, "cut_at": 5, "pan": pan, "photos": photos}
+        clip["objects"] = objects
+        gray = write_clip(tmp / "gray.mp4", gray=True, **clip)
+        colour = write_clip(tmp / "colour.mp4", **clip)
+        ckpt = load_checkpoint(None)
+        col = Colorizer(open_backend("auto", ckpt), size=ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
+        floor = transcode_fps(gray, tmp / "t.mp4")
+        rows = []
+        for k in ks:
+            cfg = PipelineConfig(temporal=TemporalConfig(keyframe_interval=k, static_stretch=stretch))
+            speed = pipeline_fps(gray, tmp / f"k{k}.mp4", col, cfg, f"k={k}")
+            q = evaluate_video(colour, col, cfg)
+            row = {
+                "k": k,
+                "keyframes": q["keyframes"],
+                "fps": speed["fps"],
+                "x_transcode_time": round(floor["fps"] / speed["fps"], 2),
+                **{key: round(q[key], 4) for key in QUALITY_KEYS},
+            }
+            rows.append(row)
+            print(json.dumps(row), flush=True)
+        print(json.dumps({"transcode_fps": floor["fps"], "rows": rows}))
 
 
 if __name__ == "__main__":

@@ -92,7 +92,7 @@ def test_tiny_training_loss_falls_and_resume(data_dir, tmp_path):
 @pytest.mark.slow
 def test_ddp_two_processes_on_gloo(data_dir, tmp_path):
     out = tmp_path / "ddp.safetensors"
-    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="")
+    env = dict(os.environ, OMP_NUM_THREADS="1", CUDA_VISIBLE_DEVICES="", TMPDIR=str(tmp_path))  # torchrun scratch
     cmd = [
         sys.executable,
         "-m",
