@@ -120,6 +120,8 @@ def test_export_and_info_commands(tmp_path, random_checkpoint):
 def test_new_models_and_exports_never_replace_a_file_silently(tmp_path, image_dir, random_checkpoint):
     """train, adapt and export refuse, before any work: a folder, the wrong kind of name (a photo
     among the training data), an input, or an existing file without --force."""
+    from realtime_color.weights import default_model_path
+
     photo = image_dir / "photo1.png"
     photo_bytes = photo.read_bytes()
     old = tmp_path / "old.safetensors"
@@ -134,6 +136,7 @@ def test_new_models_and_exports_never_replace_a_file_silently(tmp_path, image_di
         (["train", str(image_dir), "--out", str(tmp_path / "n.safetensors"), "--size", "9", *base], "out of range"),
         (["adapt", str(image_dir), "--out", random_checkpoint, "--base", random_checkpoint, "--force"], "an input"),
         (["adapt", str(image_dir), "--out", str(old)], "exists; pass --force"),
+        (["adapt", str(image_dir), "--out", str(default_model_path()), "--force"], "an input"),  # the base
         (["export", "-o", str(onnx_file), "--model", random_checkpoint], "exists; pass --force"),
         (["export", "-o", str(tmp_path / "m.safetensors"), "--model", random_checkpoint], "name a .onnx file"),
     ]

@@ -287,3 +287,19 @@ def test_gray_ir_and_colour_cameras_both_work(random_checkpoint, gray):
     src = LiveSource(f"synth://?fps=30&size=160x96&gray={gray}")
     stats, sink = run_live(src, make_colorizer(random_checkpoint), 1.5, k=4)
     assert stats.frames_out >= 10 and all(colour for *_, colour in sink.pictures)
+
+
+def test_a_camera_that_changes_resolution_keeps_both_parts(tmp_path):
+    from realtime_color.media.frames import Picture, planes_from_rgb
+    from realtime_color.media.sinks import RecordingSink
+
+    sink = RecordingSink(tmp_path / "rec.mp4")
+    for i, (h, w) in enumerate([(48, 64)] * 5 + [(96, 128)] * 4):  # the camera came back in another mode
+        y, u, v = planes_from_rgb(np.full((h, w, 3), (200, 80, 40), np.uint8), "bt601", full_range=True)
+        sink.write(Picture(y=y, index=i, u=u, v=v, matrix="bt601", full_range=True))
+    sink.close()
+    counts = {}
+    for part in sorted(tmp_path.glob("rec*.mp4")):
+        with av.open(str(part)) as c:
+            counts[part.name] = [(f.height, f.width) for f in c.decode(video=0)]
+    assert counts == {"rec.mp4": [(48, 64)] * 5, "rec_001.mp4": [(96, 128)] * 4}  # before: rec.mp4 was replaced

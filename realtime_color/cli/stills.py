@@ -341,7 +341,7 @@ def adapt(
     from ..adapt import AdaptConfig
     from ..adapt import adapt as run_adapt
     from ..media.video import VideoError
-    from ..weights import CheckpointError
+    from ..weights import CheckpointError, default_model_path
 
     if crop % 16:
         _fail(f"--crop {crop} must be a multiple of 16 (e.g. {crop - crop % 16 or 16})")
@@ -351,7 +351,7 @@ def adapt(
         _fail(f"--frozen-stages {frozen_stages} must be between 0 and 5")
     if minutes <= 0:
         _fail(f"--minutes {minutes} must be positive")
-    _check_output(out_path, "--out", ".safetensors", force, inputs=(base,))
+    _check_output(out_path, "--out", ".safetensors", force, inputs=(base or default_model_path(),))
     cfg = AdaptConfig(
         sources=list(sources),
         out=str(out_path),

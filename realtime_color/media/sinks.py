@@ -63,7 +63,7 @@ class RecordingSink:
                 raise SinkError(f"recording to {target} would overwrite the input; choose another --out")
             if target.exists() and not force:
                 raise SinkError(f"recording {target} exists; pass --force to overwrite it, or choose another --out")
-        self.codec, self.crf = codec, crf
+        self.codec, self.crf, self.force = codec, crf, force
         self.sink: FileSink | None = None
         self.segment = 0
         self.started = 0.0
@@ -72,14 +72,16 @@ class RecordingSink:
         self.written: list[Path] = []
 
     def _name(self) -> Path:
-        if not self.segment_seconds:
-            return self.path
+        if not self.segment_seconds and self.segment == 0:
+            return self.path  # one file, unless the camera changes resolution (then rec_001, ...)
         return self.path.with_name(f"{self.path.stem}_{self.segment:03d}{self.path.suffix}")
 
     def _roll(self, pic: Picture) -> None:
         if self.sink is not None:
             self.written.append(self.sink.close(complete=True))
             self.segment += 1
+            while not self.force and self._name().exists():  # a part made later than the check in __init__
+                self.segment += 1
         self.sink = FileSink(self._name(), codec=self.codec, crf=self.crf, preset="veryfast", rate=Fraction(30))
         self.started, self.first_pts, self.shape = pic.captured, pic.pts or 0, pic.y.shape
 
