@@ -147,3 +147,19 @@ def test_new_models_and_exports_never_replace_a_file_silently(tmp_path, image_di
     assert onnx_file.read_bytes() == b"an older export" and not (tmp_path / "n.safetensors").exists()
     r = runner.invoke(app, ["export", "-o", str(onnx_file), "--model", random_checkpoint, "--force"])
     assert r.exit_code == 0 and onnx_file.read_bytes()[:8] != b"an older"
+
+
+def test_a_full_disk_fails_each_picture_plainly_and_leaves_no_partial_file(tmp_path, image_dir, monkeypatch):
+    from pathlib import Path
+
+    real = Path.write_bytes
+
+    def full(self, data):
+        real(self, data[: len(data) // 2])  # half of it fits
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_bytes", full)
+    out = tmp_path / "o"
+    r = runner.invoke(app, ["image", str(image_dir / "photo1.png"), "-o", str(out), "--backend", "torch"])
+    assert r.exit_code == 1 and "photo1.png: No space left on device" in " ".join(r.output.split())
+    assert list(out.iterdir()) == []

@@ -303,3 +303,29 @@ def test_a_camera_that_changes_resolution_keeps_both_parts(tmp_path):
         with av.open(str(part)) as c:
             counts[part.name] = [(f.height, f.width) for f in c.decode(video=0)]
     assert counts == {"rec.mp4": [(48, 64)] * 5, "rec_001.mp4": [(96, 128)] * 4}  # before: rec.mp4 was replaced
+
+
+def test_a_full_disk_at_the_end_of_a_recording_is_reported_and_leaves_no_broken_file(tmp_path):
+    from realtime_color.media.frames import Picture, planes_from_rgb
+    from realtime_color.media.sinks import RecordingSink
+    from realtime_color.media.video import VideoError
+
+    class FullDisk:  # the container runs out of space while writing its index
+        def __init__(self, container):
+            self.container = container
+
+        def mux(self, packets):
+            return self.container.mux(packets)
+
+        def close(self):
+            self.container.close()
+            raise OSError(28, "No space left on device")
+
+    sink = RecordingSink(tmp_path / "rec.mp4")
+    y, u, v = planes_from_rgb(np.full((48, 64, 3), 90, np.uint8), "bt601", full_range=True)
+    for i in range(3):
+        sink.write(Picture(y=y, index=i, u=u, v=v, matrix="bt601", full_range=True))
+    sink.sink.container = FullDisk(sink.sink.container)
+    with pytest.raises(VideoError, match="cannot finish .*rec.mp4: No space left on device"):
+        sink.close()  # before, RecordingSink swallowed this as "no frame at all"
+    assert list(tmp_path.iterdir()) == []

@@ -320,8 +320,12 @@ def stream(
         interrupted = True
     finally:
         src.close()
-        for s in sinks:
-            s.close(complete=True)
+        closing_errors = []
+        for s in sinks:  # every output is closed, even when one fails (a full disk under a recording)
+            try:
+                s.close(complete=True)
+            except (SinkError, VideoError, OSError) as e:
+                closing_errors.append(str(e))
     summary = pipe.stats.summary()
     summary.update(source=source, reconnects=src.reconnects, outputs=outs)
     for s in sinks:
@@ -339,5 +343,7 @@ def stream(
     if pipe.error is not None:
         stage, e = pipe.error
         _fail(f"{stage} stage failed: {e.__class__.__name__}: {e}", code=1)
+    if closing_errors:
+        _fail("; ".join(closing_errors), code=1)
     if interrupted:
         raise typer.Exit(130)

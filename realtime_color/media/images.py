@@ -48,10 +48,7 @@ def write_image(path: str | Path, rgb: np.ndarray) -> Path:
     ok, buf = cv2.imencode(path.suffix or ".png", img)
     if not ok:
         raise OSError(f"could not encode an image as {path.suffix!r}")
-    tmp = path.with_name(f".{path.name}.partial")
-    buf.tofile(str(tmp))
-    os.replace(tmp, path)
-    return path
+    return atomic_write(path, buf.tobytes())
 
 
 def is_gray(rgb: np.ndarray, tolerance: float = 2.0) -> bool:
@@ -91,9 +88,13 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """Write a file (stats, JSON, an engine) under a temporary name, then rename it into place."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.partial")
-    if isinstance(data, str):
-        tmp.write_text(data)
-    else:
-        tmp.write_bytes(data)
-    os.replace(tmp, path)
+    try:
+        if isinstance(data, str):
+            tmp.write_text(data)
+        else:
+            tmp.write_bytes(data)
+        os.replace(tmp, path)
+    except OSError as e:  # a full disk or a read-only folder: no half file left, and a plain reason
+        tmp.unlink(missing_ok=True)
+        raise OSError(f"cannot write {path}: {e.strerror or e}") from None
     return path

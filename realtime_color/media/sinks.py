@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .frames import Picture
-from .video import FileSink, VideoError
+from .video import FileSink
 
 SINK_HELP = (
     "Output (repeatable): display, a video file (recording), http://127.0.0.1:PORT (MJPEG web preview), "
@@ -97,12 +97,11 @@ class RecordingSink:
         self.sink.write(pic)
 
     def close(self, complete: bool = True) -> None:
-        if self.sink is not None:
-            try:
-                self.written.append(self.sink.close(complete=complete))
-            except VideoError:
-                pass  # no frame at all: nothing to keep
-            self.sink = None
+        sink, self.sink = self.sink, None
+        if sink is not None and sink.started:
+            self.written.append(sink.close(complete=complete))  # a failure (full disk) is reported, not hidden
+        elif sink is not None:
+            sink.abort()  # no frame at all: nothing to keep
 
 
 class MjpegServer:

@@ -292,9 +292,14 @@ class FileSink:
 
     def close(self, complete: bool = True) -> Path:
         """Flush the encoder and move the file to its name (or the partial name). Returns it."""
-        if self.started:
-            self.container.mux(self.stream.encode())
-        self.container.close()
+        av = _av()
+        try:
+            if self.started:
+                self.container.mux(self.stream.encode())
+            self.container.close()
+        except (OSError, av.error.FFmpegError) as e:  # a full disk, a vanished folder: no broken file is left
+            self.tmp.unlink(missing_ok=True)
+            raise VideoError(f"cannot finish {self.path}: {getattr(e, 'strerror', None) or e}") from None
         if not self.started:  # nothing was written
             self.tmp.unlink(missing_ok=True)
             raise VideoError(f"no frame could be decoded, so {self.path} was not written")
