@@ -20,7 +20,7 @@ import torch
 
 from .data import Batches, lab_split
 from .media.images import IMAGE_SUFFIXES, expand_inputs, is_gray, read_image
-from .train import TrainConfig, ab_loss, evaluate_gains, lr_at, optimizer_step, pick_gain
+from .train import TrainConfig, ab_loss, check_knobs, evaluate_gains, lr_at, optimizer_step, pick_gain
 from .weights import load_checkpoint, save_checkpoint
 
 
@@ -40,6 +40,20 @@ class AdaptConfig:
     lr: float = 2e-4
     eval_every: float = 0.25  # validate after each quarter of the budget; the best state is kept
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        check_knobs(
+            {
+                "--minutes": (self.minutes > 0, "positive"),
+                "--max-frames": (self.max_frames >= 2, "at least 2 (one to train on, one to hold out)"),
+                "--val-fraction": (0 < self.val_fraction < 1, "between 0 and 1"),
+                "--frozen-stages": (0 <= self.frozen_stages <= 5, "between 0 and 5"),
+                "--crop": (self.crop >= 16 and self.crop % 16 == 0, "a multiple of 16, at least 16"),
+                "--batch-size": (self.batch_size >= 1, "at least 1"),
+                "--lr": (self.lr > 0, "positive"),
+            },
+            self,
+        )
 
 
 @dataclass

@@ -54,10 +54,13 @@ class Profile:
 
 def parse_shape(text: str) -> tuple[int, int, int]:
     """'8x288x512' (batch x height x width) -> (8, 288, 512); 'HxW' means batch 1."""
-    parts = [int(p) for p in text.lower().split("x")]
+    try:
+        parts = [int(p) for p in text.lower().split("x")]
+    except ValueError:
+        parts = []
     if len(parts) == 2:
         parts = [1, *parts]
-    if len(parts) != 3:
+    if len(parts) != 3 or min(parts) < 1:
         raise ValueError(f"shape {text!r} must look like BATCHxHEIGHTxWIDTH, e.g. 8x288x512")
     return tuple(parts)  # type: ignore[return-value]
 

@@ -54,6 +54,36 @@ class TrainConfig:
     resume: bool = False
     max_minutes: float = 0.0  # 0 = no time budget
 
+    def __post_init__(self) -> None:
+        check_knobs(
+            {
+                "--epochs": (self.epochs >= 1, "at least 1"),
+                "--repeat": (self.repeat >= 1, "at least 1"),
+                "--batch-size": (self.batch_size >= 1, "at least 1"),
+                "--crop": (self.crop >= 16 and self.crop % 16 == 0, "a multiple of 16, at least 16"),
+                "--lr": (self.lr > 0, "positive"),
+                "--min-scale": (0 < self.min_scale <= 1, "in (0, 1]"),
+                "--dropout": (0 <= self.dropout < 1, "in [0, 1)"),
+                "--cutmix": (0 <= self.cutmix <= 1, "in [0, 1]"),
+                "--val-fraction": (0 < self.val_fraction < 1, "between 0 and 1"),
+                "--loss": (self.loss in ("mse", "huber", "l1"), "mse, huber or l1"),
+                "--max-minutes": (self.max_minutes >= 0, "0 (no budget) or more"),
+            },
+            self,
+        )
+
+
+def check_knobs(rules: dict[str, tuple[bool, str]], cfg) -> None:
+    """``ValueError`` naming every option whose value breaks its rule, all at once (``--batch-size``
+    is the field ``batch_size``)."""
+    bad = [
+        f"{option} {getattr(cfg, option.lstrip('-').replace('-', '_'))!r} must be {rule}"
+        for option, (ok, rule) in rules.items()
+        if not ok
+    ]
+    if bad:
+        raise ValueError("; ".join(bad))
+
 
 # ---------------------------------------------------------------------------------------------
 # loss and schedule

@@ -163,3 +163,25 @@ def test_a_full_disk_fails_each_picture_plainly_and_leaves_no_partial_file(tmp_p
     r = runner.invoke(app, ["image", str(image_dir / "photo1.png"), "-o", str(out), "--backend", "torch"])
     assert r.exit_code == 1 and "photo1.png: No space left on device" in " ".join(r.output.split())
     assert list(out.iterdir()) == []
+
+
+def test_bad_knobs_are_named_with_their_rule_before_any_work(tmp_path, image_dir, random_checkpoint):
+    out, onnx_out, model = str(tmp_path / "m.safetensors"), str(tmp_path / "m.onnx"), ["--model", random_checkpoint]
+    cases = [
+        (
+            ["train", str(image_dir), "--out", out, "--epochs", "0", "--batch-size", "0", "--crop", "20"],
+            ["--epochs 0 must be at least 1", "--batch-size 0 must be at least 1", "--crop 20 must be a multiple"],
+        ),
+        (["train", str(image_dir), "--out", out, "--val-fraction", "1.5"], ["--val-fraction 1.5 must be between"]),
+        (["train", str(image_dir), "--out", out, "--loss", "huberish"], ["--loss 'huberish' must be mse, huber"]),
+        (["adapt", str(image_dir), "--out", out, "--crop", "0", "--minutes", "0"], ["--minutes 0.0", "--crop 0"]),
+        (["export", "-o", onnx_out, "--opset", "5", *model], ["--opset 5 is too old"]),
+        (["export", "-o", onnx_out, "--opset", "99", *model], ["export at opset 99 failed"]),
+        (["eval", str(image_dir), "--sample-every", "0", *model], ["--sample-every 0 must be at least 1"]),
+        (["build-engine", "--max-shape", "foo", *model], ["shape 'foo' must look like BATCHxHEIGHTxWIDTH"]),
+    ]
+    for args, messages in cases:
+        r = runner.invoke(app, args)
+        text = " ".join(r.output.split())
+        assert r.exit_code == 2 and all(m in text for m in messages), (args, r.output[-500:])
+    assert [p.name for p in tmp_path.iterdir()] == [image_dir.name]  # nothing written

@@ -204,6 +204,8 @@ def evaluate(
         _note("skipped", "red", f"{item}: no such file, or a folder/glob with no pictures or videos")
     if not files:
         _fail("nothing to evaluate")
+    if sample_every < 1:
+        _fail(f"--sample-every {sample_every} must be at least 1")
     if sheet is not None:  # checked before the long part, and never one of the pictures it scores
         if sheet.suffix.lower() not in (".png", ".jpg", ".jpeg"):
             _fail(f"--sheet {sheet}: name a .png or .jpg file")

@@ -150,37 +150,35 @@ def train(
     from ..train import train as run_train
     from ..weights import CheckpointError
 
-    if crop % 16:
-        _fail(f"--crop {crop} must be a multiple of 16 (e.g. {crop - crop % 16 or 16})")
     _check_output(out_path, "--out", ".safetensors", force or resume)
     try:
         check_size(size)
-    except ValueError as e:
+        cfg = TrainConfig(
+            data=list(data),
+            out=str(out_path),
+            backbone=backbone,
+            epochs=epochs,
+            repeat=repeat,
+            batch_size=batch_size,
+            crop=crop,
+            lr=lr,
+            freeze_epochs=freeze_epochs,
+            loss=loss,
+            chroma_weight=chroma_weight,
+            weight_decay=weight_decay,
+            l_jitter=l_jitter,
+            cutmix=cutmix,
+            dropout=dropout,
+            min_scale=min_scale,
+            val_fraction=val_fraction,
+            inference_size=size,
+            seed=seed,
+            device=device,
+            resume=resume,
+            max_minutes=max_minutes,
+        )
+    except ValueError as e:  # every bad knob at once, each with its rule
         _fail(str(e))
-    cfg = TrainConfig(
-        data=list(data),
-        out=str(out_path),
-        backbone=backbone,
-        epochs=epochs,
-        repeat=repeat,
-        batch_size=batch_size,
-        crop=crop,
-        lr=lr,
-        freeze_epochs=freeze_epochs,
-        loss=loss,
-        chroma_weight=chroma_weight,
-        weight_decay=weight_decay,
-        l_jitter=l_jitter,
-        cutmix=cutmix,
-        dropout=dropout,
-        min_scale=min_scale,
-        val_fraction=val_fraction,
-        inference_size=size,
-        seed=seed,
-        device=device,
-        resume=resume,
-        max_minutes=max_minutes,
-    )
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     result = _run_long(
         run_train,
@@ -220,7 +218,12 @@ def export(
     except CheckpointError as e:
         _fail(str(e))
     precision = "fp16" if fp16 else "fp32"
-    path = export_onnx(ckpt.model, output, fp16=fp16, opset=opset)
+    if opset < 11:
+        _fail(f"--opset {opset} is too old; use 11 or newer (17 by default, what TensorRT 10 and 11 read)")
+    try:
+        path = export_onnx(ckpt.model, output, fp16=fp16, opset=opset)
+    except (RuntimeError, ValueError) as e:  # an opset newer than this PyTorch can write, say
+        _fail(f"ONNX export at opset {opset} failed: {str(e).splitlines()[0]}")
     result = onnx_parity(ckpt.model, path, precision)
     _log(f"wrote {path} ({precision}, opset {opset}); {result}")
     if not result.ok:
@@ -343,28 +346,23 @@ def adapt(
     from ..media.video import VideoError
     from ..weights import CheckpointError, default_model_path
 
-    if crop % 16:
-        _fail(f"--crop {crop} must be a multiple of 16 (e.g. {crop - crop % 16 or 16})")
-    if not 0 < val_fraction < 1:
-        _fail(f"--val-fraction {val_fraction} must be between 0 and 1")
-    if not 0 <= frozen_stages <= 5:
-        _fail(f"--frozen-stages {frozen_stages} must be between 0 and 5")
-    if minutes <= 0:
-        _fail(f"--minutes {minutes} must be positive")
     _check_output(out_path, "--out", ".safetensors", force, inputs=(base or default_model_path(),))
-    cfg = AdaptConfig(
-        sources=list(sources),
-        out=str(out_path),
-        base=str(base) if base else None,
-        minutes=minutes,
-        max_frames=max_frames,
-        val_fraction=val_fraction,
-        frozen_stages=frozen_stages,
-        crop=crop,
-        batch_size=batch_size,
-        lr=lr,
-        seed=seed,
-    )
+    try:
+        cfg = AdaptConfig(
+            sources=list(sources),
+            out=str(out_path),
+            base=str(base) if base else None,
+            minutes=minutes,
+            max_frames=max_frames,
+            val_fraction=val_fraction,
+            frozen_stages=frozen_stages,
+            crop=crop,
+            batch_size=batch_size,
+            lr=lr,
+            seed=seed,
+        )
+    except ValueError as e:
+        _fail(str(e))
     result = _run_long(
         run_adapt,
         cfg,
