@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from .data import Batches, lab_split
-from .media.images import IMAGE_SUFFIXES, expand_inputs, is_gray, read_image
+from .media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, is_gray, read_image
 from .train import TrainConfig, ab_loss, check_knobs, evaluate_gains, lr_at, optimizer_step, pick_gain
 from .weights import load_checkpoint, save_checkpoint
 
@@ -63,6 +63,7 @@ class Frames:
     skipped_duplicates: int = 0
     skipped_gray: int = 0
     per_source: dict = field(default_factory=dict)
+    skipped_unreadable: list[str] = field(default_factory=list)
 
 
 def _small(rgb: np.ndarray, long_side: int) -> np.ndarray:
@@ -88,13 +89,23 @@ def _video_frames(path: Path, max_frames: int):
                 yield frame.to_ndarray(format="rgb24")
 
 
+def _pictures(paths: list[Path], unreadable: list[str], log):
+    """The readable pictures of ``paths`` in name order; the others are logged and listed."""
+    for path in sorted(paths):
+        try:
+            yield read_image(path)[..., :3]
+        except ImageReadError as e:  # one damaged frame must not cost the whole run
+            unreadable.append(str(path))
+            log(f"skipped {e}")
+
+
 def sample_frames(cfg: AdaptConfig, log=print) -> Frames:
     """Colour frames from videos, folders and pictures, in time order, de-duplicated and split."""
     from .media.video import VIDEO_SUFFIXES
 
     train, val = [], []
     dup = gray = 0
-    per_source = {}
+    per_source, unreadable = {}, []
     for src in cfg.sources:
         p = Path(src)
         if p.is_file() and p.suffix.lower() in VIDEO_SUFFIXES:
@@ -103,7 +114,7 @@ def sample_frames(cfg: AdaptConfig, log=print) -> Frames:
             paths, _ = expand_inputs([src], suffixes=IMAGE_SUFFIXES)
             if not paths:
                 raise FileNotFoundError(f"{src}: no colour video or pictures found")
-            frames = (read_image(q)[..., :3] for q in sorted(paths))
+            frames = _pictures(paths, unreadable, log)
         kept, last = [], None
         for rgb in frames:
             if rgb.dtype == np.uint16:
@@ -130,9 +141,9 @@ def sample_frames(cfg: AdaptConfig, log=print) -> Frames:
     if len(train) < 2 or not val:
         raise ValueError(
             f"need at least 3 distinct colour frames, found {len(train) + len(val)} "
-            f"({dup} near-duplicates and {gray} gray frames skipped)"
+            f"({dup} near-duplicates, {gray} gray and {len(unreadable)} unreadable frames skipped)"
         )
-    return Frames(train, val, dup, gray, per_source)
+    return Frames(train, val, dup, gray, per_source, unreadable)
 
 
 def adapt(cfg: AdaptConfig, log=print, progress=None) -> dict:
@@ -201,6 +212,7 @@ def adapt(cfg: AdaptConfig, log=print, progress=None) -> dict:
             "frames": {"train": len(frames.train), "val": len(frames.val), "per_source": frames.per_source},
             "skipped_duplicates": frames.skipped_duplicates,
             "skipped_gray": frames.skipped_gray,
+            "skipped_unreadable": frames.skipped_unreadable,
             "steps": step,
             "seconds": round(time.monotonic() - t0, 1),
         },

@@ -63,7 +63,10 @@ def test_adapt_from_a_video_skips_duplicates_and_holds_out_the_end(tmp_path):
     still = tmp_path / "still"
     for i in range(5):
         write_image(still / f"s{i}.png", magenta_frame(0))  # the same picture five times
-    f = sample_frames(AdaptConfig(sources=[str(clip), str(still)], val_fraction=0.25), log=lambda m: None)
+    (still / "s9.png").write_bytes(b"half a frame")  # a damaged file among them is skipped, not fatal
+    said = []
+    f = sample_frames(AdaptConfig(sources=[str(clip), str(still)], val_fraction=0.25), log=said.append)
+    assert f.skipped_unreadable == [str(still / "s9.png")] and any("s9.png" in m for m in said)
     assert f.skipped_duplicates >= 4
     assert f.per_source[str(clip)]["val"] >= 1
     assert f.per_source[str(still)] == {"train": 1, "val": 0}  # one distinct picture: nothing to hold out
