@@ -156,6 +156,17 @@ def test_clear_errors(tmp_path, random_checkpoint, vfr_clip):
         assert message in " ".join(r.output.split()), (message, r.output)  # rich wraps long lines
         assert "Traceback" not in r.output
     assert vfr_clip.read_bytes() == before  # the input survives every failure, --force included
+    # Two inputs with one name into one folder: the second is refused, even with --force, and the
+    # first output is kept (before, --force let the second replace the first).
+    for sub in ("a", "b"):
+        (tmp_path / sub).mkdir()
+        (tmp_path / sub / "clip.mp4").write_bytes(before)
+    r = colorize(
+        [str(tmp_path / "a" / "clip.mp4"), str(tmp_path / "b" / "clip.mp4"), "-o", str(tmp_path / "both"), "--force"],
+        random_checkpoint,
+    )
+    assert r.exit_code == 1 and "another input already wrote" in " ".join(r.output.split())
+    assert len(video_frames(tmp_path / "both" / "clip.mp4")) > 0 and len(list((tmp_path / "both").iterdir())) == 1
 
 
 @pytest.mark.slow

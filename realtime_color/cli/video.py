@@ -130,12 +130,16 @@ def colorize(
     if batch <= 0:
         pcfg.batch = 8 if str(getattr(colorizer.backend, "device", "cpu")).startswith("cuda") else 1
     inputs_resolved = {p.resolve() for p in paths}
+    taken: set[Path] = set()
     results, failures = [], len(unmatched)
     for src in paths:
         dest = output / src.name if many else output
         try:
             if dest.resolve() in inputs_resolved:
                 raise VideoError(f"{src}: its output {dest} would overwrite an input; choose another -o")
+            if dest.resolve() in taken:  # a/clip.mp4 and b/clip.mp4 into one folder
+                raise VideoError(f"{src}: another input already wrote {dest} (same file name)")
+            taken.add(dest.resolve())
             if dest.exists() and not force:
                 raise VideoError(f"{src}: {dest} exists; pass --force to overwrite it")
             try:
