@@ -176,6 +176,10 @@ def test_bad_stream_arguments(tmp_path, random_checkpoint):
     assert r.exit_code == 2 and "no such file" in " ".join(r.output.split())
     r = runner.invoke(app, ["stream", "synth://", "--out", "ftp://x", "--model", random_checkpoint])
     assert r.exit_code == 2 and "unknown kind" in " ".join(r.output.split())
+    for name in ("rec.txt", "rec.webm"):  # refused before the source starts, not at the first frame
+        r = runner.invoke(app, ["stream", "synth://", "--out", str(tmp_path / name), "--model", random_checkpoint])
+        assert r.exit_code == 2 and "name an .mp4, .mkv or .mov file" in " ".join(r.output.split()), r.output
+    assert list(tmp_path.iterdir()) == []
     r = runner.invoke(app, ["stream", "synth://", "--out", "http://127.0.0.1:99999", "--model", random_checkpoint])
     assert r.exit_code == 2 and "port must be a number from 1 to 65535" in " ".join(r.output.split())
 

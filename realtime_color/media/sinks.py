@@ -22,7 +22,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .frames import Picture
-from .video import FileSink
+from .video import FileSink, check_writable_format
 
 SINK_HELP = (
     "Output (repeatable): display, a video file (recording), http://127.0.0.1:PORT (MJPEG web preview), "
@@ -54,6 +54,7 @@ class RecordingSink:
         self.path = Path(path)
         if not self.path.parent.exists():
             raise SinkError(f"cannot record to {self.path}: folder {self.path.parent} does not exist")
+        check_writable_format(self.path, codec)
         self.segment_seconds = segment_minutes * 60.0
         # Checked before the first frame: a recording must never replace the input it is made from,
         # nor, silently, yesterday's recording (segments included).

@@ -182,6 +182,24 @@ def partial_name(path: Path) -> Path:
     return path.with_name(f"{path.stem}.partial{path.suffix}")
 
 
+def check_writable_format(path: str | Path, codec: str = "libx264") -> None:
+    """``VideoError`` unless FFmpeg can write ``codec`` into a file named like ``path``; checked in
+    memory, so a recording with a bad name fails before the camera starts, not at its first frame."""
+    import io
+
+    av = _av()
+    probe = io.BytesIO()
+    probe.name = Path(path).name  # FFmpeg guesses the container from the name
+    try:
+        container = av.open(probe, "w")
+        try:
+            container.add_stream(codec, rate=30)
+        finally:
+            container.close()
+    except (ValueError, av.error.FFmpegError) as e:
+        raise VideoError(f"cannot record to {path}: {e}; name an .mp4, .mkv or .mov file") from None
+
+
 class FileSink:
     """Encodes colorized Pictures into a video file and muxes the source's other packets unchanged."""
 
