@@ -185,3 +185,16 @@ def test_bad_knobs_are_named_with_their_rule_before_any_work(tmp_path, image_dir
         text = " ".join(r.output.split())
         assert r.exit_code == 2 and all(m in text for m in messages), (args, r.output[-500:])
     assert [p.name for p in tmp_path.iterdir()] == [image_dir.name]  # nothing written
+
+
+def test_one_input_to_a_named_picture(tmp_path, image_dir, random_checkpoint):
+    common = ["--model", random_checkpoint, "--backend", "torch"]
+    deep = tmp_path / "deep.png"
+    write_image(deep, (np.linspace(0, 65535, 40 * 60).reshape(40, 60)).astype(np.uint16))
+    r = runner.invoke(app, ["image", str(deep), "-o", str(tmp_path / "shot.jpg"), *common])
+    assert r.exit_code == 0, r.output
+    shot = read_image(tmp_path / "shot.jpg")  # 16-bit in, 8-bit JPEG out (JPEG holds 8 bits)
+    assert shot.shape == (40, 60, 3) and shot.dtype == np.uint8
+    r = runner.invoke(app, ["image", str(image_dir), "-o", str(tmp_path / "all.png"), *common])
+    assert r.exit_code == 2 and "name a folder" in " ".join(r.output.split())
+    assert not (tmp_path / "all.png").exists()

@@ -26,7 +26,9 @@ from . import (
 @app.command()
 def image(
     inputs: list[str] = typer.Argument(..., help="Image files, folders or globs ('photos/*.jpg')."),
-    output: Path = typer.Option(..., "-o", "--output", help="Output folder; each result is OUTDIR/<stem>.png."),
+    output: Path = typer.Option(
+        ..., "-o", "--output", help="Output folder (each result is OUTDIR/<stem>.png), or a picture for one input."
+    ),
     model: Path | None = MODEL_OPTION,
     size: int | None = SIZE_OPTION,
     backend: str = BACKEND_OPTION,
@@ -42,7 +44,7 @@ def image(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..colorizer import gray_rgb
-    from ..media.images import ImageReadError, expand_inputs, read_image, write_image
+    from ..media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, read_image, write_image
 
     paths, unmatched = expand_inputs(inputs)
     failures = 0
@@ -51,7 +53,11 @@ def image(
         failures += 1
     if not paths:
         _fail("no input images found")
-    if output.exists() and not output.is_dir():
+    # -o names a folder, or, for a single input, the picture to write (as `colorize` does for videos).
+    to_file = output.suffix.lower() in IMAGE_SUFFIXES and not output.is_dir()
+    if to_file and len(paths) > 1:
+        _fail(f"-o {output} names a picture, but there are {len(paths)} inputs; name a folder")
+    if output.exists() and not output.is_dir() and not to_file:
         _fail(f"--output {output} exists and is not a folder")
     colorizer = _colorizer(model, backend, device, size)
     input_set = {p.resolve() for p in paths}
@@ -62,7 +68,7 @@ def image(
     ) as bar:
         task = bar.add_task("colorizing", total=len(paths))
         for p in paths:
-            dest = output / f"{p.stem}.png"
+            dest = output if to_file else output / f"{p.stem}.png"
             try:
                 if dest.resolve() in input_set:
                     raise ImageReadError(f"{p}: its output {dest} would overwrite an input; choose another -o")

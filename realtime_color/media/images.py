@@ -45,6 +45,8 @@ def write_image(path: str | Path, rgb: np.ndarray) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+    if img.dtype == np.uint16 and path.suffix.lower() not in (".png", ".tif", ".tiff", ".ppm", ".pgm", ""):
+        img = (img >> 8).astype(np.uint8)  # JPEG, WebP, BMP hold 8 bits; PNG and TIFF keep all 16
     ok, buf = cv2.imencode(path.suffix or ".png", img)
     if not ok:
         raise OSError(f"could not encode an image as {path.suffix!r}")
