@@ -331,5 +331,5 @@ def test_a_full_disk_at_the_end_of_a_recording_is_reported_and_leaves_no_broken_
         sink.write(Picture(y=y, index=i, u=u, v=v, matrix="bt601", full_range=True))
     sink.sink.container = FullDisk(sink.sink.container)
     with pytest.raises(VideoError, match="cannot finish .*rec.mp4: No space left on device"):
-        sink.close()  # before, RecordingSink swallowed this as "no frame at all"
+        sink.close()  # reported, never taken for "no frame at all"
     assert list(tmp_path.iterdir()) == []
