@@ -7,7 +7,6 @@ from pathlib import Path
 
 import typer
 
-from ..media.video import VideoError
 from ..temporal import DEFAULT_K
 from . import BACKEND_OPTION, DEVICE_OPTION, MODEL_OPTION, SIZE_OPTION, _colorizer, _fail, _log, _note, app, err
 
@@ -255,6 +254,7 @@ def stream(
 
     from ..media.sinks import SinkError, open_sink
     from ..media.sources import LiveSource, SourceError
+    from ..media.video import VideoError
     from ..pipeline import Pipeline, PipelineConfig
 
     if segment < 0 or duration < 0 or fps <= 0:
