@@ -103,6 +103,12 @@ def evaluate_video(path: str | Path, colorizer: Colorizer, cfg: PipelineConfig, 
         raise RuntimeError(f"{path}: {stage} stage failed: {e}") from e
     if not scorer.rows:
         raise ValueError(f"{path}: no frame could be decoded")
+    truth_colour = float(np.mean([r["colourfulness_truth"] for r in scorer.sampled]))
+    if truth_colour < 1.0:  # a gray clip: its gray baseline is the truth itself, so the scores say nothing
+        raise ValueError(
+            f"{path} is a gray video (the original's colourfulness is {truth_colour:.1f}); "
+            "evaluation needs colour ground truth"
+        )
     out = {"path": str(path), "kind": "video", "frames": len(scorer.rows)}
     for key in ("psnr", "psnr_gray"):
         out[key] = float(np.mean([r[key] for r in scorer.rows if np.isfinite(r[key])]))

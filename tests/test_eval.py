@@ -88,6 +88,12 @@ def test_eval_video_reports_temporal_figures_beside_the_original(tmp_path, rando
     assert abs(item["psnr_gray"] - d["psnr_gray"]) < 1e-9
 
 
+def test_eval_refuses_a_gray_video(tmp_path, random_checkpoint):
+    clip = write_clip(tmp_path / "night.mp4", seconds=0.5, width=64, height=48, gray=True, audio=False)
+    r = runner.invoke(app, ["eval", str(clip), "--model", random_checkpoint, "--backend", "torch"])
+    assert r.exit_code == 2 and "is a gray video" in " ".join(r.output.split())  # before, it got meaningless scores
+
+
 def test_eval_refuses_gray_truth_and_missing(tmp_path, random_checkpoint):
     write_image(tmp_path / "g.png", np.full((32, 32), 128, np.uint8))
     args = ["eval", str(tmp_path / "g.png"), str(tmp_path / "none.png")]
