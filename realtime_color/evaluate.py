@@ -41,6 +41,8 @@ def evaluate_image(path: str | Path, colorizer: Colorizer) -> dict:
     if truth.ndim == 2:
         raise ValueError(f"{path} is a gray picture; evaluation needs colour ground truth")
     truth = truth[..., :3]
+    # Stricter than media.images.is_gray (a mean over the picture, which training uses to skip
+    # nearly-gray photos): a single coloured pixel makes ground truth worth scoring.
     spread = int(np.ptp(truth.astype(np.int32), axis=-1).max())  # largest channel difference of any pixel
     if spread <= (2 * 257 if truth.dtype == np.uint16 else 2):  # equal channels, give or take JPEG noise
         raise ValueError(f"{path} is a gray picture stored as colour (its channels are equal); nothing to score")

@@ -149,9 +149,9 @@ def _end_to_end(ckpt, dev, clip, tmp, resolution, seconds, k, peers, naive_frame
         naive_fps(clip, tmp / "naive.mp4", colorizer.colorize, f"naive frame by frame ({be.name})", naive_frames)
     )
     if peers:
-        from ..peers import ZhangOpenCV, export_zhang, zhang_colorize
+        from ..peers import ZhangOpenCV, zhang_colorize
 
-        net = ZhangOpenCV(export_zhang(tmp / "zhang.onnx"))
+        net = ZhangOpenCV(tmp / "zhang.onnx")  # exported for the model-only peer rows, in the same run
         rows.append(
             naive_fps(
                 clip,
