@@ -107,11 +107,21 @@ class ColorizerNet(nn.Module):
 
     def forward_aligned(self, lum: torch.Tensor) -> torch.Tensor:
         """The network proper, for H and W already multiples of 16 (what ONNX export traces)."""
+        return self.decode(self.encode(lum))
+
+    def encode(self, x: torch.Tensor, start: int = 0) -> list[torch.Tensor]:
+        """Outputs of the VGG stages ``start``..4 run on ``x`` (L, or the output of stage ``start - 1``).
+
+        Training with the first stages frozen caches their outputs once and resumes here.
+        """
         feats = []
-        x = lum
-        for stage in self.encoder:
+        for stage in self.encoder[start:]:
             x = stage(x)
             feats.append(x)
+        return feats
+
+    def decode(self, feats: list[torch.Tensor | None]) -> torch.Tensor:
+        """The five stage outputs (the first is unused and may be None) -> normalised ab."""
         _, f2, f3, f4, f5 = feats
         y = self.lateral[0](f5)
         y = self.drop(self.up4(torch.cat([_up(y), self.lateral[1](f4)], 1)))

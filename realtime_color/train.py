@@ -19,9 +19,10 @@ import torch
 import torch.nn.functional as F
 
 from . import metrics
-from .data import Batches, jitter_L, lab_split, load_images, split
+from .backbones import init_backbone, load_backbone
+from .data import Batches, jitter_L, lab_split, load_cutouts, load_images, split, validation_composites
 from .model import ColorizerNet, ModelConfig
-from .weights import backbone_state_dict, init_backbone, save_checkpoint
+from .weights import save_checkpoint
 
 
 @dataclass
@@ -41,6 +42,12 @@ class TrainConfig:
     weight_decay: float = 0.05
     warmup_steps: int = 50
     freeze_epochs: int = -1  # -1: 2 when the backbone is pretrained, 0 when it is random
+    freeze_stages: int = 0  # the first N VGG stages (of 5) stay frozen for the whole run
+    cache_crops: int = 0  # >0: compute the frozen stages once for this many augmented crops, train on those
+    paste: str = ""  # folder of RGBA cut-outs pasted onto the crops (copy-paste augmentation)
+    paste_prob: float = 0.5  # each crop gets up to two cut-outs, each with this probability
+    paste_scale: tuple[float, float] = (0.25, 0.7)  # a cut-out's long side, as a fraction of the crop
+    paste_val_fraction: float = 0.15  # cut-outs held out and pasted onto the validation photos
     loss: str = "mse"
     dropout: float = 0.1
     chroma_weight: float = 0.0  # anti-sepia term, see chroma_loss(); costs PSNR (MODEL_CARD.md)
@@ -68,6 +75,17 @@ class TrainConfig:
                 "--val-fraction": (0 < self.val_fraction < 1, "between 0 and 1"),
                 "--loss": (self.loss in ("mse", "huber", "l1"), "mse, huber or l1"),
                 "--max-minutes": (self.max_minutes >= 0, "0 (no budget) or more"),
+                "--freeze-stages": (0 <= self.freeze_stages <= 5, "0 to 5 (VGG16 has five stages)"),
+                "--cache-crops": (
+                    self.cache_crops == 0 or (self.cache_crops > 0 and self.freeze_stages >= 1),
+                    "0, or positive with --freeze-stages 1..5 (only frozen stages can be cached)",
+                ),
+                "--paste-prob": (0 <= self.paste_prob <= 1, "in [0, 1]"),
+                "--paste-scale": (
+                    len(self.paste_scale) == 2 and 0 < self.paste_scale[0] <= self.paste_scale[1] <= 2,
+                    "two fractions LO HI with 0 < LO <= HI <= 2",
+                ),
+                "--paste-val-fraction": (0 <= self.paste_val_fraction < 1, "in [0, 1)"),
             },
             self,
         )
@@ -233,23 +251,50 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
             f"{len(data.skipped_unreadable)} unreadable"
         )
     my_train = train_idx[rank::world] or train_idx
+    val_images = [data.images[i] for i in val_idx]
+    cutouts, n_val_cutouts = None, 0
+    if cfg.paste:
+        all_cutouts, _ = load_cutouts(cfg.paste)
+        c_train, c_val = (
+            split(len(all_cutouts), cfg.paste_val_fraction, cfg.seed)
+            if cfg.paste_val_fraction
+            else (
+                list(range(len(all_cutouts))),
+                [],
+            )
+        )
+        cutouts = [all_cutouts[i] for i in c_train]
+        val_images += validation_composites(val_images, [all_cutouts[i] for i in c_val], cfg.paste_scale, cfg.seed)
+        n_val_cutouts = len(c_val)
+        if rank == 0:
+            log(
+                f"paste: {len(cutouts)} cut-outs for training, {n_val_cutouts} held out and pasted onto the "
+                f"validation photos ({len(val_images)} validation pictures in all)"
+            )
     if world > 1 and rank == 0:
         log(f"DDP: {world} processes ({'nccl' if device.startswith('cuda') else 'gloo'})")
 
     model = ColorizerNet(ModelConfig(dropout=cfg.dropout))
-    pretrained = False
-    state = backbone_state_dict(cfg.backbone)
-    if state is not None:
-        init_backbone(model, state)
-        pretrained = True
+    backbone = load_backbone(cfg.backbone)
+    if backbone is not None:
+        init_backbone(model, backbone)
+    pretrained = backbone is not None
     freeze_epochs = cfg.freeze_epochs if cfg.freeze_epochs >= 0 else (2 if pretrained else 0)
+    if cfg.cache_crops and world > 1:
+        raise ValueError("--cache-crops runs on one process; drop it under torchrun")
     on_cuda = device.startswith("cuda")
     model.to(device)
     if on_cuda:
         model = model.to(memory_format=torch.channels_last)
+    frozen_params = {id(p) for stage in model.encoder[: cfg.freeze_stages] for p in stage.parameters()}
+    for stage in model.encoder[: cfg.freeze_stages]:
+        stage.requires_grad_(False)
     opt = torch.optim.AdamW(
         [
-            {"params": model.encoder_parameters(), "lr_mult": cfg.encoder_lr_mult},
+            {
+                "params": [p for p in model.encoder_parameters() if id(p) not in frozen_params],
+                "lr_mult": cfg.encoder_lr_mult,
+            },
             {"params": model.decoder_parameters(), "lr_mult": 1.0},
         ],
         lr=cfg.lr,
@@ -274,8 +319,12 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
     net, net_frozen = model, None
     amp_dtype = torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else torch.float16
     t0 = time.time()
-    batches = Batches(data.images, my_train, cfg, rng)
+    batches = Batches(data.images, my_train, cfg, rng, cutouts=cutouts)
     jitter_gen = torch.Generator().manual_seed(cfg.seed + rank)
+    cache = None
+    if cfg.cache_crops:
+        cache = FeatureCache.build(model, batches, cfg, jitter_gen, device, log, progress)
+        batches.close()  # every step now samples the cache
 
     def time_frac() -> float:
         return (time.time() - t0) / (60 * cfg.max_minutes) if cfg.max_minutes > 0 else 0.0
@@ -285,7 +334,7 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
     for epoch in range(start_epoch, cfg.epochs):
         frozen = epoch < freeze_epochs
         for p in model.encoder_parameters():
-            p.requires_grad_(not frozen)
+            p.requires_grad_(not frozen and id(p) not in frozen_params)
         if world > 1 and net_frozen != frozen:
             # DDP fixes the set of parameters it reduces when it is built: rebuild it on (un)freeze.
             from torch.nn.parallel import DistributedDataParallel
@@ -294,21 +343,26 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
         net.train()
         losses = []
         for _ in range(steps_per_epoch):
-            lum, ab = lab_split(batches.next().to(device, non_blocking=True))
-            lum = jitter_L(lum, cfg.l_jitter, jitter_gen)
-            if on_cuda:
-                lum = lum.contiguous(memory_format=torch.channels_last)
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, total_steps, cfg.lr, cfg.warmup_steps, time_frac()) * g["lr_mult"]
-            with torch.autocast("cuda", dtype=amp_dtype, enabled=on_cuda):
-                pred = net(lum)
+            if cache is not None:
+                feats, ab = cache.sample(cfg.batch_size, rng, device)
+                with torch.autocast("cuda", dtype=amp_dtype, enabled=on_cuda):
+                    pred = model.decode(feats + model.encode(feats[-1], start=len(feats)))
+            else:
+                lum, ab = lab_split(batches.next().to(device, non_blocking=True))
+                lum = jitter_L(lum, cfg.l_jitter, jitter_gen)
+                if on_cuda:
+                    lum = lum.contiguous(memory_format=torch.channels_last)
+                with torch.autocast("cuda", dtype=amp_dtype, enabled=on_cuda):
+                    pred = net(lum)
             losses.append(optimizer_step(opt, ab_loss(pred.float(), ab, cfg)))
             step += 1
             if progress:
                 progress.update(task, advance=1, description=f"epoch {epoch + 1}/{cfg.epochs} loss {losses[-1]:.4f}")
         out_of_time = cfg.max_minutes > 0 and (time.time() - t0) / 60 > cfg.max_minutes
         if rank == 0:
-            sweep = evaluate_gains(model, [data.images[i] for i in val_idx], cfg.inference_size, device)
+            sweep = evaluate_gains(model, val_images, cfg.inference_size, device)
             gain = pick_gain(sweep, cfg.min_colourfulness)
             val = dict(sweep[gain], chroma_gain=gain)
             val.update(epoch=epoch + 1, train_loss=float(np.mean(losses)), frozen=frozen)
@@ -322,7 +376,8 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
             )
             if _better(val, best, cfg.min_colourfulness):
                 best = val
-                _save(model, cfg, data, train_idx, val_idx, history, best, time.time() - t0, device)
+                extra = {"backbone": backbone.source if backbone else {"spec": "none"}, "val_cutouts": n_val_cutouts}
+                _save(model, cfg, data, train_idx, val_idx, history, best, time.time() - t0, device, extra)
             state = {
                 "model": model.state_dict(),
                 "optimizer": opt.state_dict(),
@@ -351,6 +406,56 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
     return {"best": best, "history": history, "seconds": time.time() - t0}
 
 
+class FeatureCache:
+    """The frozen stages' outputs for a fixed set of augmented crops, computed once.
+
+    On a CPU the frozen early VGG stages are most of a training step's arithmetic; with them frozen,
+    their output for a given crop never changes, so each crop costs them once instead of once per
+    visit. The price is a fixed pool of crops (augmentation happens before caching), so the pool
+    should be much larger than a batch: cached features are stored in fp16.
+    """
+
+    def __init__(self, feats: list[torch.Tensor], ab: torch.Tensor, stages: int):
+        self.feats, self.ab, self.stages = feats, ab, stages
+
+    @classmethod
+    @torch.no_grad()
+    def build(cls, model, batches, cfg, jitter_gen, device, log, progress) -> FeatureCache:
+        k = cfg.freeze_stages
+        keep = list(range(1, k)) if k >= 2 else [0]  # the decoder never reads stage 1's output
+        chunks: dict[int, list[torch.Tensor]] = {i: [] for i in keep}
+        abs_: list[torch.Tensor] = []
+        task = progress.add_task("caching frozen stages", total=cfg.cache_crops) if progress else None
+        was_training = model.training
+        model.eval()
+        n, t0 = 0, time.time()
+        while n < cfg.cache_crops:
+            lum, ab = lab_split(batches.next().to(device))
+            lum = jitter_L(lum, cfg.l_jitter, jitter_gen)
+            x = lum
+            for i, stage in enumerate(model.encoder[:k]):
+                x = stage(x)
+                if i in chunks:
+                    chunks[i].append(x.half().cpu())
+            abs_.append(ab.half().cpu())
+            n += len(lum)
+            if progress:
+                progress.update(task, advance=len(lum))
+        model.train(was_training)
+        feats = [torch.cat(chunks[i])[: cfg.cache_crops] for i in keep]
+        ab = torch.cat(abs_)[: cfg.cache_crops]
+        size = sum(f.numel() * 2 for f in feats) + ab.numel() * 2
+        log(f"cached stages 1-{k} for {len(ab)} crops ({size / 2**30:.1f} GiB) in {time.time() - t0:.0f} s")
+        return cls(feats, ab, k)
+
+    def sample(self, n: int, rng: np.random.Generator, device) -> tuple[list, torch.Tensor]:
+        """A random batch: the stage outputs 1..k (stage 1's as None unless k is 1) and its ab target."""
+        idx = torch.from_numpy(rng.choice(len(self.ab), size=n, replace=len(self.ab) < n))
+        got = [f[idx].to(device).float() for f in self.feats]
+        feats = [None] + got if self.stages >= 2 else got
+        return feats, self.ab[idx].to(device).float()
+
+
 def _better(val: dict, best: dict | None, min_colour: float) -> bool:
     """Highest validation PSNR, preferring epochs whose output is colourful enough."""
     if best is None:
@@ -361,7 +466,7 @@ def _better(val: dict, best: dict | None, min_colour: float) -> bool:
     return val["psnr"] > best["psnr"]
 
 
-def _save(model, cfg, data, train_idx, val_idx, history, best, seconds, device) -> None:
+def _save(model, cfg, data, train_idx, val_idx, history, best, seconds, device, extra: dict) -> None:
     import platform
 
     machine = (
@@ -382,6 +487,7 @@ def _save(model, cfg, data, train_idx, val_idx, history, best, seconds, device) 
             "device": machine,
             "epochs_run": len(history),
             "world_size": int(os.environ.get("WORLD_SIZE", 1)),
+            **extra,
         },
         "metrics": {"validation": best, "history": history},
     }

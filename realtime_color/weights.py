@@ -1,4 +1,4 @@
-"""Checkpoints (safetensors + JSON metadata), the bundled default model, ImageNet backbones.
+"""Checkpoints (safetensors + JSON metadata) and the bundled default model (backbones: ``backbones.py``).
 
 A checkpoint is one ``.safetensors`` file: the tensors, plus a JSON document under the header key
 ``rtcolor`` that makes it self-describing (model config, normalisation, inference size, how it was
@@ -21,9 +21,6 @@ from .model import ColorizerNet, ModelConfig
 
 META_KEY = "rtcolor"
 FORMAT_VERSION = 1
-# ImageNet statistics VGG16 was trained with, folded into the 1-channel first conv.
-_IMAGENET_MEAN = (0.485, 0.456, 0.406)
-_IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
 class CheckpointError(ValueError):
@@ -160,70 +157,3 @@ def _existing(path: str | Path) -> Path:
     if not path.is_file():
         raise CheckpointError(f"model file {path} does not exist")
     return path
-
-
-# ---------------------------------------------------------------------------------------------
-# Backbone initialisation (transfer learning)
-
-
-def backbone_state_dict(spec: str) -> dict[str, torch.Tensor] | None:
-    """Resolve ``--backbone``: 'imagenet', 'none' or a local torchvision-format VGG16 state dict."""
-    if spec == "none":
-        return None
-    if spec == "imagenet":
-        from torchvision.models import VGG16_Weights
-
-        try:
-            return VGG16_Weights.IMAGENET1K_V1.get_state_dict(progress=True)
-        except Exception as e:  # URLError, socket errors, SSL errors: all mean "could not fetch"
-            cache = Path(torch.hub.get_dir()) / "checkpoints"
-            raise CheckpointError(
-                f"could not load the ImageNet VGG16 weights ({type(e).__name__}: {e}). torchvision "
-                f"downloads them once into {cache}; offline, copy vgg16-397923af.pth there, or pass "
-                "--backbone FILE (a torchvision VGG16 state dict) or --backbone none"
-            ) from e
-    path = Path(spec)
-    if not path.is_file():
-        raise CheckpointError(f"--backbone {spec!r} is neither 'imagenet', 'none' nor an existing file")
-    try:
-        if path.suffix == ".safetensors":
-            from safetensors.torch import load_file
-
-            return load_file(str(path))
-        return torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as e:
-        raise CheckpointError(f"--backbone {path}: not a readable state dict ({e})") from e
-
-
-def init_backbone(model: ColorizerNet, state: dict[str, torch.Tensor]) -> int:
-    """Copy VGG16 ``features.*`` weights into the encoder; returns how many tensors were copied.
-
-    The first conv takes L/100 instead of an ImageNet-normalised RGB image. A gray picture has
-    R = G = B, so the RGB kernels are summed into one, with the per-channel ImageNet normalisation
-    folded into the weights and bias: the pretrained filters then respond to L as they did to gray.
-    """
-    feats = {k[len("features.") :]: v for k, v in state.items() if k.startswith("features.")}
-    if not feats:
-        raise CheckpointError("the backbone state dict has no 'features.*' tensors (not a VGG16?)")
-    copied = 0
-    for stage in model.encoder:
-        # Slices of vgg16().features keep their original indices as names ("10.weight").
-        for key, t in stage.state_dict().items():
-            if key not in feats:
-                raise CheckpointError(f"the backbone state dict lacks features.{key}")
-            src = feats[key].float()
-            if key == "0.weight":
-                std = torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1)
-                src = (src / std).sum(1, keepdim=True)
-            elif key == "0.bias":
-                w = feats["0.weight"].float()
-                mean = torch.tensor(_IMAGENET_MEAN).view(1, 3, 1, 1)
-                std = torch.tensor(_IMAGENET_STD).view(1, 3, 1, 1)
-                src = src - (w * mean / std).sum((1, 2, 3))
-            if src.shape != t.shape:
-                raise CheckpointError(
-                    f"backbone tensor features.{key} has shape {tuple(src.shape)}, expected {tuple(t.shape)}"
-                )
-            t.copy_(src)
-            copied += 1
-    return copied

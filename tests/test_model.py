@@ -7,8 +7,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.models import vgg16
 
+from realtime_color.backbones import BackboneError, init_backbone
 from realtime_color.model import ColorizerNet, ModelConfig, count_parameters
-from realtime_color.weights import CheckpointError, init_backbone
 
 
 @pytest.fixture(scope="module")
@@ -52,7 +52,7 @@ def test_imagenet_first_conv_fold_sees_gray_as_vgg_did():
 
 
 def test_backbone_without_features_is_refused():
-    with pytest.raises(CheckpointError, match="features"):
+    with pytest.raises(BackboneError, match="features"):
         init_backbone(ColorizerNet(), {"classifier.0.weight": torch.zeros(1)})
 
 

@@ -126,3 +126,93 @@ def test_ddp_two_processes_on_gloo(data_dir, tmp_path):
     assert r.returncode == 0, r.stderr[-3000:]
     assert "DDP: 2 processes (gloo)" in r.stderr
     assert load_checkpoint(out).meta["training"]["world_size"] == 2
+
+
+def _cutout_dir(tmp_path, rgba: bool = True):
+    """One red disc on a transparent background (or, rgba=False, an opaque RGB picture)."""
+    d = tmp_path / "cutouts"
+    d.mkdir()
+    yy, xx = np.mgrid[:40, :40]
+    alpha = np.where((yy - 20) ** 2 + (xx - 20) ** 2 < 15**2, 255, 0).astype(np.uint8)
+    alpha[(yy - 20) ** 2 + (xx - 20) ** 2 == 15**2] = 128  # a soft edge
+    red = np.zeros((40, 40, 4), np.uint8)
+    red[..., 0], red[..., 3] = 220, alpha
+    import cv2
+
+    img = cv2.cvtColor(red, cv2.COLOR_RGBA2BGRA) if rgba else np.full((40, 40, 3), 90, np.uint8)
+    cv2.imwrite(str(d / "disc.png"), img)
+    return d
+
+
+def test_paste_keeps_every_label_consistent_with_its_colour(tmp_path):
+    from realtime_color.color import normalize_ab, rgb_to_lab
+    from realtime_color.data import lab_split, load_cutouts, make_batch
+
+    cutouts, names = load_cutouts(_cutout_dir(tmp_path))
+    assert names == ["disc.png"] and cutouts[0].shape[2] == 4
+    gray = np.full((64, 64, 3), 128, np.uint8)
+    cfg = TrainConfig(crop=32, batch_size=6, cutmix=0.0, paste_prob=1.0, paste_scale=(0.5, 0.9))
+    batch = make_batch([gray], [0] * 6, cfg, np.random.default_rng(0), cutouts)
+    rgb = batch.permute(0, 2, 3, 1).numpy()
+    red = (rgb[..., 0] > 200) & (rgb[..., 1] < 10)
+    assert red.any(axis=(1, 2)).all(), "every crop got a red disc"
+    untouched = (rgb == 128).all(-1)
+    assert (red | untouched).mean() > 0.9  # the rest are blended edge pixels
+    lum, ab = lab_split(batch)
+    # Labels are the composite's own colours: the half-resolution target is the pooled Lab of the
+    # pasted picture, so red where the disc is and neutral where the gray picture shows.
+    want = torch.nn.functional.avg_pool2d(normalize_ab(rgb_to_lab(batch.float() / 255)[:, 1:]), 2)
+    torch.testing.assert_close(ab, want)
+    red_blocks = torch.from_numpy(red).view(6, 16, 2, 16, 2).all(2).all(-1)
+    gray_blocks = torch.from_numpy(untouched).view(6, 16, 2, 16, 2).all(2).all(-1)
+    assert (ab[:, 0][red_blocks] > 0.4).all() and (ab[:, 0][gray_blocks].abs() < 0.01).all()
+
+
+def test_paste_refuses_a_folder_without_rgba_pictures(tmp_path):
+    from realtime_color.data import load_cutouts
+
+    with pytest.raises(ValueError, match="no RGBA pictures"):
+        load_cutouts(_cutout_dir(tmp_path, rgba=False))
+    with pytest.raises(FileNotFoundError, match="no such folder"):
+        load_cutouts(tmp_path / "absent")
+
+
+@pytest.mark.slow
+def test_cached_frozen_stages_train_only_the_rest_and_record_the_backbone(data_dir, tmp_path):
+    from torchvision.models import vgg16
+
+    torch.manual_seed(0)
+    bb = tmp_path / "vgg.pth"
+    torch.save(vgg16(weights=None).state_dict(), bb)
+    cfg = _cfg(
+        data_dir,
+        tmp_path,
+        backbone=str(bb),
+        freeze_stages=4,
+        cache_crops=12,
+        freeze_epochs=0,
+        epochs=2,
+        paste=str(_cutout_dir(tmp_path)),
+        paste_val_fraction=0.0,
+    )
+    logs: list[str] = []
+    res = train(cfg, log=logs.append)
+    assert any("cached stages 1-4 for 12 crops" in m for m in logs)
+    assert len(res["history"]) == 2
+    ckpt = load_checkpoint(tmp_path / "m.safetensors")
+    meta = ckpt.meta["training"]
+    assert meta["backbone"]["format"] == "torchvision" and len(meta["backbone"]["sha256"]) == 64
+    assert meta["config"]["freeze_stages"] == 4
+    from realtime_color.backbones import load_backbone
+
+    src = load_backbone(str(bb)).state_dict()
+    # Frozen stage 3 is the backbone's (to fp16 precision); stage 5 was trained.
+    torch.testing.assert_close(ckpt.model.encoder[2][-2].weight, src["features.14.weight"], atol=1e-3, rtol=1e-3)
+    assert not torch.allclose(ckpt.model.encoder[4][-2].weight, src["features.28.weight"], atol=1e-4)
+
+
+def test_cache_needs_frozen_stages_and_bad_paste_knobs_are_named():
+    with pytest.raises(ValueError) as e:
+        TrainConfig(cache_crops=100, freeze_stages=0, paste_prob=2.0, paste_scale=(0.8, 0.2))
+    msg = str(e.value)
+    assert "--cache-crops 100" in msg and "--paste-prob 2.0" in msg and "--paste-scale" in msg

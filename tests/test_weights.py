@@ -9,10 +9,10 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
+from realtime_color.backbones import BackboneError, load_backbone
 from realtime_color.model import ColorizerNet
 from realtime_color.weights import (
     CheckpointError,
-    backbone_state_dict,
     default_model_path,
     load_checkpoint,
     read_metadata,
@@ -100,8 +100,8 @@ def test_imagenet_offline_error_names_cache_and_fix(monkeypatch):
         raise urllib.error.URLError("no network")
 
     monkeypatch.setattr(type(VGG16_Weights.IMAGENET1K_V1), "get_state_dict", offline)
-    with pytest.raises(CheckpointError) as e:
-        backbone_state_dict("imagenet")
+    with pytest.raises(BackboneError) as e:
+        load_backbone("imagenet")
     msg = str(e.value)
     assert "checkpoints" in msg and "--backbone FILE" in msg
 
@@ -111,7 +111,7 @@ def test_backbone_file_loads_with_weights_only(tmp_path):
 
     p = tmp_path / "vgg.pth"
     torch.save(vgg16(weights=None).state_dict(), p)
-    sd = backbone_state_dict(str(p))
-    assert "features.0.weight" in sd
-    with pytest.raises(CheckpointError, match="neither"):
-        backbone_state_dict(str(tmp_path / "absent.pth"))
+    bb = load_backbone(str(p))
+    assert bb.convs[0][0].shape == (64, 1, 3, 3) and bb.source["format"] == "torchvision"
+    with pytest.raises(BackboneError, match="neither"):
+        load_backbone(str(tmp_path / "absent.pth"))

