@@ -4,33 +4,35 @@ The network only ever sees a small L image (the inference size); its ab predicti
 and recombined with the full-resolution L of the input, so no detail is lost and the output's
 luminance is the input's. Frames are numpy arrays, RGB order, uint8 or uint16, gray (H, W) or
 colour (H, W, 3); colour input is turned gray first (only its luminance is used).
+
+Everything here is numpy and OpenCV: with an ONNX Runtime backend, colorizing never imports
+PyTorch (see ``color``). Batches are ``(N, C, H, W)`` float32 arrays, as the network takes them.
 """
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-import torch
-import torch.nn.functional as F
 
 from .color import (
     chroma_scale,
     denormalize_ab,
-    lab_to_rgb,
     lab_to_rgb_in_gamut,
     luma_to_L_table,
     luminance_to_L,
     normalize_L,
-    rgb_to_L,
+    rgb_to_L_np,
     rgb_to_ycbcr,
 )
-from .model import STRIDE
 
 DEFAULT_SIZE = 256
 # ab is low-frequency, so more than this buys nothing; the network's memory grows with the square.
 MAX_SIZE = 2048
+# The network's input must be a multiple of this (four max-pools; model.STRIDE, which needs torch).
+STRIDE = 16
 
 
 def check_size(size: int) -> int:
@@ -49,13 +51,13 @@ def inference_shape(height: int, width: int, size: int) -> tuple[int, int]:
     return h, w
 
 
-def frame_to_unit(frame: np.ndarray) -> torch.Tensor:
-    """uint8/uint16/float frame (H, W) or (H, W, C) -> float32 tensor in [0, 1], (C, H, W)."""
+def frame_to_L(frame: np.ndarray) -> np.ndarray:
+    """uint8/uint16/float frame (H, W) or (H, W, C) -> Lab L (H, W) float32. Colour input keeps
+    only its luminance; alpha is dropped."""
     if frame.ndim == 2:
         frame = frame[:, :, None]
     if frame.ndim != 3 or frame.shape[2] not in (1, 2, 3, 4):
         raise ValueError(f"expected a gray or colour frame, got an array of shape {frame.shape}")
-    frame = frame[:, :, :3] if frame.shape[2] >= 3 else frame[:, :, :1]  # drop alpha
     if frame.dtype == np.uint8:
         scale = 255.0
     elif frame.dtype == np.uint16:
@@ -64,52 +66,71 @@ def frame_to_unit(frame: np.ndarray) -> torch.Tensor:
         scale = 1.0
     else:
         raise ValueError(f"unsupported frame dtype {frame.dtype} (use uint8, uint16 or float)")
-    t = torch.from_numpy(np.ascontiguousarray(frame)).permute(2, 0, 1).float()
-    return t / scale
+    if frame.shape[2] < 3:
+        gray = np.ascontiguousarray(frame[:, :, 0])
+        if gray.dtype == np.uint8:  # 256 possible values: a table, as for video luma
+            return cv2.LUT(gray, luma_to_L_table(True))
+        return luminance_to_L(gray.astype(np.float32) / np.float32(scale))
+    return rgb_to_L_np(frame[:, :, :3].astype(np.float32) / np.float32(scale))
 
 
-def unit_to_L(unit: torch.Tensor) -> torch.Tensor:
-    """(C, H, W) sRGB in [0, 1] -> (1, H, W) Lab L. Colour input keeps only its luminance."""
-    return luminance_to_L(unit) if unit.shape[0] == 1 else rgb_to_L(unit)
+@functools.lru_cache(maxsize=16)
+def _aa_weights(n_in: int, n_out: int) -> np.ndarray:
+    """(n_out, n_in) matrix of PyTorch's antialiased bilinear resize (a triangle filter as wide
+    as the scale factor, like PIL's), so the network sees what it saw in training."""
+    scale = n_in / n_out
+    support, inv = (scale, 1.0 / scale) if scale >= 1 else (1.0, 1.0)
+    m = np.zeros((n_out, n_in), np.float64)
+    for i in range(n_out):
+        center = scale * (i + 0.5)
+        lo, hi = max(int(center - support + 0.5), 0), min(int(center + support + 0.5), n_in)
+        w = np.maximum(0.0, 1.0 - np.abs((np.arange(lo, hi) - center + 0.5) * inv))
+        m[i, lo:hi] = w / w.sum()
+    return m.astype(np.float32)
 
 
-def resize_L(lum: torch.Tensor, shape: tuple[int, int]) -> torch.Tensor:
-    """(N, 1, H, W) L -> network input at ``shape`` (area-averaged, so no aliasing)."""
-    return F.interpolate(lum, size=shape, mode="bilinear", align_corners=False, antialias=True)
+def resize_L(lum: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
+    """L (..., H, W) -> (..., h, w) at the network's ``shape``, area-weighted (no aliasing)."""
+    h, w = shape
+    return _aa_weights(lum.shape[-2], h) @ lum @ _aa_weights(lum.shape[-1], w).T
 
 
-def compose(lum: torch.Tensor, ab_small: torch.Tensor) -> torch.Tensor:
-    """Full-resolution L (N, 1, H, W) + low-resolution normalised ab -> sRGB (N, 3, H, W) in [0, 1].
+def compose(lum: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
+    """Full-resolution L (N, 1, H, W) + low-resolution normalised ab (N, 2, h, w) -> sRGB
+    (N, 3, H, W) float32 in [0, 1].
 
     Where L + ab falls outside the sRGB gamut, chroma is reduced rather than the channels clipped,
     because clipping changes the luminance and the output's luminance must stay the input's.
     """
     h, w = lum.shape[-2:]
-    ab = F.interpolate(denormalize_ab(ab_small.float()), size=(h, w), mode="bilinear", align_corners=False)
-    scale = torch.ones_like(lum)
-    for _ in range(4):
-        rgb = lab_to_rgb(torch.cat([lum, ab * scale], 1), clip=False)
-        over = ((rgb < -0.002) | (rgb > 1.002)).any(1, keepdim=True)
-        if not bool(over.any()):
-            break
-        scale = torch.where(over, scale * 0.6, scale)
-    else:
-        rgb = lab_to_rgb(torch.cat([lum, ab * torch.where(over, 0.0, scale)], 1), clip=False)
-    return rgb.clamp(0, 1)
+    out = np.empty((len(lum), 3, h, w), np.float32)
+    for i, (lu, ab) in enumerate(zip(lum, ab_small, strict=True)):
+        ab_full = cv2.resize(
+            np.ascontiguousarray(ab.transpose(1, 2, 0), np.float32), (w, h), interpolation=cv2.INTER_LINEAR
+        )
+        out[i] = lab_to_rgb_in_gamut(lu[0], denormalize_ab(ab_full.reshape(h, w, 2))).transpose(2, 0, 1)
+    return out
 
 
-def unit_to_frame(rgb: torch.Tensor, dtype: np.dtype) -> np.ndarray:
+def unit_to_frame(rgb: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """(3, H, W) in [0, 1] -> (H, W, 3) array of ``dtype`` (uint8 or uint16), rounded."""
     scale = 65535.0 if dtype == np.uint16 else 255.0
-    out = (rgb.clamp(0, 1) * scale).round().permute(1, 2, 0).contiguous().cpu().numpy()
+    out = np.rint(np.clip(rgb.transpose(1, 2, 0), 0, 1) * np.float32(scale))
     return out.astype(np.uint16 if dtype == np.uint16 else np.uint8)
 
 
 def gray_rgb(frame: np.ndarray, dtype: np.dtype) -> np.ndarray:
     """The gray picture the network sees, as an RGB frame of ``dtype`` (for side-by-side views)."""
-    lum = unit_to_L(frame_to_unit(frame))
-    rgb = lab_to_rgb(torch.cat([lum, torch.zeros(2, *lum.shape[1:])]))
-    return unit_to_frame(rgb, dtype)
+    lum = frame_to_L(frame)
+    rgb = cv2.cvtColor(np.dstack([lum, np.zeros_like(lum), np.zeros_like(lum)]), cv2.COLOR_Lab2RGB)
+    return unit_to_frame(rgb.transpose(2, 0, 1), dtype)
+
+
+def _to_numpy(ab) -> np.ndarray:
+    """A backend's output (numpy, or a torch tensor on any device) -> float32 numpy on the host."""
+    if hasattr(ab, "detach"):
+        ab = ab.detach().float().cpu().numpy()  # CPU-GPU sync point for the torch / TensorRT backends
+    return np.asarray(ab, np.float32)
 
 
 @dataclass
@@ -123,18 +144,18 @@ class Colorizer:
     def __post_init__(self) -> None:
         check_size(self.size)
 
-    def predict_ab(self, lum_small: torch.Tensor) -> torch.Tensor:
-        """(N, 1, h, w) L at inference size -> normalised ab (N, 2, h/2, w/2) on the CPU."""
-        ab = self.backend.infer(normalize_L(lum_small)).float().cpu()
-        return ab * self.chroma_gain if self.chroma_gain != 1.0 else ab
+    def predict_ab(self, lum_small: np.ndarray) -> np.ndarray:
+        """(N, 1, h, w) L at inference size -> normalised ab (N, 2, h/2, w/2), float32 on the host."""
+        ab = _to_numpy(self.backend.infer(np.ascontiguousarray(normalize_L(lum_small), np.float32)))
+        return ab * np.float32(self.chroma_gain) if self.chroma_gain != 1.0 else ab
 
     def colorize(self, frame: np.ndarray) -> np.ndarray:
         """One frame (gray or colour, uint8/uint16, any size) -> RGB frame of the same dtype."""
         return self.colorize_batch([frame])[0]
 
-    def analyse(self, frames: list[np.ndarray]) -> tuple[torch.Tensor, torch.Tensor]:
+    def analyse(self, frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
         """Frames of one size -> (full-resolution L (N, 1, H, W), low-resolution normalised ab)."""
-        lums = torch.stack([unit_to_L(frame_to_unit(f)) for f in frames])
+        lums = np.stack([frame_to_L(f) for f in frames])[:, None]
         ab = self.predict_ab(resize_L(lums, inference_shape(*lums.shape[-2:], self.size)))
         return lums, ab
 
@@ -148,9 +169,12 @@ class Colorizer:
 
     def predict_small(self, lums: list[np.ndarray]) -> list[np.ndarray]:
         """Small L arrays (h, w), one shape -> normalised ab (h, w, 2) each, upsampled from h/2 x w/2."""
-        batch = torch.from_numpy(np.stack(lums))[:, None]
-        ab = F.interpolate(self.predict_ab(batch), size=batch.shape[-2:], mode="bilinear", align_corners=False)
-        return list(ab.permute(0, 2, 3, 1).contiguous().numpy())
+        batch = np.stack(lums)[:, None]
+        h, w = batch.shape[-2:]
+        ab = self.predict_ab(batch)
+        return [
+            cv2.resize(np.ascontiguousarray(a.transpose(1, 2, 0)), (w, h), interpolation=cv2.INTER_LINEAR) for a in ab
+        ]
 
 
 # Video: pictures arrive as Y'CbCr planes. The network and all temporal work run on the small L;
@@ -174,8 +198,10 @@ def ab_to_chroma(
     """
     rgb = lab_to_rgb_in_gamut(lum, denormalize_ab(ab))
     cbcr = np.ascontiguousarray(rgb_to_ycbcr(rgb, matrix)[..., 1:])
-    cbcr = cv2.resize(cbcr, (chroma_shape[1], chroma_shape[0]), interpolation=cv2.INTER_LINEAR)
-    # One pass: scale, offset, round and saturate to uint8 (in gamut the values are >= 0, so the
-    # absolute value this OpenCV call also takes changes nothing), then two contiguous planes.
-    u, v = cv2.split(cv2.convertScaleAbs(cbcr, alpha=chroma_scale(full_range), beta=128.0))
+    # Scale, offset, round and saturate to 8 bits at the small size, in one pass (in gamut the
+    # values are >= 0, so the absolute value this OpenCV call also takes changes nothing); then
+    # upsample the 8-bit planes, which OpenCV does in fixed point: a third of the float work per
+    # frame at 720p, the planes within one code of upsampling first.
+    small = cv2.convertScaleAbs(cbcr, alpha=chroma_scale(full_range), beta=128.0)
+    u, v = cv2.split(cv2.resize(small, (chroma_shape[1], chroma_shape[0]), interpolation=cv2.INTER_LINEAR))
     return u, v

@@ -17,13 +17,19 @@ import numpy as np
 import torch
 from torch import nn
 
+from .backends.ort import INT8_RECIPE, INT8_RECIPE_KEY  # noqa: F401 - one recipe name, cache and shipped files
 from .model import ColorizerNet
 
 DEFAULT_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "L", "ab"
 # Parity tolerances against PyTorch fp32, as PSNR of the ab output over its [-1, 1] range.
 PARITY_DB = {"fp32": 40.0, "fp16": 30.0, "int8": 30.0}
-INT8_RECIPE = "enc"  # in the cached file's name: a new quantisation recipe must not reuse an old file
+
+
+def _partial(path: Path) -> Path:
+    """A temporary name beside ``path``, unique to this process: two runs filling the same cache
+    entry at once (two commands started together) must not write into one file."""
+    return path.with_name(f".{path.name}.{os.getpid()}.partial")
 
 
 class _ExportWrapper(nn.Module):
@@ -54,7 +60,7 @@ def export_onnx(
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     wrapper = _ExportWrapper(copy.deepcopy(model).float().cpu().eval(), fp16)
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = _partial(path)
     dummy = torch.rand(sample_shape)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
@@ -136,15 +142,15 @@ def onnx_parity(model: ColorizerNet, onnx_path: Path, precision: str, inputs: to
 def calibration_inputs(shape: tuple[int, int] = (144, 256), scenes: int = 12, seed: int = 0) -> list[np.ndarray]:
     """Normalised L network inputs (1, 1, h, w) from generated street scenes, two frames each."""
     from .color import normalize_L
-    from .colorizer import frame_to_unit, resize_L, unit_to_L
+    from .colorizer import frame_to_L, resize_L
     from .media.synth import SceneClip
 
     out = []
     for i in range(scenes):
         clip = SceneClip(2 * shape[0], 2 * shape[1], 30.0, seed=seed + i)
         for index in (0, 40):
-            lum = unit_to_L(frame_to_unit(clip.frame(index)))[None]
-            out.append(normalize_L(resize_L(lum, shape)).numpy().astype(np.float32))
+            lum = frame_to_L(clip.frame(index))[None, None]
+            out.append(normalize_L(resize_L(lum, shape)).astype(np.float32))
     return out
 
 
@@ -180,7 +186,7 @@ def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = _partial(path)
     quiet = logging.getLogger()  # ONNX Runtime's quantiser advises through the root logger
     level = quiet.level
     quiet.setLevel(logging.ERROR)
@@ -210,3 +216,99 @@ def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
         quiet.setLevel(level)
     os.replace(tmp, path)
     return result
+
+
+# The bundled default model ships as ONNX too, so inference needs neither PyTorch nor a first-run
+# export (scripts/build_default_onnx.py rebuilds both files after the checkpoint changes).
+
+
+def store_weights_fp16(onnx_path: str | Path) -> int:
+    """Keep in fp16 the float weights that fp16 holds exactly, each followed by a Cast to fp32.
+
+    The checkpoint stores its weights in fp16, so its fp32 export is twice the size for nothing.
+    ONNX Runtime folds the Casts when it loads the model: the graph it runs, and its output, are
+    the fp32 export's. Returns how many weights were stored in fp16 (in place)."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(onnx_path))
+    graph = model.graph
+    casts, kept = [], []
+    for init in graph.initializer:
+        arr = numpy_helper.to_array(init) if init.data_type == onnx.TensorProto.FLOAT else None
+        half = arr.astype(np.float16) if arr is not None and arr.size >= 64 else None
+        if half is None or not np.array_equal(half.astype(np.float32), arr):
+            kept.append(init)
+            continue
+        kept.append(numpy_helper.from_array(half, f"{init.name}__fp16"))
+        casts.append(helper.make_node("Cast", [f"{init.name}__fp16"], [init.name], to=onnx.TensorProto.FLOAT))
+    del graph.initializer[:]
+    graph.initializer.extend(kept)
+    nodes = casts + list(graph.node)
+    del graph.node[:]
+    graph.node.extend(nodes)
+    onnx.checker.check_model(model)
+    onnx.save(model, str(onnx_path))
+    return len(casts)
+
+
+def describe_onnx(onnx_path: str | Path, props: dict[str, str]) -> None:
+    """Write ``props`` into the file's metadata_props (what ONNX Runtime reads back as the model's
+    custom metadata), replacing earlier values of the same keys."""
+    import onnx
+
+    model = onnx.load(str(onnx_path))
+    old = {p.key: p.value for p in model.metadata_props}
+    old.update(props)
+    del model.metadata_props[:]
+    for k, v in old.items():
+        model.metadata_props.add(key=k, value=v)
+    onnx.save(model, str(onnx_path))
+
+
+def build_shipped_onnx(checkpoint_path: str | Path, out_dir: str | Path, log=print) -> dict[str, Path]:
+    """fp32 and int8 ONNX files of the checkpoint, named as the package ships the default model
+    (``default-fp32.onnx``, ``default-int8.onnx``), each with the checkpoint's sha256 and metadata in
+    its metadata_props; each is checked against PyTorch before it replaces an older file."""
+    import json
+    import shutil
+    import tempfile
+
+    from . import __version__
+    from .checkpoint import SOURCE_SHA256_KEY
+    from .weights import load_checkpoint
+
+    ckpt = load_checkpoint(checkpoint_path)
+    out_dir = Path(out_dir)
+    meta = {k: v for k, v in ckpt.meta.items() if k != "sha256"}
+    props = {
+        SOURCE_SHA256_KEY: ckpt.sha256,
+        "rtcolor.source_file": Path(checkpoint_path).name,
+        "rtcolor.package_version": __version__,
+        "rtcolor.checkpoint_meta": json.dumps(meta, sort_keys=True),
+    }
+    with tempfile.TemporaryDirectory(prefix="rtcolor-ship-") as tmp:
+        fp32 = export_onnx(ckpt.model, Path(tmp) / "fp32.onnx")
+        int8 = Path(tmp) / "int8.onnx"
+        log(f"int8: {quantize_int8(fp32, int8)}")
+        compact = Path(tmp) / "fp32-compact.onnx"
+        compact.write_bytes(fp32.read_bytes())
+        n = store_weights_fp16(compact)
+        results = {"fp32": onnx_parity(ckpt.model, compact, "fp32"), "int8": onnx_parity(ckpt.model, int8, "int8")}
+        log(f"fp32: {n} weights stored as fp16 (exact); {results['fp32']}")
+        log(f"int8 vs PyTorch: {results['int8']}")
+        bad = [k for k, r in results.items() if not r.ok]
+        if bad:
+            raise ValueError(f"{', '.join(bad)} export failed its parity check; nothing was replaced")
+        written = {}
+        for precision, src in (("fp32", compact), ("int8", int8)):
+            extra = {"rtcolor.precision": precision}
+            if precision == "int8":
+                extra[INT8_RECIPE_KEY] = INT8_RECIPE
+            describe_onnx(src, {**props, **extra})
+            dest = out_dir / f"default-{precision}.onnx"
+            partial = _partial(dest)
+            shutil.copyfile(src, partial)
+            os.replace(partial, dest)
+            written[precision] = dest
+    return written

@@ -85,6 +85,7 @@ class Stats:
     dropped: int = 0
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
+    first_output: float | None = None  # when the first picture reached the sinks (time.monotonic)
     stage_seconds: dict = field(default_factory=dict)
     latencies: deque = field(default_factory=lambda: deque(maxlen=5000))  # seconds, most recent
 
@@ -105,6 +106,7 @@ class Stats:
             "scene_cuts": self.cuts,
             "seconds": round(elapsed, 3),
             "fps": round(self.frames_out / elapsed, 2) if elapsed > 0 else 0.0,
+            "first_output_s": _round3(self.first_output - self.started if self.first_output else None),
             "latency_p50_ms": _round(self.latency_ms(50)),
             "latency_p95_ms": _round(self.latency_ms(95)),
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
@@ -113,6 +115,10 @@ class Stats:
 
 def _round(v: float | None) -> float | None:
     return None if v is None else round(v, 1)
+
+
+def _round3(v: float | None) -> float | None:
+    return None if v is None else round(v, 3)
 
 
 class _Stage(threading.Thread):
@@ -273,7 +279,10 @@ class Pipeline:
             for sink in self.sinks:
                 sink.write(item)
             self.stats.frames_out += 1
-            self.stats.latencies.append(time.monotonic() - item.captured)
+            now = time.monotonic()
+            if self.stats.first_output is None:
+                self.stats.first_output = now
+            self.stats.latencies.append(now - item.captured)
             item.meta.clear()
         else:
             for sink in self.sinks:

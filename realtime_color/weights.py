@@ -7,24 +7,26 @@ trained, its validation figures, the package version). Nothing is ever unpickled
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 import torch
 
 from . import __version__
+
+# The torch-free half (metadata, hashing, errors) lives in checkpoint.py; re-exported here.
+from .checkpoint import (  # noqa: F401
+    FORMAT_VERSION,
+    META_KEY,
+    CheckpointError,
+    default_model_path,
+    file_sha256,
+    read_metadata,
+)
+from .checkpoint import existing as _existing
 from .color import AB_SCALE, L_SCALE
 from .model import ColorizerNet, ModelConfig
-
-META_KEY = "rtcolor"
-FORMAT_VERSION = 1
-
-
-class CheckpointError(ValueError):
-    """A model file that cannot be used, with the reason and what to do about it."""
 
 
 @dataclass
@@ -46,19 +48,6 @@ class Checkpoint:
     @property
     def sha256(self) -> str:
         return self.meta.get("sha256", "")
-
-
-def default_model_path() -> Path:
-    """The model shipped inside the package, used whenever no model is named."""
-    return Path(str(resources.files("realtime_color") / "models" / "default.safetensors"))
-
-
-def file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def save_checkpoint(model: ColorizerNet, path: str | Path, meta: dict | None = None, half: bool = False) -> Path:
@@ -83,35 +72,6 @@ def save_checkpoint(model: ColorizerNet, path: str | Path, meta: dict | None = N
     save_file(tensors, str(tmp), metadata={META_KEY: json.dumps(doc)})
     tmp.replace(path)
     return path
-
-
-def read_metadata(path: str | Path) -> dict:
-    """The JSON metadata of a checkpoint, without loading its tensors."""
-    from safetensors import safe_open
-
-    path = _existing(path)
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            raw = (f.metadata() or {}).get(META_KEY)
-    except Exception as e:  # safetensors raises its own error type for bad headers
-        raise CheckpointError(
-            f"{path} is not a readable safetensors checkpoint ({e}); it may be truncated or "
-            "corrupt: re-copy it, or train one with `rtcolor train`"
-        ) from e
-    if raw is None:
-        raise CheckpointError(
-            f"{path} has no '{META_KEY}' metadata, so it is not an rtcolor checkpoint; "
-            "train one with `rtcolor train` or use the bundled default (omit --model)"
-        )
-    try:
-        doc = json.loads(raw)
-    except json.JSONDecodeError as e:
-        raise CheckpointError(f"{path}: its metadata is not valid JSON ({e})") from e
-    if doc.get("format") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint format {doc.get('format')!r}; this rtcolor reads format {FORMAT_VERSION}"
-        )
-    return doc
 
 
 def load_checkpoint(path: str | Path | None = None, device: str | torch.device = "cpu") -> Checkpoint:
@@ -150,10 +110,3 @@ def load_checkpoint(path: str | Path | None = None, device: str | torch.device =
     model.eval().to(device)
     meta["sha256"] = file_sha256(path)
     return Checkpoint(model=model, meta=meta, path=path)
-
-
-def _existing(path: str | Path) -> Path:
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"model file {path} does not exist")
-    return path

@@ -67,8 +67,14 @@ def test_tensorrt_backend_without_engine_says_build(ckpt, tmp_path):
 
 
 @pytest.mark.slow
-def test_int8_backend_is_built_once_checked_and_close_to_fp32(ckpt, tmp_path, monkeypatch):
+def test_int8_backend_is_built_once_checked_and_close_to_fp32(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))  # the ONNX cache lives under it
+    # A copy of the default model: the bundled one runs from the ONNX files shipped beside it.
+    import shutil
+
+    from realtime_color.weights import default_model_path
+
+    ckpt = load_checkpoint(shutil.copy(default_model_path(), tmp_path / "model.safetensors"))
     from realtime_color.backends.ort import onnx_cache_dir
 
     int8 = open_backend("onnxruntime-int8", ckpt)

@@ -20,6 +20,7 @@ def test_bench_json_rows_and_no_temporary_files_left(tmp_path, random_checkpoint
     clip = write_clip(tmp_path / "c.mp4", seconds=1.0, width=96, height=64, audio=False)
     args = ["bench", "--backend", "torch", "--shape", "32x48", "--batch", "1", "--batch", "2", "--runs", "2"]
     args += ["--model", random_checkpoint, "--clip", str(clip), "--naive-frames", "3", "--no-peers", "--json"]
+    args += ["--whole-runs", "1"]
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     result = json.loads(r.stdout[r.stdout.index("{") :])
@@ -32,6 +33,10 @@ def test_bench_json_rows_and_no_temporary_files_left(tmp_path, random_checkpoint
     jobs = result["end_to_end"]
     assert len(jobs) == 3 and all(job["fps"] > 0 and job["clip"] == str(clip) for job in jobs)
     assert [job["frames"] for job in jobs] == [30, 30, 3]  # transcode and ours: the whole clip; naive: 3
+    whole = {row["name"].split(",")[0].split(" (")[0]: row for row in result["whole_process"]}
+    assert set(whole) == {"rtcolor image", "plain decode + libx264 veryfast", "rtcolor colorize"}
+    ours = whole["rtcolor colorize"]
+    assert ours["frames"] == 30 and 0 < ours["first_output_s"] < ours["seconds"] and ours["x_transcode"] > 0
     assert list(scratch.iterdir()) == []  # 720p runs left 127 MB per run in /tmp before
 
 

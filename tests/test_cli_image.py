@@ -209,3 +209,10 @@ def test_help_and_option_errors_do_not_load_torch():
     code = "import sys, realtime_color.cli; print([m for m in ('torch', 'av', 'onnxruntime') if m in sys.modules])"
     loaded = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.strip()
     assert loaded == "[]"
+
+
+def test_version():
+    from realtime_color import __version__
+
+    r = runner.invoke(app, ["--version"])
+    assert r.exit_code == 0 and r.output.strip() == f"rtcolor {__version__}"

@@ -69,3 +69,31 @@ def test_bad_frames_raise_value_error(colorizer):
         colorizer.colorize(np.zeros((4, 4), np.int64))
     with pytest.raises(ValueError, match="shape"):
         colorizer.colorize(np.zeros((4, 4, 3, 2), np.uint8))
+
+
+def test_numpy_path_matches_the_torch_colour_maths():
+    """The inference path is numpy (no torch at run time); it must see and make what the torch
+    maths of training does: the same L, the same antialiased resize, the same colours in gamut."""
+    import torch
+    import torch.nn.functional as F
+
+    from realtime_color.color import lab_to_rgb, luminance_to_L, rgb_to_L
+    from realtime_color.colorizer import STRIDE, compose, frame_to_L, resize_L
+    from realtime_color.model import STRIDE as MODEL_STRIDE
+
+    assert STRIDE == MODEL_STRIDE
+    rgb = scene(75, 131)
+    want = rgb_to_L(torch.from_numpy(rgb).permute(2, 0, 1).float() / 255)[0].numpy()
+    np.testing.assert_allclose(frame_to_L(rgb), want, atol=2e-3)
+    gray16 = np.random.default_rng(1).integers(0, 65536, (20, 30), dtype=np.uint16)
+    want16 = luminance_to_L(torch.from_numpy(gray16.astype(np.float32) / 65535)).numpy()
+    np.testing.assert_allclose(frame_to_L(gray16), want16, atol=2e-3)
+    lum = frame_to_L(to_gray(rgb))[None, None]
+    for shape in ((32, 48), (16, 16), (96, 160)):  # down, far down, up
+        ref = F.interpolate(torch.from_numpy(lum), size=shape, mode="bilinear", align_corners=False, antialias=True)
+        np.testing.assert_allclose(resize_L(lum, shape), ref.numpy(), atol=1e-3)
+    ab = np.random.default_rng(2).uniform(-0.15, 0.15, (1, 2, 19, 33)).astype(np.float32)  # mild: in gamut
+    lum = np.full((1, 1, 38, 66), 60.0, np.float32)
+    ab_full = F.interpolate(torch.from_numpy(ab * 110), size=(38, 66), mode="bilinear", align_corners=False)
+    ref = lab_to_rgb(torch.cat([torch.from_numpy(lum), ab_full], 1)).numpy()
+    np.testing.assert_allclose(compose(lum, ab), ref, atol=1e-3)

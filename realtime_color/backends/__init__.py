@@ -3,6 +3,9 @@
 ``open_backend("auto", ...)`` picks, in order: a valid TensorRT engine for this GPU, torch CUDA
 fp16, then the fastest CPU runtime (ONNX Runtime, measured about 1.5x faster than PyTorch eager
 for VGG16 on a 2-core x86 machine; see BENCHMARKS.md), and says what it chose.
+
+PyTorch is imported only where it is used: a machine without an NVIDIA driver goes straight to
+ONNX Runtime without loading it (importing torch is most of a still picture's time on 2 cores).
 """
 
 from __future__ import annotations
@@ -10,18 +13,41 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-import torch
-
+from ..checkpoint import TORCH_EXTRA
 from .base import Backend, BackendBase, BackendError
 
 NAMES = ("auto", "torch", "onnxruntime", "onnxruntime-int8", "tensorrt")
+# Files an NVIDIA driver (desktop, server or Jetson) leaves; without them there is no CUDA to ask for.
+_NVIDIA_FILES = ("/proc/driver/nvidia/version", "/dev/nvidia0", "/dev/nvhost-ctrl-gpu", "/etc/nv_tegra_release")
 
-__all__ = ["Backend", "BackendBase", "BackendError", "NAMES", "open_backend", "available"]
+__all__ = ["Backend", "BackendBase", "BackendError", "NAMES", "open_backend", "available", "cuda_available"]
+
+
+def _torch_installed() -> bool:
+    return importlib.util.find_spec("torch") is not None
+
+
+def cuda_available() -> bool:
+    """Whether PyTorch sees a CUDA GPU; answered without importing torch where no driver is present."""
+    if not _torch_installed() or not any(Path(p).exists() for p in _NVIDIA_FILES):
+        return False
+    import torch
+
+    return torch.cuda.is_available()
 
 
 def available() -> dict[str, str]:
     """Which runtimes can be imported here, with a short note each."""
-    out = {"torch": f"{torch.__version__} ({'CUDA ' + torch.version.cuda if torch.cuda.is_available() else 'CPU'})"}
+    if not _torch_installed():
+        out = {"torch": f"not installed (needed for train, adapt, export, GPUs: {TORCH_EXTRA})"}
+    elif cuda_available():
+        import torch
+
+        out = {"torch": f"{torch.__version__} (CUDA {torch.version.cuda})"}
+    else:
+        from importlib.metadata import version
+
+        out = {"torch": f"{version('torch')} (CPU)"}
     if importlib.util.find_spec("onnxruntime"):
         import onnxruntime
 
@@ -46,21 +72,18 @@ def open_backend(
     engine_dir: Path | None = None,
     log=None,
 ) -> Backend:
-    """Build the backend ``name`` for a loaded ``weights.Checkpoint``."""
+    """Build the backend ``name`` for a ``checkpoint.ModelFile`` (or a loaded ``weights.Checkpoint``)."""
     if name not in NAMES:
         raise BackendError(f"unknown backend {name!r}; choose one of {', '.join(NAMES)}")
-    cuda = torch.cuda.is_available()
     if device == "auto":
-        device = "cuda:0" if cuda else "cpu"
+        device = "cuda:0" if cuda_available() else "cpu"
     if name == "auto":
         backend = _auto(checkpoint, device, precision, engine_dir, log)
         if log:
             log(f"backend: {backend.describe()} (auto)")
         return backend
     if name == "torch":
-        from .pytorch import TorchBackend
-
-        return TorchBackend(checkpoint.model, device=device, precision=precision)
+        return _torch_backend(checkpoint, device, precision)
     if name == "onnxruntime":
         from .ort import OrtBackend
 
@@ -82,9 +105,7 @@ def _auto(checkpoint, device: str, precision: str | None, engine_dir: Path | Non
             engine = find_engine(checkpoint, engine_dir)
             if engine is not None:
                 return TensorRTBackend(engine)
-        from .pytorch import TorchBackend
-
-        return TorchBackend(checkpoint.model, device=device, precision=precision or "fp16")
+        return _torch_backend(checkpoint, device, precision or "fp16")
     if importlib.util.find_spec("onnxruntime"):
         from .ort import OrtBackend, cpu_has_fast_int8
 
@@ -97,6 +118,12 @@ def _auto(checkpoint, device: str, precision: str | None, engine_dir: Path | Non
             except BackendError as e:
                 if log:
                     log(f"{e}; trying the next runtime")
+    return _torch_backend(checkpoint, "cpu", None)
+
+
+def _torch_backend(checkpoint, device: str, precision: str | None) -> Backend:
+    if not _torch_installed():
+        raise BackendError(f"the torch backend needs PyTorch, which is not installed: {TORCH_EXTRA}")
     from .pytorch import TorchBackend
 
-    return TorchBackend(checkpoint.model, device="cpu")
+    return TorchBackend(checkpoint.model, device=device, precision=precision)

@@ -1,14 +1,16 @@
 """The one small protocol every runtime implements.
 
-A backend takes a batch of normalised L, ``(N, 1, h, w)`` float32 with h, w multiples of 16, and
-returns normalised ab ``(N, 2, h/2, w/2)``. Backends know nothing of video, colour or files.
+A backend takes a batch of normalised L, ``(N, 1, h, w)`` float32 with h, w multiples of 16 (a
+numpy array; the torch runtimes also take tensors), and returns normalised ab ``(N, 2, h/2, w/2)``:
+a numpy array from ONNX Runtime, a tensor on the device from the torch and TensorRT runtimes (the
+colorizer brings either to the host). Backends know nothing of video, colour or files.
 """
 
 from __future__ import annotations
 
 from typing import Protocol, runtime_checkable
 
-import torch
+import numpy as np
 
 
 class BackendError(RuntimeError):
@@ -21,10 +23,10 @@ class Backend(Protocol):
 
     name: str  # "torch", "onnxruntime", "tensorrt"
     device: str  # "cpu", "cuda:0", ...
-    precision: str  # "fp32" or "fp16"
+    precision: str  # "fp32", "fp16" or "int8"
 
-    def infer(self, lum: torch.Tensor) -> torch.Tensor:
-        """Normalised L batch -> normalised ab batch (on this backend's device)."""
+    def infer(self, lum):
+        """Normalised L batch -> normalised ab batch (numpy, or a tensor on this backend's device)."""
         ...
 
     def warmup(self, shape: tuple[int, int, int, int]) -> None:
@@ -47,11 +49,11 @@ class BackendBase:
     device = "cpu"
     precision = "fp32"
 
-    def infer(self, lum: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
+    def infer(self, lum):  # pragma: no cover - abstract
         raise NotImplementedError
 
     def warmup(self, shape: tuple[int, int, int, int]) -> None:
-        self.infer(torch.zeros(shape))
+        self.infer(np.zeros(shape, np.float32))
 
     def close(self) -> None:
         pass

@@ -1,17 +1,35 @@
-"""ONNX Runtime: CPU, or the CUDA / TensorRT execution providers where they are installed."""
+"""ONNX Runtime: CPU, or the CUDA / TensorRT execution providers where they are installed.
+
+The bundled default model ships as ONNX beside its checkpoint (``models/default-fp32.onnx`` and
+``default-int8.onnx``, each recording the sha256 of the checkpoint it came from), so colorizing
+with it needs neither PyTorch nor a first-run export. Other checkpoints are exported once into a
+cache keyed by their sha256; that export needs PyTorch.
+"""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
-import torch
 
+from ..checkpoint import SOURCE_SHA256_KEY, TORCH_EXTRA, shipped_onnx_path
 from .base import BackendBase, BackendError
+
+# In the cached file's name and the shipped file's metadata: a new quantisation recipe must not
+# reuse an old file.
+INT8_RECIPE = "enc"
+INT8_RECIPE_KEY = "rtcolor.int8_recipe"
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 def onnx_cache_dir() -> Path:
-    return Path(torch.hub.get_dir()).parent / "rtcolor" / "onnx"
+    """Where exports of non-bundled models are kept: beside PyTorch's hub cache, found the way
+    ``torch.hub.get_dir()`` finds it ($TORCH_HOME, else $XDG_CACHE_HOME/torch), without torch."""
+    torch_home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache"), "torch"
+    )
+    return Path(torch_home) / "rtcolor" / "onnx"
 
 
 def cpu_has_fast_int8() -> bool:
@@ -47,21 +65,29 @@ class OrtBackend(BackendBase):
             providers = ["CPUExecutionProvider"]
         opts = ort.SessionOptions()
         opts.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # Idle pool threads sleep instead of spinning: in a video job the network runs on one
+        # frame in 16 while decode, flow and the encoder need the same cores (spinning cost 0.9
+        # of 6.5 CPU-seconds on a 10 s 720p clip, 2 cores; the network's own time is unchanged).
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+        opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(onnx_path), opts, providers=providers)
         self.device = device
         self.precision = precision
         self.providers = self.session.get_providers()
         self.path = Path(onnx_path)
+        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
 
     @classmethod
     def from_checkpoint(cls, checkpoint, device: str = "cpu", precision: str | None = None, log=None) -> OrtBackend:
-        """Export the checkpoint once into the cache (keyed by its sha256) and open it. int8 is
-        quantised from the fp32 export and kept only if it passes its parity check."""
-        from ..export import INT8_RECIPE, export_onnx, quantize_int8
-
+        """The shipped ONNX file for the bundled default, if it was built from this very checkpoint;
+        otherwise export the checkpoint once into the cache (keyed by its sha256) and open it. int8
+        is quantised from the fp32 export and kept only if it passes its parity check."""
         precision = precision or "fp32"
-        if precision not in ("fp32", "fp16", "int8"):
+        if precision not in PRECISIONS:
             raise BackendError(f"onnxruntime precision {precision!r}: use fp32, fp16 or int8")
+        shipped = _shipped(checkpoint, device, precision, log)
+        if shipped is not None:
+            return shipped
         key = (checkpoint.sha256 or "unsaved")[:16]
         reuse = checkpoint.sha256 != ""  # an unsaved model has no stable key: always rebuild
 
@@ -73,6 +99,8 @@ class OrtBackend(BackendBase):
             if log:
                 log(f"preparing the ONNX {precision} model (once; cached in {path.parent})")
             try:
+                from ..export import export_onnx, quantize_int8
+
                 if precision == "int8":
                     fp32 = cache_file("fp32")
                     if not (reuse and fp32.is_file()):
@@ -80,16 +108,54 @@ class OrtBackend(BackendBase):
                     quantize_int8(fp32, path)
                 else:
                     export_onnx(checkpoint.model, path, fp16=precision == "fp16")
+            except ImportError as e:  # no torch: the export cannot be made here
+                raise BackendError(
+                    f"{getattr(checkpoint, 'path', 'this model')} has no ONNX export here yet, and making one "
+                    f"needs PyTorch ({e}): install it with {TORCH_EXTRA} (once; the export is cached), "
+                    "or use the bundled default model"
+                ) from e
             except Exception as e:
                 raise BackendError(f"ONNX {precision} build for onnxruntime failed: {e}") from e
         return cls(path, device=device, precision=precision)
 
-    def infer(self, lum: torch.Tensor) -> torch.Tensor:
-        x = np.ascontiguousarray(lum.detach().cpu().numpy(), dtype=np.float32)
-        return torch.from_numpy(self.session.run(None, {"L": x})[0])
+    def infer(self, lum) -> np.ndarray:
+        if hasattr(lum, "detach"):  # a torch tensor (training-time callers)
+            lum = lum.detach().cpu().numpy()
+        x = np.ascontiguousarray(lum, dtype=np.float32)
+        return self.session.run(None, {"L": x})[0]
 
     def close(self) -> None:
         self.session = None
 
     def describe(self) -> str:
         return f"onnxruntime on {self.device} ({self.precision}, {self.providers[0]})"
+
+
+def shipped_problem(metadata: dict, sha256: str, precision: str) -> str | None:
+    """Why a shipped ONNX file described by ``metadata`` cannot stand in for the checkpoint with
+    ``sha256`` (None when it can)."""
+    source = metadata.get(SOURCE_SHA256_KEY)
+    if source != sha256:
+        return f"it was built from checkpoint sha256 {str(source)[:16]}..., not this one ({sha256[:16]}...)"
+    if precision == "int8" and metadata.get(INT8_RECIPE_KEY) != INT8_RECIPE:
+        return f"its int8 recipe is {metadata.get(INT8_RECIPE_KEY)!r}, this rtcolor uses {INT8_RECIPE!r}"
+    return None
+
+
+def _shipped(checkpoint, device: str, precision: str, log) -> OrtBackend | None:
+    if not getattr(checkpoint, "is_default", False) or not checkpoint.sha256:
+        return None
+    path = shipped_onnx_path(precision)
+    if not path.is_file():
+        return None
+    backend = OrtBackend(path, device=device, precision=precision)
+    problem = shipped_problem(backend.metadata, checkpoint.sha256, precision)
+    if problem is None:
+        return backend
+    backend.close()
+    if log:
+        log(
+            f"warning: the shipped {path.name} does not match the default model: {problem}; regenerate "
+            "it with `python scripts/build_default_onnx.py` (using a cached export meanwhile)"
+        )
+    return None

@@ -42,8 +42,8 @@ class TorchBackend(BackendBase):
         self._graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
 
     @torch.inference_mode()
-    def infer(self, lum: torch.Tensor) -> torch.Tensor:
-        x = lum.to(self.device, self.dtype, non_blocking=True)
+    def infer(self, lum) -> torch.Tensor:
+        x = torch.as_tensor(lum).to(self.device, self.dtype, non_blocking=True)
         if self.device.startswith("cuda"):
             x = x.contiguous(memory_format=torch.channels_last)
         if self.cuda_graph:

@@ -11,13 +11,20 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-
-import torch
+from typing import TYPE_CHECKING
 
 from .base import BackendBase, BackendError
 
+if TYPE_CHECKING:
+    import torch
+
 ENGINE_DIR = Path("engines")
-_TORCH_DTYPES = {"FLOAT": torch.float32, "HALF": torch.float16}
+
+
+def _torch_dtype(trt_name: str):
+    import torch  # here, not at the top: `rtcolor info` reads sidecars on machines without torch
+
+    return {"FLOAT": torch.float32, "HALF": torch.float16}[trt_name]
 
 
 def _require_tensorrt():
@@ -28,6 +35,8 @@ def _require_tensorrt():
             "TensorRT is not installed: pip install 'rtcolor[tensorrt]' (needs an NVIDIA GPU; on "
             "Jetson it comes with JetPack)"
         ) from e
+    import torch
+
     if not torch.cuda.is_available():
         raise BackendError("the TensorRT backend needs a CUDA GPU, and PyTorch sees none here")
     return trt
@@ -36,6 +45,7 @@ def _require_tensorrt():
 def gpu_identity() -> dict:
     """What an engine is specific to on this machine."""
     import tensorrt as trt
+    import torch
 
     props = torch.cuda.get_device_properties(0)
     return {"tensorrt": trt.__version__, "gpu": props.name, "compute_capability": f"{props.major}.{props.minor}"}
@@ -99,11 +109,13 @@ class TensorRTBackend(BackendBase):
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.input = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
         self.output = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
-        self.in_dtype = _TORCH_DTYPES[self.engine.get_tensor_dtype(self.input).name]
-        self.out_dtype = _TORCH_DTYPES[self.engine.get_tensor_dtype(self.output).name]
+        self.in_dtype = _torch_dtype(self.engine.get_tensor_dtype(self.input).name)
+        self.out_dtype = _torch_dtype(self.engine.get_tensor_dtype(self.output).name)
         self.profile = self.engine.get_tensor_profile_shape(self.input, 0)  # (min, opt, max)
         self.device = "cuda:0"
         self.precision = self.meta.get("precision", "fp16")
+        import torch
+
         self.stream = torch.cuda.Stream()
         self.path = plan
         # Video runs one shape for hours: after two eager runs at a shape, the enqueue is captured
@@ -134,6 +146,8 @@ class TensorRTBackend(BackendBase):
             )
 
     def _bind(self, shape: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+        import torch
+
         self.context.set_input_shape(self.input, shape)
         x = torch.empty(shape, dtype=self.in_dtype, device="cuda")
         out = torch.empty(tuple(self.context.get_tensor_shape(self.output)), dtype=self.out_dtype, device="cuda")
@@ -141,7 +155,10 @@ class TensorRTBackend(BackendBase):
         self.context.set_tensor_address(self.output, out.data_ptr())
         return x, out
 
-    def infer(self, lum: torch.Tensor) -> torch.Tensor:
+    def infer(self, lum) -> torch.Tensor:
+        import torch
+
+        lum = torch.as_tensor(lum)
         shape = tuple(lum.shape)
         self._check_shape(shape)
         if self._graph is not None and shape == self._graph_shape:
@@ -163,6 +180,8 @@ class TensorRTBackend(BackendBase):
 
     def _capture(self, shape: tuple) -> None:
         """Capture the enqueue at ``shape`` into a CUDA graph with its own static buffers."""
+        import torch
+
         self._x, self._out = self._bind(shape)
         torch.cuda.synchronize()
         graph = torch.cuda.CUDAGraph()

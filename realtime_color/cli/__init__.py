@@ -14,6 +14,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ..checkpoint import TORCH_EXTRA
+
 app = typer.Typer(
     help="Real-time colorization of gray video, cameras and images (VGG16 autoencoder, Lab).",
     no_args_is_help=True,
@@ -35,6 +37,23 @@ MODEL_OPTION = typer.Option(None, "--model", "-m", help=MODEL_HELP)
 SIZE_OPTION = typer.Option(None, "--size", help=SIZE_HELP + " Default: the model's (256).")
 BACKEND_OPTION = typer.Option("auto", "--backend", help=BACKEND_HELP)
 DEVICE_OPTION = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto.")
+
+
+def _version(value: bool) -> None:
+    if value:
+        from .. import __version__
+
+        out.print(f"rtcolor {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
+) -> None:
+    """Real-time colorization of gray video, cameras and images (VGG16 autoencoder, Lab)."""
 
 
 def _fail(message: str, code: int = 2) -> None:
@@ -66,13 +85,13 @@ def _log(message: str) -> None:
 
 def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
     from ..backends import BackendError, open_backend
+    from ..checkpoint import CheckpointError, ModelFile
     from ..colorizer import Colorizer, check_size
-    from ..weights import CheckpointError, load_checkpoint
 
     try:
         if size is not None:
             check_size(size)
-        ckpt = load_checkpoint(model)
+        ckpt = ModelFile.open(model)  # metadata only: the tensors are loaded if a torch runtime needs them
         be = open_backend(backend, ckpt, device=device, log=_log)
     except (CheckpointError, BackendError, ValueError) as e:
         _fail(str(e))
@@ -98,7 +117,15 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except Exception as e:  # what no command foresaw (out of memory, a driver fault): one line, not a traceback
+    except Exception as e:
+        if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in ("torch", "torchvision"):
+            # The inference commands run on ONNX Runtime alone; training, export and GPUs need PyTorch.
+            err.print(
+                f"[bold red]error:[/] this needs PyTorch, which is not installed: {escape(TORCH_EXTRA)}",
+                highlight=False,
+            )
+            sys.exit(2)
+        # What no command foresaw (out of memory, a driver fault): one line, not a traceback.
         if os.environ.get("RTCOLOR_TRACEBACK"):
             raise
         err.print(f"[bold red]error:[/] unexpected {type(e).__name__}: {escape(str(e))}", highlight=False)

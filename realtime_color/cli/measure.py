@@ -27,6 +27,11 @@ def bench(
     keyframe_interval: int = typer.Option(DEFAULT_K, "--keyframe-interval", "-k", help="Keyframe interval of our row."),
     peers: bool = typer.Option(True, "--peers/--no-peers", help="Time the Zhang et al. network (OpenCV DNN, ORT)."),
     naive_frames: int = typer.Option(30, "--naive-frames", help="Frames timed for the slow frame-by-frame rows."),
+    whole: int = typer.Option(
+        3,
+        "--whole-runs",
+        help="Whole-process runs (startup included; default model, auto backend): image, colorize, transcode; 0: none",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
     """Model-only throughput per backend, size and batch, beside the machine's matmul peak; then the
@@ -83,7 +88,7 @@ def bench(
     from ..media.video import VideoError
 
     tmp = Path(tempfile.mkdtemp(prefix="rtcolor-bench-"))  # generated clip and outputs: hundreds of MB at 720p
-    e2e_rows = []
+    e2e_rows, whole_rows = [], []
     try:
         if peers:
             from ..bench import peer_rows
@@ -94,12 +99,14 @@ def bench(
                 _log(f"{r['describe']} 1 256x256: {r['median_ms']} ms")
         if e2e:
             e2e_rows = _end_to_end(ckpt, dev, clip, tmp, resolution, seconds, keyframe_interval, peers, naive_frames)
+            if whole > 0:
+                whole_rows = _whole_process(Path(e2e_rows[0]["clip"]), tmp, e2e_rows[0]["frames"], whole)
     except (VideoError, av.error.FFmpegError) as e:
         _fail(f"--clip {clip}: {e}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if as_json:
-        out.print_json(json.dumps({"machine": info, "rows": rows, "end_to_end": e2e_rows}))
+        out.print_json(json.dumps({"machine": info, "rows": rows, "end_to_end": e2e_rows, "whole_process": whole_rows}))
         return
     table = Table(title=f"model-only, {info.get('gpu', info['cpu'])}, matmul peak {info['matmul_gflops_fp32']} GFLOP/s")
     for col in ("backend", "precision", "batch", "input", "median ms", "frames/s", "GFLOP/s"):
@@ -123,6 +130,26 @@ def bench(
         for r in e2e_rows:
             t2.add_row(r["name"], str(r["frames"]), f"{r['seconds']:.1f}", f"{r['fps']:.2f}", f"{floor / r['fps']:.1f}")
         out.print(t2)
+    if whole_rows:
+        t3 = Table(title="whole processes, startup included (medians; transcode and colorize alternated)")
+        for col in ("command", "seconds", "first output s", "x transcode time"):
+            t3.add_column(col)
+        for r in whole_rows:
+            first = r.get("first_output_s", r["seconds"] if "frames" not in r else None)
+            t3.add_row(
+                r["name"], f"{r['seconds']:.2f}", "" if first is None else f"{first:.2f}", str(r.get("x_transcode", ""))
+            )
+        out.print(t3)
+
+
+def _whole_process(clip: Path, tmp: Path, frames: int, runs: int) -> list[dict]:
+    from ..bench import whole_process_rows
+    from ..media.images import write_image
+    from ..media.synth import SceneClip
+
+    picture = write_image(tmp / "one.png", SceneClip(720, 1280, 30.0, seed=5).frame(0))
+    _log(f"timing whole processes ({runs} runs each) ...")
+    return whole_process_rows(clip, picture, tmp, frames, runs=runs)
 
 
 def _end_to_end(ckpt, dev, clip, tmp, resolution, seconds, k, peers, naive_frames) -> list[dict]:

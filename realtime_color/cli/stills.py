@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from . import (
     BACKEND_OPTION,
@@ -331,23 +332,25 @@ def build_engine(
 @app.command()
 def info() -> None:
     """Versions, devices, available backends and execution providers, and the default model."""
+    import os
     import platform
 
-    import torch
-
     from .. import __version__
-    from ..backends import available
-    from ..weights import default_model_path, read_metadata
+    from ..backends import available, cuda_available
+    from ..checkpoint import default_model_path, read_metadata
 
     out.print(f"rtcolor {__version__}, Python {platform.python_version()}, {platform.machine()}")
-    if torch.cuda.is_available():
+    if cuda_available():  # torch is imported only where a driver says there may be a GPU
+        import torch
+
         for i in range(torch.cuda.device_count()):
             p = torch.cuda.get_device_properties(i)
             out.print(f"cuda:{i}: {p.name}, compute capability {p.major}.{p.minor}, {p.total_memory / 2**30:.0f} GiB")
     else:
-        out.print(f"no CUDA GPU; CPU with {torch.get_num_threads()} threads")
+        cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+        out.print(f"no CUDA GPU; CPU with {cores} threads")
     for name, note in available().items():
-        out.print(f"backend {name}: {note}")
+        out.print(f"backend {name}: {escape(note)}", highlight=False)
     from ..engine import list_engines
 
     engines = list_engines()

@@ -285,11 +285,14 @@ class FileSink:
                 self.write_packet(packet)
             self._pending_packets.clear()
         h, w = pic.y.shape
-        if self._format == "yuv444p":
-            frame = av.VideoFrame.from_ndarray(np.stack([pic.y, pic.u, pic.v]), format="yuv444p")
-        else:
-            planes = np.concatenate([pic.y.ravel(), pic.u.ravel(), pic.v.ravel()]).reshape(-1, w)
-            frame = av.VideoFrame.from_ndarray(planes, format=self._format)
+        # Each plane is copied once, straight into the frame's own buffers (joining them into one
+        # array for from_ndarray first copied every picture twice).
+        frame = av.VideoFrame(w, h, self._format)
+        for plane, data in zip(frame.planes, (pic.y, pic.u, pic.v), strict=True):
+            if plane.line_size == data.shape[1]:
+                plane.update(np.ascontiguousarray(data))
+            else:  # rows padded for alignment
+                np.frombuffer(plane, np.uint8).reshape(-1, plane.line_size)[: data.shape[0], : data.shape[1]] = data
         if pic.pts is not None and pic.time_base is not None:
             frame.pts, frame.time_base = pic.pts, pic.time_base
         else:

@@ -1,0 +1,148 @@
+"""A checkpoint's metadata without PyTorch: what inference needs to know about a model file.
+
+A ``.safetensors`` file starts with an 8-byte little-endian header length and a JSON header, so its
+``rtcolor`` metadata (inference size, chroma gain, model config) is read with the standard library.
+``ModelFile`` is what the inference commands carry around: the metadata and the file's sha256,
+and the PyTorch model only when a runtime asks for it (``weights.load_checkpoint``, which needs torch).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+
+META_KEY = "rtcolor"
+FORMAT_VERSION = 1
+TORCH_EXTRA = "pip install 'rtcolor[torch]'"
+_MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
+# ONNX metadata_props key of the shipped default model: the sha256 of the checkpoint it came from.
+SOURCE_SHA256_KEY = "rtcolor.source_sha256"
+
+
+class CheckpointError(ValueError):
+    """A model file that cannot be used, with the reason and what to do about it."""
+
+
+def default_model_path() -> Path:
+    """The model shipped inside the package, used whenever no model is named."""
+    return Path(str(resources.files("realtime_color") / "models" / "default.safetensors"))
+
+
+def shipped_onnx_path(precision: str) -> Path:
+    """The bundled default model as ONNX (``fp32`` or ``int8``), made by scripts/build_default_onnx.py."""
+    return default_model_path().with_name(f"default-{precision}.onnx")
+
+
+def file_sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def existing(path: str | Path) -> Path:
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"model file {path} does not exist")
+    return path
+
+
+def _header(path: Path) -> dict:
+    """The safetensors JSON header (tensor table and ``__metadata__``)."""
+    with open(path, "rb") as f:
+        head = f.read(8)
+        if len(head) < 8:
+            raise ValueError("shorter than a safetensors header")
+        (n,) = struct.unpack("<Q", head)
+        if not 2 <= n <= _MAX_HEADER:
+            raise ValueError(f"header length {n} is implausible")
+        raw = f.read(n)
+    if len(raw) < n:
+        raise ValueError("the header is cut short")
+    doc = json.loads(raw)
+    if not isinstance(doc, dict):
+        raise ValueError("the header is not a JSON object")
+    return doc
+
+
+def read_metadata(path: str | Path) -> dict:
+    """The JSON metadata of a checkpoint, without loading its tensors (nor PyTorch)."""
+    path = existing(path)
+    try:
+        raw = (_header(path).get("__metadata__") or {}).get(META_KEY)
+    except (OSError, ValueError, AttributeError) as e:  # JSONDecodeError is a ValueError
+        raise CheckpointError(
+            f"{path} is not a readable safetensors checkpoint ({e}); it may be truncated or "
+            "corrupt: re-copy it, or train one with `rtcolor train`"
+        ) from e
+    if raw is None:
+        raise CheckpointError(
+            f"{path} has no '{META_KEY}' metadata, so it is not an rtcolor checkpoint; "
+            "train one with `rtcolor train` or use the bundled default (omit --model)"
+        )
+    try:
+        doc = json.loads(raw)
+    except json.JSONDecodeError as e:
+        raise CheckpointError(f"{path}: its metadata is not valid JSON ({e})") from e
+    if doc.get("format") != FORMAT_VERSION:
+        raise CheckpointError(
+            f"{path} has checkpoint format {doc.get('format')!r}; this rtcolor reads format {FORMAT_VERSION}"
+        )
+    return doc
+
+
+@dataclass
+class ModelFile:
+    """A checkpoint as the inference commands see it: its metadata now, its tensors on demand.
+
+    Has the attributes of ``weights.Checkpoint`` that backends use (``meta``, ``path``, ``sha256``,
+    ``inference_size``, ``chroma_gain``); ``model`` loads the PyTorch model at first use, so a run
+    on ONNX Runtime with an exported model never imports torch.
+    """
+
+    path: Path
+    meta: dict = field(default_factory=dict)
+    _loaded: object = field(default=None, init=False, repr=False)
+
+    @classmethod
+    def open(cls, path: str | Path | None = None) -> ModelFile:
+        """The checkpoint at ``path`` (the bundled default when None), checked and hashed."""
+        path = existing(path if path is not None else default_model_path())
+        meta = read_metadata(path)
+        meta["sha256"] = file_sha256(path)
+        return cls(path=path, meta=meta)
+
+    @property
+    def inference_size(self) -> int:
+        return int(self.meta.get("inference_size", 256))
+
+    @property
+    def chroma_gain(self) -> float:
+        return float(self.meta.get("chroma_gain", 1.0))
+
+    @property
+    def sha256(self) -> str:
+        return self.meta.get("sha256", "")
+
+    @property
+    def is_default(self) -> bool:
+        """Whether this is the bundled default (which ships with ready ONNX files)."""
+        return self.path.resolve() == default_model_path().resolve()
+
+    @property
+    def model(self):
+        """The PyTorch model (loaded once; needs torch)."""
+        if self._loaded is None:
+            try:
+                from .weights import load_checkpoint
+            except ImportError as e:
+                raise CheckpointError(
+                    f"this needs PyTorch to load {self.path.name} ({e}); install it with {TORCH_EXTRA}"
+                ) from e
+            self._loaded = load_checkpoint(self.path)
+        return self._loaded.model
