@@ -35,9 +35,18 @@ def score_pair(ours: np.ndarray, gray: np.ndarray, truth: np.ndarray) -> dict:
     }
 
 
+MIN_SIDE = 3  # SSIM's smallest window (metrics.ssim): a smaller picture cannot be scored
+
+
+def _check_scorable(path, height: int, width: int) -> None:
+    if min(height, width) < MIN_SIDE:
+        raise ValueError(f"{path}: {width}x{height} is too small to score (SSIM needs {MIN_SIDE}x{MIN_SIDE} or more)")
+
+
 def evaluate_image(path: str | Path, colorizer: Colorizer) -> dict:
     """Turn a colour picture gray (CIE L kept), colorize it, score it."""
     truth = read_image(path)
+    _check_scorable(path, *truth.shape[:2])
     if truth.ndim == 2:
         raise ValueError(f"{path} is a gray picture; evaluation needs colour ground truth")
     truth = truth[..., :3]
@@ -94,6 +103,11 @@ def evaluate_video(path: str | Path, colorizer: Colorizer, cfg: PipelineConfig, 
     from .media.video import FileSource
 
     source = FileSource(path, keep_chroma=True)
+    try:
+        _check_scorable(path, source.info.height, source.info.width)
+    except ValueError:
+        source.close()
+        raise
     scorer = _VideoScorer(sample_every, middle=source.info.frames // 2)
     pipe = Pipeline(source, [scorer], colorizer, cfg, Policy.FILE)
     try:
@@ -126,6 +140,7 @@ def evaluate_video(path: str | Path, colorizer: Colorizer, cfg: PipelineConfig, 
         scene_cuts=stats.cuts,
         fps=stats.summary()["fps"],
         problems=list(source.problems),
+        warnings=list(source.warnings),  # a size change: later frames scaled, as `colorize` does
         _sheet=scorer.sheet,
     )
     return out
