@@ -146,15 +146,15 @@ def test_stats_to_a_missing_folder_is_refused_before_the_video(clips, tmp_path, 
 
 # 4 ------------------------------------------------------------------------------------------------
 def test_image_takes_a_250_byte_name(tmp_path, random_checkpoint):
-    from realtime_color.media.images import atomic_write
-    from realtime_color.media.outputs import temp_path
-
     src = tmp_path / "in"
     write_image(src / f"{LONG}.png", scene())
     out = tmp_path / "out"
     r = runner.invoke(app, ["image", str(src), "-o", str(out), *model(random_checkpoint)])
     assert r.exit_code == 0, r.output
     assert [p.name for p in out.iterdir()] == [f"{LONG}.png"]
+    from realtime_color.media.images import atomic_write
+    from realtime_color.media.outputs import temp_path
+
     assert len(temp_path(out / f"{LONG}.png", "partial").name.encode()) <= 255
     atomic_write(tmp_path / f"{LONG}.json", "{}")  # the stats writer too
     assert (tmp_path / f"{LONG}.json").read_text() == "{}"

@@ -61,11 +61,10 @@ def image(
     if output.exists() and not output.is_dir() and not to_file:
         _fail(f"--output {output} exists and is not a folder")
     try:  # a read-only, full or missing location fails now, before the model loads
-        if to_file:
-            check_folder(output.parent, "-o")
+        if to_file and output.parent.is_dir():
             check_output(output, "-o")
-        else:
-            check_folder(output, "-o")
+        else:  # made when the first picture is written, so a bad --model leaves nothing behind
+            check_folder(output if not to_file else output.parent, "-o", create=False)
     except OutputError as e:
         _fail(str(e))
     colorizer = _colorizer(model, backend, device, size)

@@ -112,14 +112,19 @@ def check_output(path: str | Path, option: str = "") -> None:
     _probe(path, label)
 
 
-def check_folder(folder: str | Path, option: str = "") -> None:
-    """Create ``folder`` if needed and check that files can be written in it (OutputError if not)."""
+def check_folder(folder: str | Path, option: str = "", create: bool = True) -> None:
+    """Check that files can be written in ``folder`` (OutputError if not). ``create``: make it now;
+    otherwise a missing folder is judged by the nearest folder above it, where it will be made."""
     folder = Path(folder)
     label = f"{option} {folder}" if option else str(folder)
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError as e:
-        raise OutputError(f"cannot create the output folder {label}: {reason(e)}") from None
-    if not folder.is_dir():
-        raise OutputError(f"{label} is a file; name a folder")
-    _probe(folder / "probe", label)
+    if create:
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise OutputError(f"cannot create the output folder {label}: {reason(e)}") from None
+    target = folder
+    while not target.exists() and target != target.parent:
+        target = target.parent
+    if not target.is_dir():
+        raise OutputError(f"cannot write in {label}: {target} is a file, not a folder")
+    _probe(target / "probe", label)
