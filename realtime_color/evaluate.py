@@ -18,7 +18,7 @@ from .color import luma_to_L_table
 from .colorizer import Colorizer, gray_rgb
 from .media.frames import Picture
 from .media.images import read_image
-from .pipeline import Pipeline, PipelineConfig, Policy
+from .pipeline import Pipeline, PipelineConfig, Policy, summarise
 
 
 def score_pair(ours: np.ndarray, gray: np.ndarray, truth: np.ndarray) -> dict:
@@ -98,8 +98,12 @@ class _VideoScorer:
         pass
 
 
-def evaluate_video(path: str | Path, colorizer: Colorizer, cfg: PipelineConfig, sample_every: int = 10) -> dict:
-    """Colorize a colour video from its luma through the full pipeline and score every frame."""
+def evaluate_video(
+    path: str | Path, colorizer: Colorizer, cfg: PipelineConfig, sample_every: int = 10, allow_partial: bool = False
+) -> dict:
+    """Colorize a colour video from its luma through the full pipeline and score every frame.
+    A damaged video (frames lost) is a failure unless ``allow_partial``: a score on the frames
+    that decoded is not the clip's score."""
     from .media.video import FileSource
 
     source = FileSource(path, keep_chroma=True)
@@ -119,6 +123,11 @@ def evaluate_video(path: str | Path, colorizer: Colorizer, cfg: PipelineConfig, 
         raise RuntimeError(f"{path}: {stage} stage failed: {e}") from e
     if not scorer.rows:
         raise ValueError(f"{path}: no frame could be decoded")
+    if source.problems and not allow_partial:
+        raise ValueError(
+            f"{path}: damaged, {len(scorer.rows)} frames decoded: {summarise(source.problems)}; "
+            "pass --allow-partial to score the frames that decoded"
+        )
     truth_colour = float(np.mean([r["colourfulness_truth"] for r in scorer.sampled]))
     if truth_colour < 1.0:  # a gray clip: its gray baseline is the truth itself, so the scores say nothing
         raise ValueError(

@@ -34,11 +34,11 @@ def frames(path) -> list:
         return [f for f in c.decode(video=0)]
 
 
-def damage(clip: Path, out: Path) -> Path:
-    """Overwrite 2000 bytes in the middle of the media data: the file opens, its middle does not decode."""
+def damage(clip: Path, out: Path, at: float = 1 / 3, size: int = 2000) -> Path:
+    """Overwrite ``size`` bytes of the media data: the file opens, its middle does not decode."""
     data = bytearray(clip.read_bytes())
-    start = len(data) // 3
-    data[start : start + 2000] = bytes(0xFF if i % 2 else 0x17 for i in range(2000))
+    start = int(len(data) * at)
+    data[start : start + size] = bytes(0xFF if i % 2 else 0x17 for i in range(size))
     out.write_bytes(bytes(data))
     return out
 
@@ -51,7 +51,8 @@ def clips(tmp_path_factory):
     return {
         "ok": gray,
         "damaged": damage(gray, d / "damaged.mp4"),
-        "damaged_colour": damage(colour, d / "damaged_colour.mp4"),
+        # later in the file, so the frames before the damage keep their colour to score
+        "damaged_colour": damage(colour, d / "damaged_colour.mp4", at=0.7, size=300),
     }
 
 
@@ -74,6 +75,17 @@ def test_stream_ends_a_damaged_file_once_with_a_warning(clips, tmp_path, random_
     n = len(frames(rec))
     assert 0 < n == s["frames_out"] < 30  # each decodable frame once
     assert clips["damaged"].read_bytes() == before
+
+
+def test_stream_skips_an_unreadable_picture_in_a_folder(tmp_path, random_checkpoint):
+    pics = tmp_path / "pics"
+    write_image(pics / "a.png", scene())
+    (pics / "b.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    write_image(pics / "c.png", scene(seed=1))
+    rec = tmp_path / "rec.mp4"
+    r = runner.invoke(app, ["stream", str(pics), "--out", str(rec), "--fps", "20", *model(random_checkpoint)])
+    assert r.exit_code == 1 and "b.png" in text(r) and "warning" in r.output, r.output
+    assert len(frames(rec)) == 2  # before: the source stage failed at b.png
 
 
 # 2 ------------------------------------------------------------------------------------------------

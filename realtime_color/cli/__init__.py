@@ -100,16 +100,16 @@ def main() -> None:
         sys.exit(130)
     except OSError as e:
         if os.environ.get("RTCOLOR_TRACEBACK") or not getattr(e, "filename", None):
-            raise_unexpected(e)
+            _unexpected(e)
         from ..media.outputs import explain  # a file the commands did not foresee: still one plain line
 
         err.print(f"[bold red]error:[/] {escape(explain(e.filename, e, 'use'))}", highlight=False)
         sys.exit(1)
     except Exception as e:  # what no command foresaw (out of memory, a driver fault): one line, not a traceback
-        raise_unexpected(e)
+        _unexpected(e)
 
 
-def raise_unexpected(e: Exception) -> None:
+def _unexpected(e: Exception) -> None:
     if os.environ.get("RTCOLOR_TRACEBACK"):
         raise e
     err.print(f"[bold red]error:[/] unexpected {type(e).__name__}: {escape(str(e))}", highlight=False)

@@ -199,7 +199,7 @@ def evaluate(
     from ..evaluate import contact_sheet, evaluate_image, evaluate_video, gain_interval, mean_scores
     from ..media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, write_image
     from ..media.video import VIDEO_SUFFIXES, VideoError
-    from ..pipeline import PipelineConfig
+    from ..pipeline import PipelineConfig, summarise
     from ..temporal import TemporalConfig
 
     files, unmatched = expand_inputs(paths, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES)
@@ -229,14 +229,11 @@ def evaluate(
     for f in files:
         try:
             if f.suffix.lower() not in IMAGE_SUFFIXES:  # a video, or a file named oddly (tone.m4a)
-                r = evaluate_video(f, colorizer, cfg, sample_every=sample_every)
+                r = evaluate_video(f, colorizer, cfg, sample_every=sample_every, allow_partial=allow_partial)
                 for w in r["warnings"]:
                     _note("warning", "yellow", f"{f}: {w}")
-                if r["problems"]:  # frames were lost: a score on what decoded is not this clip's score
-                    more = f" (and {len(r['problems']) - 1} more)" if len(r["problems"]) > 1 else ""
-                    text = f"{f}: damaged, {r['frames']} frames decoded: {r['problems'][0]}{more}"
-                    if not allow_partial:
-                        raise ValueError(f"{text}; pass --allow-partial to score the frames that decoded")
+                if r["problems"]:  # only with --allow-partial: evaluate_video refuses them otherwise
+                    text = f"{f}: damaged, {r['frames']} frames decoded: {summarise(r['problems'])}"
                     _note("warning", "yellow", f"{text}; scored on those frames (--allow-partial)")
                     partial += 1
             else:

@@ -93,7 +93,7 @@ def colorize(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..media.images import expand_inputs
-    from ..media.outputs import explain
+    from ..media.outputs import OutputError, check_folder, check_output, explain
     from ..media.video import CODECS, VIDEO_SUFFIXES, VideoError
     from ..pipeline import PipelineConfig, colorize_file
 
@@ -116,8 +116,6 @@ def colorize(
         _fail(f"-o {output} is a file, but there are several inputs; name a folder")
     if not many and (output.is_dir() or output_arg.endswith(("/", "\\"))):
         output = output / paths[0].name
-    from ..media.outputs import OutputError, check_folder, check_output
-
     try:  # every output location is checked before the model loads and the first frame is read
         if many:
             check_folder(output, "-o")
@@ -276,7 +274,7 @@ def stream(
     from ..media.sinks import SinkError, open_sink
     from ..media.sources import LiveSource, SourceError
     from ..media.video import VideoError
-    from ..pipeline import Pipeline, PipelineConfig
+    from ..pipeline import Pipeline, PipelineConfig, summarise
 
     if segment < 0 or duration < 0 or fps <= 0:
         _fail("--segment and --duration must be >= 0 and --fps > 0")
@@ -364,8 +362,7 @@ def stream(
     problems = src.problems
     if problems:
         summary["problems"] = problems
-        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
-        _note("warning", "yellow", f"{source}: {problems[0]}{more}; the recording holds each frame that decoded")
+        _note("warning", "yellow", f"{source}: {summarise(problems)}; the recording holds each frame that decoded")
     _write_stats(stats_path, summary)
     if pipe.error is not None:
         stage, e = pipe.error

@@ -30,7 +30,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from .frames import picture_from_bgr
-from .images import IMAGE_SUFFIXES, expand_inputs, read_image
+from .images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, read_image
 
 SOURCE_HELP = (
     "Source: a camera index (0) or /dev/videoN, rtsp://, http(s)://, udp://, a video file, a folder "
@@ -199,15 +199,19 @@ class AvSource:
             except StopIteration:
                 return
             except av.error.FFmpegError as e:
-                self.problems.append(f"reading stopped early: {e}")
+                self._problem(f"reading stopped early: {e}")
                 packet = None
             try:
                 # ``None`` (after a demux error) flushes the frames the decoder still holds
                 yield from (packet.decode() if packet is not None else self.stream.codec_context.decode(None))
             except av.error.FFmpegError as e:
-                self.problems.append(f"skipped an undecodable packet at pts {getattr(packet, 'pts', None)}: {e}")
+                self._problem(f"skipped an undecodable packet at pts {getattr(packet, 'pts', None)}: {e}")
             if packet is None:
                 return
+
+    def _problem(self, text: str) -> None:
+        if text not in self.problems:  # --loop meets the same damage on every pass: noted once
+            self.problems.append(text)
 
     def read(self, timeout: float = 1.0) -> tuple[Status, np.ndarray | None]:
         import av
@@ -248,6 +252,7 @@ class ImageSource:
             raise SourceError(f"{spec.uri}: no pictures found")
         self.fps, self.loop, self.i = fps, loop, 0
         self.next_time = time.monotonic()
+        self.problems: list[str] = []  # pictures that could not be read (skipped, as a file skips a bad frame)
 
     def read(self, timeout: float = 1.0) -> tuple[Status, np.ndarray | None]:
         if self.i >= len(self.paths):
@@ -258,7 +263,13 @@ class ImageSource:
         if wait > 0:
             time.sleep(wait)
         self.next_time = time.monotonic() + 1.0 / self.fps
-        img = read_image(self.paths[self.i])
+        try:
+            img = read_image(self.paths[self.i])
+        except ImageReadError as e:
+            if str(e) not in self.problems:
+                self.problems.append(str(e))
+            self.i += 1
+            return Status.EMPTY, None
         self.i += 1
         if img.dtype == np.uint16:
             img = (img >> 8).astype(np.uint8)
@@ -308,8 +319,7 @@ class LiveSource:
     @property
     def problems(self) -> list[str]:
         """What a file lost (undecodable frames): the run is then partial."""
-        seen = [*self._problems, *getattr(self.source, "problems", [])]
-        return list(dict.fromkeys(seen))  # --loop meets the same damage on every pass
+        return [*self._problems, *getattr(self.source, "problems", [])]
 
     def stop(self) -> None:
         self.stop_event.set()
