@@ -18,7 +18,7 @@ from .color import luma_to_L_table
 from .colorizer import Colorizer, gray_rgb
 from .media.frames import Picture
 from .media.images import read_image
-from .pipeline import Pipeline, PipelineConfig, Policy
+from .pipeline import Pipeline, PipelineConfig, Policy, summarise
 
 
 def score_pair(ours: np.ndarray, gray: np.ndarray, truth: np.ndarray) -> dict:
@@ -35,9 +35,18 @@ def score_pair(ours: np.ndarray, gray: np.ndarray, truth: np.ndarray) -> dict:
     }
 
 
+MIN_SIDE = 3  # SSIM's smallest window (metrics.ssim): a smaller picture cannot be scored
+
+
+def _check_scorable(path, height: int, width: int) -> None:
+    if min(height, width) < MIN_SIDE:
+        raise ValueError(f"{path}: {width}x{height} is too small to score (SSIM needs {MIN_SIDE}x{MIN_SIDE} or more)")
+
+
 def evaluate_image(path: str | Path, colorizer: Colorizer) -> dict:
     """Turn a colour picture gray (CIE L kept), colorize it, score it."""
     truth = read_image(path)
+    _check_scorable(path, *truth.shape[:2])
     if truth.ndim == 2:
         raise ValueError(f"{path} is a gray picture; evaluation needs colour ground truth")
     truth = truth[..., :3]
@@ -89,11 +98,20 @@ class _VideoScorer:
         pass
 
 
-def evaluate_video(path: str | Path, colorizer: Colorizer, cfg: PipelineConfig, sample_every: int = 10) -> dict:
-    """Colorize a colour video from its luma through the full pipeline and score every frame."""
+def evaluate_video(
+    path: str | Path, colorizer: Colorizer, cfg: PipelineConfig, sample_every: int = 10, allow_partial: bool = False
+) -> dict:
+    """Colorize a colour video from its luma through the full pipeline and score every frame.
+    A damaged video (frames lost) is a failure unless ``allow_partial``: a score on the frames
+    that decoded is not the clip's score."""
     from .media.video import FileSource
 
     source = FileSource(path, keep_chroma=True)
+    try:
+        _check_scorable(path, source.info.height, source.info.width)
+    except ValueError:
+        source.close()
+        raise
     scorer = _VideoScorer(sample_every, middle=source.info.frames // 2)
     pipe = Pipeline(source, [scorer], colorizer, cfg, Policy.FILE)
     try:
@@ -105,6 +123,11 @@ def evaluate_video(path: str | Path, colorizer: Colorizer, cfg: PipelineConfig, 
         raise RuntimeError(f"{path}: {stage} stage failed: {e}") from e
     if not scorer.rows:
         raise ValueError(f"{path}: no frame could be decoded")
+    if source.problems and not allow_partial:
+        raise ValueError(
+            f"{path}: damaged, {len(scorer.rows)} frames decoded: {summarise(source.problems)}; "
+            "pass --allow-partial to score the frames that decoded"
+        )
     truth_colour = float(np.mean([r["colourfulness_truth"] for r in scorer.sampled]))
     if truth_colour < 1.0:  # a gray clip: its gray baseline is the truth itself, so the scores say nothing
         raise ValueError(
@@ -126,6 +149,7 @@ def evaluate_video(path: str | Path, colorizer: Colorizer, cfg: PipelineConfig, 
         scene_cuts=stats.cuts,
         fps=stats.summary()["fps"],
         problems=list(source.problems),
+        warnings=list(source.warnings),  # a size change: later frames scaled, as `colorize` does
         _sheet=scorer.sheet,
     )
     return out

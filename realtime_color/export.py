@@ -210,7 +210,9 @@ def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
         if not result.ok:
             raise ValueError(f"int8 model rejected: {result}")
     except BaseException:
-        tmp.unlink(missing_ok=True)  # no half-written or rejected file is left in the cache
+        from .media.outputs import discard
+
+        discard(tmp)  # no half-written or rejected file is left in the cache (quietly: the error is the news)
         raise
     finally:
         quiet.setLevel(level)

@@ -322,6 +322,8 @@ class Pipeline:
                     self.stats.dropped = first.dropped
                 if on_poll is not None:
                     on_poll(self)
+            if on_poll is not None:
+                on_poll(self)  # the last frames too: a progress bar ends at 30/30, not 29/30
         finally:
             self.stop()
             for done in [reader_done, *(s.done for s in stages)]:
@@ -335,6 +337,12 @@ class Pipeline:
                 self.stats.dropped = first.dropped
             self.stats.finished = time.monotonic()
         return self.stats
+
+
+def summarise(problems: list[str]) -> str:
+    """The first problem and how many more: one line, however damaged the file."""
+    more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+    return f"{problems[0]}{more}"
 
 
 def colorize_file(
@@ -367,6 +375,8 @@ def colorize_file(
     finally:
         source.close()
     problems = list(source.problems)
+    if sink.out_of_order:
+        problems.append(f"{sink.out_of_order} frames whose timestamps went backwards were left out")
     if pipe.error is not None:
         stage, e = pipe.error
         problems.append(f"{stage} stage failed: {e.__class__.__name__}: {e}")
@@ -378,9 +388,10 @@ def colorize_file(
         if problems:  # the reason nothing was written is the failure, not an empty input
             from .media.video import VideoError
 
-            raise VideoError(f"{src}: {'; '.join(problems)}") from e
+            raise VideoError(f"{src}: {summarise(problems)}") from e
         raise
     summary = {"input": str(src), "output": str(out), "complete": complete, "problems": problems}
+    summary["warnings"] = list(source.warnings)
     summary.update(pipe.stats.summary())
     if interrupted:
         e = KeyboardInterrupt()

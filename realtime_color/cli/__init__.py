@@ -117,7 +117,14 @@ def main() -> None:
     except KeyboardInterrupt:
         err.print("interrupted")
         sys.exit(130)
-    except Exception as e:
+    except OSError as e:
+        if os.environ.get("RTCOLOR_TRACEBACK") or not getattr(e, "filename", None):
+            _unexpected(e)
+        from ..media.outputs import explain  # a file the commands did not foresee: still one plain line
+
+        err.print(f"[bold red]error:[/] {escape(explain(e.filename, e, 'use'))}", highlight=False)
+        sys.exit(1)
+    except Exception as e:  # what no command foresaw (out of memory, a driver fault): one line, not a traceback
         if isinstance(e, ModuleNotFoundError) and (e.name or "").split(".")[0] in ("torch", "torchvision"):
             # The inference commands run on ONNX Runtime alone; training, export and GPUs need PyTorch.
             err.print(
@@ -125,12 +132,15 @@ def main() -> None:
                 highlight=False,
             )
             sys.exit(2)
-        # What no command foresaw (out of memory, a driver fault): one line, not a traceback.
-        if os.environ.get("RTCOLOR_TRACEBACK"):
-            raise
-        err.print(f"[bold red]error:[/] unexpected {type(e).__name__}: {escape(str(e))}", highlight=False)
-        err.print("set RTCOLOR_TRACEBACK=1 to see where it happened, and please report it", highlight=False)
-        sys.exit(1)
+        _unexpected(e)
+
+
+def _unexpected(e: Exception) -> None:
+    if os.environ.get("RTCOLOR_TRACEBACK"):
+        raise e
+    err.print(f"[bold red]error:[/] unexpected {type(e).__name__}: {escape(str(e))}", highlight=False)
+    err.print("set RTCOLOR_TRACEBACK=1 to see where it happened, and please report it", highlight=False)
+    sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -207,6 +207,9 @@ def evaluate(
     smoothing: float = typer.Option(0.6, "--smoothing", help="Video: temporal smoothing (see rtcolor colorize)."),
     sample_every: int = typer.Option(10, "--sample-every", help="Video: SSIM/CIEDE2000 on every N-th frame."),
     sheet: Path | None = typer.Option(None, "--sheet", help="Write a contact sheet (gray | ours | truth) PNG."),
+    allow_partial: bool = typer.Option(
+        False, "--allow-partial", help="Score damaged videos on the frames that decode (else they count as failed)."
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (means at the top level)."),
 ) -> None:
     """Score the model on colour ground truth: each item is turned gray, colorized and compared.
@@ -223,7 +226,7 @@ def evaluate(
     from ..evaluate import contact_sheet, evaluate_image, evaluate_video, gain_interval, mean_scores
     from ..media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, write_image
     from ..media.video import VIDEO_SUFFIXES, VideoError
-    from ..pipeline import PipelineConfig
+    from ..pipeline import PipelineConfig, summarise
     from ..temporal import TemporalConfig
 
     files, unmatched = expand_inputs(paths, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES)
@@ -238,19 +241,31 @@ def evaluate(
             _fail(f"--sheet {sheet}: name a .png or .jpg file")
         if sheet.exists() and sheet.resolve() in {f.resolve() for f in files}:
             _fail(f"--sheet {sheet} is one of the pictures being evaluated; choose another name")
+        from ..media.outputs import OutputError, check_output
+
+        try:
+            check_output(sheet, "--sheet")
+        except OutputError as e:
+            _fail(str(e))
     try:
         cfg = PipelineConfig(temporal=TemporalConfig(keyframe_interval=keyframe_interval, smoothing=smoothing))
     except ValueError as e:
         _fail(str(e))
     colorizer = _colorizer(model, backend, device, size)
-    items, failures = [], len(unmatched)
+    items, failures, partial = [], len(unmatched), 0
     for f in files:
         try:
-            if f.suffix.lower() in VIDEO_SUFFIXES:
-                items.append(evaluate_video(f, colorizer, cfg, sample_every=sample_every))
+            if f.suffix.lower() not in IMAGE_SUFFIXES:  # a video, or a file named oddly (tone.m4a)
+                r = evaluate_video(f, colorizer, cfg, sample_every=sample_every, allow_partial=allow_partial)
+                for w in r["warnings"]:
+                    _note("warning", "yellow", f"{f}: {w}")
+                if r["problems"]:  # only with --allow-partial: evaluate_video refuses them otherwise
+                    text = f"{f}: damaged, {r['frames']} frames decoded: {summarise(r['problems'])}"
+                    _note("warning", "yellow", f"{text}; scored on those frames (--allow-partial)")
+                    partial += 1
             else:
-                items.append(evaluate_image(f, colorizer))
-            r = items[-1]
+                r = evaluate_image(f, colorizer)
+            items.append(r)
             _log(f"{f}: {r['psnr']:.2f} dB (gray {r['psnr_gray']:.2f})")
         except (ImageReadError, VideoError, ValueError, RuntimeError) as e:
             _note("failed", "red", f"{e}")
@@ -258,10 +273,19 @@ def evaluate(
     if not items:
         _fail("no item could be evaluated")
     if sheet is not None:
-        write_image(sheet, contact_sheet(items))
+        try:
+            write_image(sheet, contact_sheet(items))
+        except OSError as e:  # checked at the start; a disk that filled since
+            _fail(str(e), code=1)
         _log(f"contact sheet: {sheet}")
     public = [{k: v for k, v in it.items() if not k.startswith("_")} for it in items]
-    summary = {**mean_scores(public), **gain_interval(public), "items_detail": public, "failed": failures}
+    summary = {
+        **mean_scores(public),
+        **gain_interval(public),
+        "items_detail": public,
+        "failed": failures,
+        "partial": partial,
+    }
     if as_json:
         out.print_json(json.dumps(summary, default=float))
     else:

@@ -45,7 +45,8 @@ def image(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..colorizer import gray_rgb
-    from ..media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, read_image, write_image
+    from ..media.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, ImageReadError, expand_inputs, read_picture, write_image
+    from ..media.outputs import OutputError, check_folder, check_output
 
     paths, unmatched = expand_inputs(inputs)
     failures = 0
@@ -60,6 +61,13 @@ def image(
         _fail(f"-o {output} names a picture, but there are {len(paths)} inputs; name a folder")
     if output.exists() and not output.is_dir() and not to_file:
         _fail(f"--output {output} exists and is not a folder")
+    try:  # a read-only, full or missing location fails now, before the model loads
+        if to_file and output.parent.is_dir():
+            check_output(output, "-o")
+        else:  # made when the first picture is written, so a bad --model leaves nothing behind
+            check_folder(output if not to_file else output.parent, "-o", create=False)
+    except OutputError as e:
+        _fail(str(e))
     colorizer = _colorizer(model, backend, device, size)
     input_set = {p.resolve() for p in paths}
     taken: set[Path] = set()
@@ -77,11 +85,14 @@ def image(
                     raise ImageReadError(f"{p}: another input already wrote {dest} (same file stem)")
                 if dest.exists() and not force:
                     raise ImageReadError(f"{p}: {dest} exists; pass --force to overwrite it")
-                img = read_image(p)
+                img, alpha = read_picture(p)
                 result = colorizer.colorize(img)
                 if compare:
                     result = np.concatenate([gray_rgb(img, result.dtype), result], axis=1)
-                write_image(dest, result)
+                    alpha = None if alpha is None else np.concatenate([alpha, alpha], axis=1)
+                if alpha is not None and dest.suffix.lower() not in ALPHA_SUFFIXES:
+                    _note("warning", "yellow", f"{p}: its transparency is dropped ({dest.suffix} has none; write .png)")
+                write_image(dest, result, alpha)  # colour for the picture, its transparency passed through
                 taken.add(dest.resolve())
                 done += 1
             except (ImageReadError, ValueError, OSError) as e:

@@ -93,6 +93,7 @@ def colorize(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..media.images import expand_inputs
+    from ..media.outputs import OutputError, check_folder, check_output, explain
     from ..media.video import CODECS, VIDEO_SUFFIXES, VideoError
     from ..pipeline import PipelineConfig, colorize_file
 
@@ -115,11 +116,13 @@ def colorize(
         _fail(f"-o {output} is a file, but there are several inputs; name a folder")
     if not many and (output.is_dir() or output_arg.endswith(("/", "\\"))):
         output = output / paths[0].name
-    if many:
-        try:
-            output.mkdir(parents=True, exist_ok=True)
-        except OSError as e:
-            _fail(f"cannot create the output folder {output}: {e}")
+    try:  # every output location is checked before the model loads and the first frame is read
+        if many:
+            check_folder(output, "-o")
+        elif output.parent.exists() and not output.is_dir():  # a missing folder is created below
+            check_output(output, "-o")
+    except OutputError as e:
+        _fail(str(e))
     pcfg = PipelineConfig(
         temporal=_temporal(keyframe_interval, smoothing, cut_threshold, no_flow, static_stretch),
         batch=batch,
@@ -144,7 +147,8 @@ def colorize(
             try:
                 dest.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
-                raise VideoError(f"cannot write {dest}: {e}") from None
+                raise VideoError(explain(dest, e)) from None
+            check_output(dest)  # this file's name (too long?) in this folder, before its frames
             with Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -164,8 +168,8 @@ def colorize(
                     preset=preset,
                     on_poll=_poll_progress(bar, task),
                 )
-        except VideoError as e:
-            _note("failed", "red", f"{e}")
+        except (VideoError, OSError) as e:  # one line per failed file; the others still run
+            _note("failed", "red", f"{src}: {e}" if str(src) not in str(e) else str(e))
             failures += 1
             continue
         except KeyboardInterrupt as e:
@@ -173,41 +177,57 @@ def colorize(
             if summary:
                 results.append(summary)
                 _log(f"interrupted: wrote the playable partial file {summary['output']}")
-            _write_stats(stats_path, results)
+            _write_stats(stats_path, {"runs": results})
             raise typer.Exit(130) from None
         results.append(summary)
         _report(summary)
         if not summary["complete"]:
             failures += 1
-    _write_stats(stats_path, results)
+    _write_stats(stats_path, {"runs": results})
     if failures:
         raise typer.Exit(1)
 
 
 def _report(s: dict) -> None:
+    for w in s.get("warnings", []):
+        _note("warning", "yellow", f"{s['input']}: {w}")
     stages = ", ".join(f"{k} {v:.1f}s" for k, v in s["stage_seconds"].items())
     _log(
         f"{s['output']}: {s['frames_out']} frames in {s['seconds']:.1f}s ({s['fps']:.1f} fps), "
         f"{s['keyframes']} keyframes, {s['scene_cuts']} scene cuts; busy time per stage: {stages}"
     )
-    for p in s["problems"]:
-        _note("warning", "yellow", f"{s['input']}: {p}; the output holds what could be decoded")
+    if s["problems"]:
+        from ..pipeline import summarise
+
+        _note("warning", "yellow", f"{s['input']}: {summarise(s['problems'])}; the output holds what could be decoded")
 
 
 def _check_stats(path: Path | None) -> None:
-    """A --stats file is JSON by name, so it can never be a video this run reads or writes."""
-    if path is not None and (path.suffix.lower() != ".json" or path.is_dir()):
+    """A --stats file is JSON by name, so it can never be a video this run reads or writes; and
+    its folder is checked now, not after the video was written."""
+    if path is None:
+        return
+    if path.suffix.lower() != ".json" or path.is_dir():
         _fail(f"--stats {path}: name a .json file")
+    from ..media.outputs import OutputError, check_output
+
+    try:
+        check_output(path, "--stats")
+    except OutputError as e:
+        _fail(str(e))
 
 
-def _write_stats(path: Path | None, results: list[dict]) -> None:
+def _write_stats(path: Path | None, data: dict) -> None:
     import json
 
     if path is None:
         return
     from ..media.images import atomic_write
 
-    atomic_write(path, json.dumps({"runs": results}, indent=2))
+    try:
+        atomic_write(path, json.dumps(data, indent=2))
+    except OSError as e:  # checked at the start; a disk that filled since is reported, plainly
+        _fail(str(e), code=1)
 
 
 @app.command()
@@ -249,13 +269,12 @@ def stream(
       rtcolor stream rtsp://cam.local/stream --out night.mp4 --segment 60 --out http://127.0.0.1:8080
       rtcolor stream clip.mp4 --out rec.mp4 --duration 8
     """
-    import json
     import threading
 
     from ..media.sinks import SinkError, open_sink
     from ..media.sources import LiveSource, SourceError
     from ..media.video import VideoError
-    from ..pipeline import Pipeline, PipelineConfig
+    from ..pipeline import Pipeline, PipelineConfig, summarise
 
     if segment < 0 or duration < 0 or fps <= 0:
         _fail("--segment and --duration must be >= 0 and --fps > 0")
@@ -340,10 +359,11 @@ def stream(
         f"{summary['fps']:.1f} fps, latency p50 {summary['latency_p50_ms']} ms p95 {summary['latency_p95_ms']} ms, "
         f"{src.reconnects} reconnects"
     )
-    if stats_path is not None:
-        from ..media.images import atomic_write
-
-        atomic_write(stats_path, json.dumps(summary, indent=2))
+    problems = src.problems
+    if problems:
+        summary["problems"] = problems
+        _note("warning", "yellow", f"{source}: {summarise(problems)}; the recording holds each frame that decoded")
+    _write_stats(stats_path, summary)
     if pipe.error is not None:
         stage, e = pipe.error
         _fail(f"{stage} stage failed: {e.__class__.__name__}: {e}", code=1)
@@ -351,3 +371,5 @@ def stream(
         _fail("; ".join(closing_errors), code=1)
     if interrupted:
         raise typer.Exit(130)
+    if problems:  # frames were lost: a partial run is not a success
+        raise typer.Exit(1)

@@ -27,6 +27,7 @@ class Picture:
     full_range: bool = False  # JPEG (0-255) rather than video (16-235) levels
     matrix: str = "bt709"  # Y'CbCr matrix, see color.ycbcr_matrix_for
     subsampling: tuple[int, int] = (2, 2)  # chroma subsampling (rows, cols): 4:2:0 -> (2, 2)
+    rotation: int = 0  # degrees a player turns the picture (a phone's display matrix), kept by recordings
     captured: float = field(default_factory=time.monotonic)  # for capture-to-output latency
     u: np.ndarray | None = None  # chroma planes, filled in by the pipeline
     v: np.ndarray | None = None
@@ -59,6 +60,12 @@ class Picture:
         return (np.clip(rgb[..., ::-1], 0, 1) * 255 + 0.5).astype(np.uint8)
 
 
+def subsampling_for(height: int, width: int) -> tuple[int, int]:
+    """The chroma subsampling a picture of this size is coded with, for every source and sink:
+    4:2:0, or 4:4:4 at odd sizes, which 4:2:0 encoders (libx264) refuse."""
+    return (1, 1) if height % 2 or width % 2 else (2, 2)
+
+
 def picture_from_bgr(bgr: np.ndarray, index: int, **kw) -> Picture:
     """A camera/decoded BGR or gray frame -> Picture holding its luma (full-range BT.601, as JPEG)."""
     if bgr.ndim == 2:
@@ -67,6 +74,7 @@ def picture_from_bgr(bgr: np.ndarray, index: int, **kw) -> Picture:
         y = bgr[:, :, 0]
     else:
         y = cv2.cvtColor(bgr[:, :, :3], cv2.COLOR_BGR2GRAY)  # BT.601 weights
+    kw.setdefault("subsampling", subsampling_for(*y.shape))
     return Picture(y=np.ascontiguousarray(y), index=index, full_range=True, matrix="bt601", **kw)
 
 

@@ -9,6 +9,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from .outputs import OutputError, discard, explain, temp_path
+
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jp2"}
 
 
@@ -16,8 +18,39 @@ class ImageReadError(ValueError):
     """A file that is missing or cannot be decoded as an image."""
 
 
-def read_image(path: str | Path) -> np.ndarray:
-    """Decode ``path`` -> RGB (H, W, 3) or gray (H, W), uint8 or uint16, alpha dropped."""
+# EXIF orientation (1-8) -> how to turn the stored pixels upright: (transpose, rot90 turns, flip left-right)
+_ORIENT = {2: (False, 0, True), 3: (False, 2, False), 4: (False, 2, True), 5: (True, 0, False),
+           6: (False, 3, False), 7: (True, 2, False), 8: (False, 1, False)}  # fmt: skip
+
+
+def _exif_orientation(data: np.ndarray) -> int:
+    """The EXIF orientation tag of an encoded picture (1, upright, when there is none)."""
+    import io
+
+    try:
+        from PIL import Image  # reads the header only; Pillow comes with scikit-image
+
+        with Image.open(io.BytesIO(data.tobytes())) as im:
+            return int(im.getexif().get(0x0112, 1))
+    except Exception:  # noqa: BLE001 - no readable EXIF: the pixels are shown as stored
+        return 1
+
+
+def _upright(img: np.ndarray, orientation: int) -> np.ndarray:
+    transpose, turns, flip = _ORIENT.get(orientation, (False, 0, False))
+    if transpose:
+        img = np.swapaxes(img, 0, 1)
+    if turns:
+        img = np.rot90(img, turns)
+    if flip:
+        img = img[:, ::-1]
+    return np.ascontiguousarray(img)
+
+
+def read_picture(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
+    """The one picture reader of every command: ``path`` -> (RGB (H, W, 3) or gray (H, W), alpha
+    (H, W) or None), uint8 or uint16, turned upright as its EXIF orientation says (as every viewer
+    shows it; OpenCV's IMREAD_UNCHANGED, needed to keep alpha and 16 bits, does not)."""
     path = Path(path)
     if not path.is_file():
         raise ImageReadError(f"{path}: no such file")
@@ -30,21 +63,42 @@ def read_image(path: str | Path) -> np.ndarray:
             img = (np.clip(img, 0, 1) * 65535).round().astype(np.uint16)
         else:
             raise ImageReadError(f"{path}: unsupported pixel type {img.dtype}")
+    if min(img.shape[:2]) < 1:
+        raise ImageReadError(f"{path}: empty image")
+    img = _upright(img, _exif_orientation(data))
+    alpha = None
+    if img.ndim == 3 and img.shape[2] in (2, 4):  # gray + alpha, BGRA
+        alpha = np.ascontiguousarray(img[:, :, -1])
+        img = img[:, :, :-1]
+        if alpha.min() == np.iinfo(alpha.dtype).max:
+            alpha = None  # an alpha channel that is opaque everywhere holds nothing to keep
     if img.ndim == 3 and img.shape[2] == 1:
         img = img[:, :, 0]
     if img.ndim == 3:
-        img = img[:, :, :3]
-        img = cv2.cvtColor(img, cv2.COLOR_BGR2RGB)
-    if min(img.shape[:2]) < 1:
-        raise ImageReadError(f"{path}: empty image")
-    return img
+        img = cv2.cvtColor(np.ascontiguousarray(img[:, :, :3]), cv2.COLOR_BGR2RGB)
+    return img, alpha
 
 
-def write_image(path: str | Path, rgb: np.ndarray) -> Path:
-    """Encode RGB/gray ``rgb`` to ``path`` through a temporary name, so no half file is left."""
+def read_image(path: str | Path) -> np.ndarray:
+    """Decode ``path`` -> RGB (H, W, 3) or gray (H, W), uint8 or uint16, upright, alpha dropped."""
+    return read_picture(path)[0]
+
+
+ALPHA_SUFFIXES = {".png", ".tif", ".tiff", ".webp"}  # formats that hold transparency
+
+
+def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = None) -> Path:
+    """Encode RGB/gray ``rgb`` (and ``alpha``, where the format holds it) to ``path`` through a
+    temporary name, so no half file is left."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     img = cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR) if rgb.ndim == 3 else rgb
+    if alpha is not None and path.suffix.lower() in ALPHA_SUFFIXES:
+        if img.ndim == 2:
+            img = cv2.cvtColor(img, cv2.COLOR_GRAY2BGR)
+        if alpha.dtype != img.dtype:  # 8-bit alpha beside a 16-bit picture, or the reverse
+            alpha = (alpha.astype(np.uint32) * 257).astype(np.uint16) if img.dtype == np.uint16 else alpha >> 8
+        img = np.dstack([img, alpha.astype(img.dtype)])
     if img.dtype == np.uint16 and path.suffix.lower() not in (".png", ".tif", ".tiff", ".ppm", ".pgm", ""):
         img = (img >> 8).astype(np.uint8)  # JPEG, WebP, BMP hold 8 bits; PNG and TIFF keep all 16
     ok, buf = cv2.imencode(path.suffix or ".png", img)
@@ -89,7 +143,7 @@ def expand_inputs(inputs: list[str], suffixes: set[str] = IMAGE_SUFFIXES) -> tup
 def atomic_write(path: str | Path, data: str | bytes) -> Path:
     """Write a file (stats, JSON, an engine) under a temporary name, then rename it into place."""
     path = Path(path)
-    tmp = path.with_name(f".{path.name}.partial")
+    tmp = temp_path(path, "partial")  # fits wherever ``path`` fits (a 250-byte name included)
     try:
         if isinstance(data, str):
             tmp.write_text(data)
@@ -97,6 +151,6 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
             tmp.write_bytes(data)
         os.replace(tmp, path)
     except OSError as e:  # a full disk or a read-only folder: no half file left, and a plain reason
-        tmp.unlink(missing_ok=True)
-        raise OSError(f"cannot write {path}: {e.strerror or e}") from None
+        discard(tmp)
+        raise OutputError(explain(path, e)) from None
     return path

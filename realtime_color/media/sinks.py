@@ -22,6 +22,7 @@ from urllib.parse import urlparse
 import numpy as np
 
 from .frames import Picture
+from .outputs import OutputError, check_output
 from .video import FileSink, check_writable_format
 
 SINK_HELP = (
@@ -55,6 +56,10 @@ class RecordingSink:
         if not self.path.parent.exists():
             raise SinkError(f"cannot record to {self.path}: folder {self.path.parent} does not exist")
         check_writable_format(self.path, codec)
+        try:  # a read-only or full folder fails now, not when the first segment closes
+            check_output(self.path)
+        except OutputError as e:
+            raise SinkError(f"cannot record: {e}") from None
         self.segment_seconds = segment_minutes * 60.0
         # Checked before the first frame: a recording must never replace the input it is made from,
         # nor, silently, yesterday's recording (segments included).

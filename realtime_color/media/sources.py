@@ -12,7 +12,9 @@
                             and down=SECONDS make it drop out and come back like a flaky camera
 
 ``read()`` returns a status (a frame, nothing yet, the end, or an error) rather than raising;
-``LiveSource`` turns that into a stream of Pictures, reopening a source that fails with backoff.
+``LiveSource`` turns that into a stream of Pictures. One rule for failures: a camera or stream
+that fails is reopened with backoff; a file (or a folder of pictures) is not a camera, so a frame
+it cannot decode is skipped with a warning and its end is the end.
 """
 
 from __future__ import annotations
@@ -28,7 +30,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from .frames import picture_from_bgr
-from .images import IMAGE_SUFFIXES, expand_inputs, read_image
+from .images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, read_image
 
 SOURCE_HELP = (
     "Source: a camera index (0) or /dev/videoN, rtsp://, http(s)://, udp://, a video file, a folder "
@@ -41,7 +43,7 @@ class Status(Enum):
     FRAME = "frame"
     EMPTY = "empty"  # nothing new yet (timeout): try again
     END = "end"  # the source has no more frames (a file without --loop)
-    ERROR = "error"  # the source failed; reopen it
+    ERROR = "error"  # the source failed; reopen it (a live source) or stop (a file)
 
 
 class SourceError(Exception):
@@ -179,9 +181,37 @@ class AvSource:
         self.stream = self.container.streams.video[0]
         self.stream.thread_type = "AUTO"
         self.fps = float(self.stream.average_rate or 30)
-        self._frames = self.container.decode(self.stream)
+        self.problems: list[str] = []  # frames of a file that could not be decoded (skipped)
+        self.rotation = 0
+        self._frames = self._decode_file() if spec.kind == "file" else self.container.decode(self.stream)
         self._t0: float | None = None
         self._offset = 0.0
+
+    def _decode_file(self):
+        """A file's frames, packet by packet: a damaged packet is skipped and noted in ``problems``
+        (a network stream's decode error ends ``read`` with ERROR instead, and is reopened)."""
+        import av
+
+        demux = self.container.demux(self.stream)
+        while True:
+            try:
+                packet = next(demux)
+            except StopIteration:
+                return
+            except av.error.FFmpegError as e:
+                self._problem(f"reading stopped early: {e}")
+                packet = None
+            try:
+                # ``None`` (after a demux error) flushes the frames the decoder still holds
+                yield from (packet.decode() if packet is not None else self.stream.codec_context.decode(None))
+            except av.error.FFmpegError as e:
+                self._problem(f"skipped an undecodable packet at pts {getattr(packet, 'pts', None)}: {e}")
+            if packet is None:
+                return
+
+    def _problem(self, text: str) -> None:
+        if text not in self.problems:  # --loop meets the same damage on every pass: noted once
+            self.problems.append(text)
 
     def read(self, timeout: float = 1.0) -> tuple[Status, np.ndarray | None]:
         import av
@@ -192,12 +222,13 @@ class AvSource:
             if not self.loop:
                 return Status.END, None
             self.container.seek(0)
-            self._frames = self.container.decode(self.stream)
+            self._frames = self._decode_file()
             self._offset = time.monotonic() - (self._t0 or time.monotonic())
             self._t0 = None
             return Status.EMPTY, None
         except av.error.FFmpegError:
             return Status.ERROR, None
+        self.rotation = int(getattr(frame, "rotation", 0) or 0)
         if self.pace and frame.pts is not None:
             t = float(frame.pts * frame.time_base)
             if self._t0 is None:
@@ -221,6 +252,7 @@ class ImageSource:
             raise SourceError(f"{spec.uri}: no pictures found")
         self.fps, self.loop, self.i = fps, loop, 0
         self.next_time = time.monotonic()
+        self.problems: list[str] = []  # pictures that could not be read (skipped, as a file skips a bad frame)
 
     def read(self, timeout: float = 1.0) -> tuple[Status, np.ndarray | None]:
         if self.i >= len(self.paths):
@@ -231,7 +263,13 @@ class ImageSource:
         if wait > 0:
             time.sleep(wait)
         self.next_time = time.monotonic() + 1.0 / self.fps
-        img = read_image(self.paths[self.i])
+        try:
+            img = read_image(self.paths[self.i])
+        except ImageReadError as e:
+            if str(e) not in self.problems:
+                self.problems.append(str(e))
+            self.i += 1
+            return Status.EMPTY, None
         self.i += 1
         if img.dtype == np.uint16:
             img = (img >> 8).astype(np.uint8)
@@ -270,7 +308,18 @@ class LiveSource:
         self.log = log or (lambda m: None)
         self.stop_event = threading.Event()
         self.reconnects = 0
+        self._problems: list[str] = []
         self.source = open_raw(self.spec, **self.args)  # fail early and clearly on a bad source
+
+    @property
+    def ends(self) -> bool:
+        """Files and picture folders end; cameras and streams are reopened when they fail."""
+        return self.spec.kind in ("file", "images")
+
+    @property
+    def problems(self) -> list[str]:
+        """What a file lost (undecodable frames): the run is then partial."""
+        return [*self._problems, *getattr(self.source, "problems", [])]
 
     def stop(self) -> None:
         self.stop_event.set()
@@ -294,10 +343,18 @@ class LiveSource:
             if status is Status.FRAME:
                 captured = time.monotonic()
                 yield picture_from_bgr(
-                    frame, index, pts=int((captured - start) / CLOCK), time_base=CLOCK, captured=captured
+                    frame,
+                    index,
+                    pts=int((captured - start) / CLOCK),
+                    time_base=CLOCK,
+                    captured=captured,
+                    rotation=getattr(self.source, "rotation", 0),
                 )
                 index += 1
             elif status is Status.END:
+                return
+            elif status is Status.ERROR and self.ends:  # a file is not a camera: never replay it
+                self._problems.append("reading failed before the end of the file")
                 return
             elif status is Status.ERROR:
                 self.log(f"source {self.spec.uri}: lost; reopening")

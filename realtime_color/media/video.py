@@ -16,7 +16,8 @@ from pathlib import Path
 import numpy as np
 
 from ..color import ycbcr_matrix_for
-from .frames import Picture
+from .frames import Picture, subsampling_for
+from .outputs import discard, explain, sibling, temp_path
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".mts", ".mpg", ".mpeg", ".wmv", ".flv"}
 CODECS = ("libx264", "libx265", "h264_nvenc", "hevc_nvenc")
@@ -102,8 +103,10 @@ class FileSource:
         self.video = self.container.streams.video[0]
         self.video.thread_type = "AUTO"  # frame + slice threads in the decoder
         self.copy_streams = [s for s in self.container.streams if s.type in ("audio", "subtitle")]
-        self.problems: list[str] = []
+        self.problems: list[str] = []  # frames lost: the output is partial
+        self.warnings: list[str] = []  # nothing lost, but the user should know (a size change)
         self.rotation = 0
+        self.size: tuple[int, int] | None = None  # (width, height) of the first frame
         self.metadata = dict(self.container.metadata)
 
     def __iter__(self):
@@ -150,11 +153,22 @@ class FileSource:
 
     def _picture(self, frame, index: int) -> Picture:
         fmt = frame.format.name
-        odd = frame.width % 2 or frame.height % 2
+        if self.size is None:
+            self.size = (frame.width, frame.height)
+        width, height = self.size
+        if (frame.width, frame.height) != self.size:
+            # One rule for `colorize` and `eval`: a file is one picture size, so the frames after a
+            # mid-file size change are scaled to the first size, and the user is told.
+            if not self.warnings:
+                self.warnings.append(
+                    f"the picture size changes from {width}x{height} to {frame.width}x{frame.height} at frame "
+                    f"{index}; later frames are scaled to {width}x{height}"
+                )
+        subsampling = subsampling_for(height, width)
         full = fmt.startswith("yuvj") or getattr(frame, "color_range", 0) == 2
-        target = "yuv444p" if odd else ("yuvj420p" if full else "yuv420p")
-        if fmt != target:
-            frame = frame.reformat(format=target)
+        target = "yuv444p" if subsampling == (1, 1) else ("yuvj420p" if full else "yuv420p")
+        if fmt != target or (frame.width, frame.height) != self.size:
+            frame = frame.reformat(width=width, height=height, format=target)
         plane = frame.planes[0]
         y = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
         pic = Picture(
@@ -164,7 +178,8 @@ class FileSource:
             time_base=frame.time_base or self.video.time_base,
             full_range=full,
             matrix=ycbcr_matrix_for(frame.height, getattr(frame, "colorspace", None)),
-            subsampling=(1, 1) if odd else (2, 2),
+            subsampling=subsampling,
+            rotation=self.rotation,
         )
         if self.keep_chroma:
             pic.meta["truth_uv"] = tuple(
@@ -178,8 +193,9 @@ class FileSource:
 
 
 def partial_name(path: Path) -> Path:
-    """Where an incomplete output goes: clip.mp4 -> clip.partial.mp4."""
-    return path.with_name(f"{path.stem}.partial{path.suffix}")
+    """Where an incomplete output goes: clip.mp4 -> clip.partial.mp4 (shortened to fit the file
+    system when clip.mp4's name is near its limit)."""
+    return sibling(path, infix=".partial")
 
 
 def check_writable_format(path: str | Path, codec: str = "libx264") -> None:
@@ -216,12 +232,13 @@ class FileSink:
         self.path = Path(path)
         if codec not in av.codecs_available:
             raise VideoError(f"encoder {codec!r} is not in this FFmpeg build; use one of libx264, libx265")
-        self.tmp = self.path.with_name(f".{self.path.stem}.rtcolor-tmp-{os.getpid()}{self.path.suffix}")
+        self.tmp = temp_path(self.path, f"rtcolor-tmp-{os.getpid()}")  # the suffix tells FFmpeg the container
         try:
             self.container = av.open(str(self.tmp), "w")
         except (av.error.FFmpegError, ValueError, OSError) as e:
-            hint = "; name an .mp4, .mkv or .mov output" if "format" in str(e) else ""
-            raise VideoError(f"cannot write {self.path}: {e}{hint}") from None
+            if "format" in str(e):
+                raise VideoError(f"cannot write {self.path}: {e}; name an .mp4, .mkv or .mov output") from None
+            raise VideoError(explain(self.path, e)) from None
         self.codec, self.crf, self.preset = codec, crf, preset
         self.source = source
         self.rate = rate or (source.info.rate if source else None) or Fraction(30)
@@ -248,6 +265,8 @@ class FileSink:
                         "use an .mkv output"
                     ) from None
         self.frames = 0
+        self.out_of_order = 0  # frames left out because their time went backwards (damaged files)
+        self._last_pts: int | None = None
         self._pending_packets: list = []
 
     def _open_video(self, pic: Picture) -> None:
@@ -255,6 +274,7 @@ class FileSink:
         h, w = pic.y.shape
         stream = self.stream
         stream.width, stream.height = w, h
+        # libx264 refuses 4:2:0 at odd sizes; every source sets 4:4:4 for them (frames.subsampling_for)
         stream.pix_fmt = "yuv444p" if pic.subsampling == (1, 1) else ("yuvj420p" if pic.full_range else "yuv420p")
         if pic.time_base is not None:
             stream.time_base = pic.time_base
@@ -265,13 +285,16 @@ class FileSink:
             stream.options = {"crf": str(self.crf), "preset": self.preset}
         else:
             stream.options = {"cq": str(self.crf), "preset": "p4"}
-        if self.source is not None and self.source.rotation:
-            stream.set_display_rotation(self.source.rotation)
+        rotation = self.source.rotation if self.source is not None else pic.rotation
+        if rotation:  # a phone clip filmed upright plays upright (recordings from `stream` included)
+            stream.set_display_rotation(rotation)
         if self.source is not None:
             stream.metadata.update(self.source.video.metadata)
         self._format = stream.pix_fmt
         try:
             self.container.start_encoding()
+        except OSError as e:  # FFmpeg opens the file here: a read-only folder, a full disk
+            raise VideoError(explain(self.path, e)) from None
         except av.error.FFmpegError as e:
             raise VideoError(f"cannot start the {self.codec} encoder: {e}") from None
 
@@ -297,6 +320,12 @@ class FileSink:
             frame.pts, frame.time_base = pic.pts, pic.time_base
         else:
             frame.pts, frame.time_base = pic.index, 1 / self.rate
+        if self._last_pts is not None and frame.pts <= self._last_pts:
+            # A damaged file's decoder can hand back a frame from the past; muxing it would break
+            # the whole file at its close ("Invalid argument"), so it is left out and counted.
+            self.out_of_order += 1
+            return
+        self._last_pts = frame.pts
         self.container.mux(self.stream.encode(frame))
         self.frames += 1
 
@@ -319,13 +348,17 @@ class FileSink:
                 self.container.mux(self.stream.encode())
             self.container.close()
         except (OSError, av.error.FFmpegError) as e:  # a full disk, a vanished folder: no broken file is left
-            self.tmp.unlink(missing_ok=True)
-            raise VideoError(f"cannot finish {self.path}: {getattr(e, 'strerror', None) or e}") from None
+            discard(self.tmp)
+            raise VideoError(explain(self.path, e, "finish")) from None
         if not self.started:  # nothing was written
-            self.tmp.unlink(missing_ok=True)
+            discard(self.tmp)
             raise VideoError(f"no frame could be decoded, so {self.path} was not written")
         dest = self.path if complete else partial_name(self.path)
-        os.replace(self.tmp, dest)
+        try:
+            os.replace(self.tmp, dest)
+        except OSError as e:
+            discard(self.tmp)
+            raise VideoError(explain(dest, e)) from None
         return dest
 
     def abort(self) -> None:
@@ -334,4 +367,4 @@ class FileSink:
             self.container.close()
         except Exception:  # noqa: BLE001 - already failing; the temporary file goes either way
             pass
-        self.tmp.unlink(missing_ok=True)
+        discard(self.tmp)
