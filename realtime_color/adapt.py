@@ -19,8 +19,9 @@ import numpy as np
 import torch
 
 from .data import Batches, lab_split
+from .evaluate import evaluate_gains, pick_gain
 from .media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, is_gray, read_image
-from .train import TrainConfig, ab_loss, check_knobs, evaluate_gains, lr_at, optimizer_step, pick_gain
+from .train import TrainConfig, ab_loss, check_knobs, lr_at, optimizer_step
 from .weights import load_checkpoint, save_checkpoint
 
 

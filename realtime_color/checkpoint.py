@@ -96,8 +96,27 @@ def read_metadata(path: str | Path) -> dict:
     return doc
 
 
+class MetaView:
+    """What a model's metadata says that the runtime needs; shared by ``ModelFile`` and
+    ``weights.Checkpoint`` (both hold the document in ``meta``)."""
+
+    meta: dict
+
+    @property
+    def inference_size(self) -> int:
+        return int(self.meta.get("inference_size", 256))
+
+    @property
+    def chroma_gain(self) -> float:
+        return float(self.meta.get("chroma_gain", 1.0))
+
+    @property
+    def sha256(self) -> str:
+        return self.meta.get("sha256", "")
+
+
 @dataclass
-class ModelFile:
+class ModelFile(MetaView):
     """A checkpoint as the inference commands see it: its metadata now, its tensors on demand.
 
     Has the attributes of ``weights.Checkpoint`` that backends use (``meta``, ``path``, ``sha256``,
@@ -116,18 +135,6 @@ class ModelFile:
         meta = read_metadata(path)
         meta["sha256"] = file_sha256(path)
         return cls(path=path, meta=meta)
-
-    @property
-    def inference_size(self) -> int:
-        return int(self.meta.get("inference_size", 256))
-
-    @property
-    def chroma_gain(self) -> float:
-        return float(self.meta.get("chroma_gain", 1.0))
-
-    @property
-    def sha256(self) -> str:
-        return self.meta.get("sha256", "")
 
     @property
     def is_default(self) -> bool:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import queue
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -264,3 +265,53 @@ class Batches:
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
+
+
+class FeatureCache:
+    """The frozen stages' outputs for a fixed set of augmented crops, computed once.
+
+    On a CPU the frozen early VGG stages are most of a training step's arithmetic; with them frozen,
+    their output for a given crop never changes, so each crop costs them once instead of once per
+    visit. The price is a fixed pool of crops (augmentation happens before caching), so the pool
+    should be much larger than a batch: cached features are stored in fp16.
+    """
+
+    def __init__(self, feats: list[torch.Tensor], ab: torch.Tensor, stages: int):
+        self.feats, self.ab, self.stages = feats, ab, stages
+
+    @classmethod
+    @torch.no_grad()
+    def build(cls, model, batches, cfg, jitter_gen, device, log, progress) -> FeatureCache:
+        k = cfg.freeze_stages
+        keep = list(range(1, k)) if k >= 2 else [0]  # the decoder never reads stage 1's output
+        chunks: dict[int, list[torch.Tensor]] = {i: [] for i in keep}
+        abs_: list[torch.Tensor] = []
+        task = progress.add_task("caching frozen stages", total=cfg.cache_crops) if progress else None
+        was_training = model.training
+        model.eval()
+        n, t0 = 0, time.time()
+        while n < cfg.cache_crops:
+            lum, ab = lab_split(batches.next().to(device))
+            lum = jitter_L(lum, cfg.l_jitter, jitter_gen)
+            x = lum
+            for i, stage in enumerate(model.encoder[:k]):
+                x = stage(x)
+                if i in chunks:
+                    chunks[i].append(x.half().cpu())
+            abs_.append(ab.half().cpu())
+            n += len(lum)
+            if progress:
+                progress.update(task, advance=len(lum))
+        model.train(was_training)
+        feats = [torch.cat(chunks[i])[: cfg.cache_crops] for i in keep]
+        ab = torch.cat(abs_)[: cfg.cache_crops]
+        size = sum(f.numel() * 2 for f in feats) + ab.numel() * 2
+        log(f"cached stages 1-{k} for {len(ab)} crops ({size / 2**30:.1f} GiB) in {time.time() - t0:.0f} s")
+        return cls(feats, ab, k)
+
+    def sample(self, n: int, rng: np.random.Generator, device) -> tuple[list, torch.Tensor]:
+        """A random batch: the stage outputs 1..k (stage 1's as None unless k is 1) and its ab target."""
+        idx = torch.from_numpy(rng.choice(len(self.ab), size=n, replace=len(self.ab) < n))
+        got = [f[idx].to(device).float() for f in self.feats]
+        feats = [None] + got if self.stages >= 2 else got
+        return feats, self.ab[idx].to(device).float()

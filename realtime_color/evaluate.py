@@ -212,3 +212,48 @@ def contact_sheet(items: list[dict], height: int = 180) -> np.ndarray:
         raise ValueError("nothing to put on the contact sheet")
     width = max(r.shape[1] for r in rows)
     return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], axis=0)
+
+
+# ---------------------------------------------------------------------------------------------
+# the chroma-gain sweep of training and adapt (a PyTorch model, imported lazily)
+
+
+GAINS = (0.5, 0.65, 0.8, 1.0, 1.25, 1.5)
+
+
+def evaluate_gains(model, images: list[np.ndarray], size: int, device: str, gains=GAINS) -> dict[float, dict]:
+    """Colorize each validation picture (turned gray) at ``size`` with the PyTorch ``model``: mean
+    figures per chroma gain. The network runs once per picture (``TorchBackend`` runs it without
+    autograd); each gain only rescales its ab before composing.
+    """
+    from .backends.pytorch import TorchBackend
+    from .colorizer import Colorizer, compose, unit_to_frame
+
+    was_training = model.training
+    model.eval()
+    colorizer = Colorizer(TorchBackend(model, device=device, precision="fp32"), size=size)
+    rows: dict[float, list[dict]] = {g: [] for g in gains}
+    for img in images:
+        gray = metrics.to_gray(img)
+        lum, ab = colorizer.analyse([gray])
+        base = {"psnr_gray": metrics.psnr(gray, img), "colourfulness_truth": metrics.colourfulness(img)}
+        for g in gains:
+            out = unit_to_frame(compose(lum, ab * g)[0], np.uint8)
+            rows[g].append(
+                dict(
+                    base,
+                    psnr=metrics.psnr(out, img),
+                    colourfulness=metrics.colourfulness(out),
+                    luma_psnr=metrics.luma_psnr(out, gray),
+                )
+            )
+    model.train(was_training)
+    return {g: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for g, rs in rows.items() if rs}
+
+
+def pick_gain(rows: dict[float, dict], min_colourfulness: float) -> float:
+    """Highest PSNR among gains colourful enough; failing that, the most colourful gain."""
+    ok = {g: r for g, r in rows.items() if r["colourfulness"] >= min_colourfulness}
+    if ok:
+        return max(ok, key=lambda g: ok[g]["psnr"])
+    return max(rows, key=lambda g: rows[g]["colourfulness"])

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from . import metrics
 from .backbones import init_backbone, load_backbone
-from .data import Batches, jitter_L, lab_split, load_cutouts, load_images, split, validation_composites
+from .data import Batches, FeatureCache, jitter_L, lab_split, load_cutouts, load_images, split, validation_composites
+from .evaluate import evaluate_gains, pick_gain
 from .model import ColorizerNet, ModelConfig
 from .weights import save_checkpoint
 
@@ -143,54 +143,6 @@ def lr_at(step: int, total: int, base: float, warmup: int, time_fraction: float 
         return base * (step + 1) / warmup
     progress = min(1.0, max((step - warmup) / max(1, total - warmup), time_fraction))
     return base * (0.05 + 0.95 * 0.5 * (1 + math.cos(math.pi * progress)))
-
-
-# ---------------------------------------------------------------------------------------------
-# evaluation
-
-
-GAINS = (0.5, 0.65, 0.8, 1.0, 1.25, 1.5)
-
-
-@torch.no_grad()
-def evaluate_gains(
-    model: ColorizerNet, images: list[np.ndarray], size: int, device: str, gains=GAINS
-) -> dict[float, dict]:
-    """Colorize each validation picture (turned gray) at ``size``: mean figures per chroma gain.
-
-    The network runs once per picture; each gain only rescales its ab before composing.
-    """
-    from .backends.pytorch import TorchBackend
-    from .colorizer import Colorizer, compose, unit_to_frame
-
-    was_training = model.training
-    model.eval()
-    colorizer = Colorizer(TorchBackend(model, device=device, precision="fp32"), size=size)
-    rows: dict[float, list[dict]] = {g: [] for g in gains}
-    for img in images:
-        gray = metrics.to_gray(img)
-        lum, ab = colorizer.analyse([gray])
-        base = {"psnr_gray": metrics.psnr(gray, img), "colourfulness_truth": metrics.colourfulness(img)}
-        for g in gains:
-            out = unit_to_frame(compose(lum, ab * g)[0], np.uint8)
-            rows[g].append(
-                dict(
-                    base,
-                    psnr=metrics.psnr(out, img),
-                    colourfulness=metrics.colourfulness(out),
-                    luma_psnr=metrics.luma_psnr(out, gray),
-                )
-            )
-    model.train(was_training)
-    return {g: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for g, rs in rows.items() if rs}
-
-
-def pick_gain(rows: dict[float, dict], min_colourfulness: float) -> float:
-    """Highest PSNR among gains colourful enough; failing that, the most colourful gain."""
-    ok = {g: r for g, r in rows.items() if r["colourfulness"] >= min_colourfulness}
-    if ok:
-        return max(ok, key=lambda g: ok[g]["psnr"])
-    return max(rows, key=lambda g: rows[g]["colourfulness"])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -404,56 +356,6 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
         dist.barrier()
         dist.destroy_process_group()
     return {"best": best, "history": history, "seconds": time.time() - t0}
-
-
-class FeatureCache:
-    """The frozen stages' outputs for a fixed set of augmented crops, computed once.
-
-    On a CPU the frozen early VGG stages are most of a training step's arithmetic; with them frozen,
-    their output for a given crop never changes, so each crop costs them once instead of once per
-    visit. The price is a fixed pool of crops (augmentation happens before caching), so the pool
-    should be much larger than a batch: cached features are stored in fp16.
-    """
-
-    def __init__(self, feats: list[torch.Tensor], ab: torch.Tensor, stages: int):
-        self.feats, self.ab, self.stages = feats, ab, stages
-
-    @classmethod
-    @torch.no_grad()
-    def build(cls, model, batches, cfg, jitter_gen, device, log, progress) -> FeatureCache:
-        k = cfg.freeze_stages
-        keep = list(range(1, k)) if k >= 2 else [0]  # the decoder never reads stage 1's output
-        chunks: dict[int, list[torch.Tensor]] = {i: [] for i in keep}
-        abs_: list[torch.Tensor] = []
-        task = progress.add_task("caching frozen stages", total=cfg.cache_crops) if progress else None
-        was_training = model.training
-        model.eval()
-        n, t0 = 0, time.time()
-        while n < cfg.cache_crops:
-            lum, ab = lab_split(batches.next().to(device))
-            lum = jitter_L(lum, cfg.l_jitter, jitter_gen)
-            x = lum
-            for i, stage in enumerate(model.encoder[:k]):
-                x = stage(x)
-                if i in chunks:
-                    chunks[i].append(x.half().cpu())
-            abs_.append(ab.half().cpu())
-            n += len(lum)
-            if progress:
-                progress.update(task, advance=len(lum))
-        model.train(was_training)
-        feats = [torch.cat(chunks[i])[: cfg.cache_crops] for i in keep]
-        ab = torch.cat(abs_)[: cfg.cache_crops]
-        size = sum(f.numel() * 2 for f in feats) + ab.numel() * 2
-        log(f"cached stages 1-{k} for {len(ab)} crops ({size / 2**30:.1f} GiB) in {time.time() - t0:.0f} s")
-        return cls(feats, ab, k)
-
-    def sample(self, n: int, rng: np.random.Generator, device) -> tuple[list, torch.Tensor]:
-        """A random batch: the stage outputs 1..k (stage 1's as None unless k is 1) and its ab target."""
-        idx = torch.from_numpy(rng.choice(len(self.ab), size=n, replace=len(self.ab) < n))
-        got = [f[idx].to(device).float() for f in self.feats]
-        feats = [None] + got if self.stages >= 2 else got
-        return feats, self.ab[idx].to(device).float()
 
 
 def _better(val: dict, best: dict | None, min_colour: float) -> bool:

@@ -20,6 +20,7 @@ from .checkpoint import (  # noqa: F401
     FORMAT_VERSION,
     META_KEY,
     CheckpointError,
+    MetaView,
     default_model_path,
     file_sha256,
     read_metadata,
@@ -30,24 +31,12 @@ from .model import ColorizerNet, ModelConfig
 
 
 @dataclass
-class Checkpoint:
+class Checkpoint(MetaView):
     """A loaded model and the metadata it carried."""
 
     model: ColorizerNet
     meta: dict = field(default_factory=dict)
     path: Path | None = None
-
-    @property
-    def inference_size(self) -> int:
-        return int(self.meta.get("inference_size", 256))
-
-    @property
-    def chroma_gain(self) -> float:
-        return float(self.meta.get("chroma_gain", 1.0))
-
-    @property
-    def sha256(self) -> str:
-        return self.meta.get("sha256", "")
 
 
 def save_checkpoint(model: ColorizerNet, path: str | Path, meta: dict | None = None, half: bool = False) -> Path:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from realtime_color.evaluate import GAINS, evaluate_gains
 from realtime_color.media.images import expand_inputs, read_image
-from realtime_color.train import GAINS, evaluate_gains
 from realtime_color.weights import load_checkpoint, save_checkpoint
 
 

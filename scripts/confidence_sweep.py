@@ -20,10 +20,10 @@ import numpy as np
 from realtime_color import metrics
 from realtime_color.backends.pytorch import TorchBackend
 from realtime_color.colorizer import Colorizer, compose, unit_to_frame
+from realtime_color.evaluate import GAINS
 from realtime_color.media.images import expand_inputs, read_image
 from realtime_color.weights import load_checkpoint
 
-GAINS = (0.5, 0.65, 0.8, 1.0, 1.25, 1.5)
 SPREADS = (None, 0.02, 0.04, 0.08)  # s in normalised ab units (ab / 110)
 
 

@@ -56,7 +56,8 @@ PLASMA = (
 LONG_SIDE = 1024
 
 
-def _unpack(package: str, tmp: Path) -> Path:
+def unpack_deb(package: str, tmp: Path) -> Path:
+    """``apt-get download`` ``package`` into ``tmp/package`` and extract it to ``tmp/package/x``."""
     where = tmp / package
     where.mkdir()
     subprocess.run(["apt-get", "download", package], cwd=where, check=True, capture_output=True, text=True)
@@ -88,7 +89,7 @@ def main(out: Path) -> int:
             ("plasma-workspace-wallpapers", _plasma, len(PLASMA)),
         ):
             try:
-                photos = pick(_unpack(package, Path(tmp)))
+                photos = pick(unpack_deb(package, Path(tmp)))
             except (OSError, subprocess.CalledProcessError) as e:
                 print(f"error: could not download the Debian package {package}: {getattr(e, 'stderr', '') or e}")
                 return 1
