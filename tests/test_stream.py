@@ -22,7 +22,8 @@ from typer.testing import CliRunner
 from realtime_color.backends import open_backend
 from realtime_color.cli import app
 from realtime_color.colorizer import Colorizer
-from realtime_color.media.sources import LiveSource, SourceError, parse_source
+from realtime_color.media.live import LiveSource
+from realtime_color.media.sources import SourceError, parse_source
 from realtime_color.media.synth import SceneClip
 from realtime_color.pipeline import Pipeline, PipelineConfig
 from realtime_color.temporal import TemporalConfig

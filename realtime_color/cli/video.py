@@ -244,6 +244,12 @@ def stream(
     ),
     duration: float = typer.Option(0.0, "--duration", help="Stop after this many seconds (0: until Ctrl-C / q)."),
     segment: float = typer.Option(0.0, "--segment", help="Roll recordings every N minutes (0: one file)."),
+    give_up_after: float = typer.Option(
+        0.0,
+        "--give-up-after",
+        help="Network sources: end with exit code 1 after this many seconds without a frame, at start or "
+        "in an outage (0: keep reconnecting until stopped).",
+    ),
     no_pace: bool = typer.Option(False, "--no-pace", help="Files: run flat out instead of at their frame rate."),
     loop: bool = typer.Option(False, "--loop", help="Files and picture folders: start again at the end."),
     fps: float = typer.Option(5.0, "--fps", help="Picture folders: pictures per second."),
@@ -261,8 +267,10 @@ def stream(
 ) -> None:
     """Colorize a live camera or stream: stays current (stale frames are dropped, never queued).
 
-    A source that drops is reopened with backoff while the outputs stay up. Telemetry (fps in and
-    out, drops, capture-to-output latency p50/p95) is printed every few seconds and at the end.
+    A camera or stream that drops, stalls or is not up yet is reopened with backoff while the
+    outputs stay up (--give-up-after bounds the wait); each outage is logged with its start and
+    length. Telemetry (source state, fps in and out, drops, capture-to-output latency p50/p95,
+    outages) is printed every few seconds and at the end.
 
     Examples:
       rtcolor stream --camera 0                                 (window; q quits)
@@ -271,13 +279,14 @@ def stream(
     """
     import threading
 
+    from ..media.live import LiveSource
     from ..media.sinks import SinkError, open_sink
-    from ..media.sources import LiveSource, SourceError
+    from ..media.sources import SourceError
     from ..media.video import VideoError
     from ..pipeline import Pipeline, PipelineConfig, summarise
 
-    if segment < 0 or duration < 0 or fps <= 0:
-        _fail("--segment and --duration must be >= 0 and --fps > 0")
+    if segment < 0 or duration < 0 or give_up_after < 0 or fps <= 0:
+        _fail("--segment, --duration and --give-up-after must be >= 0 and --fps > 0")
     _check_stats(stats_path)
     if camera is not None:
         source = str(camera)
@@ -286,7 +295,9 @@ def stream(
     log = _log
     pcfg = PipelineConfig(temporal=_temporal(keyframe_interval, smoothing, 0.3, False, static_stretch))
     try:
-        src = LiveSource(source, pace=not no_pace, loop=loop, fps=fps, opencv=opencv, log=log)
+        src = LiveSource(
+            source, pace=not no_pace, loop=loop, fps=fps, opencv=opencv, log=log, give_up_after=give_up_after
+        )
     except SourceError as e:
         _fail(str(e))
     pipe_holder: list = []
@@ -324,15 +335,22 @@ def stream(
     last = {"t": time.monotonic(), "in": 0, "out": 0}
 
     def telemetry(p) -> None:
+        state = src.outages.state.value
+        for sink in sinks:  # the preview says "reconnecting" while the camera is away
+            if hasattr(sink, "set_state"):
+                sink.set_state(state)
         now = time.monotonic()
         if report_every <= 0 or now - last["t"] < report_every:
             return
         s, dt = p.stats, now - last["t"]
         fresh = s.frames_out - last["out"]  # one latency is recorded per frame out
         p50, p95 = (s.latency_ms(q, recent=fresh) for q in (50, 95))
+        o = src.outages.summary()
+        away = f" for {src.outages.down_for():.0f} s" if state in ("reconnecting", "connecting") else ""
         log(
-            f"in {(s.frames_in - last['in']) / dt:.1f} fps, out {fresh / dt:.1f} fps, dropped {s.dropped}, "
-            f"latency p50 {p50 or 0:.0f} ms p95 {p95 or 0:.0f} ms"
+            f"{state}{away}: in {(s.frames_in - last['in']) / dt:.1f} fps, out {fresh / dt:.1f} fps, "
+            f"dropped {s.dropped}, latency p50 {p50 or 0:.0f} ms p95 {p95 or 0:.0f} ms, "
+            f"outages {o['outages']} ({o['outage_seconds']:.0f} s)"
         )
         last.update(t=now, **{"in": s.frames_in, "out": s.frames_out})
 
@@ -350,20 +368,25 @@ def stream(
             except (SinkError, VideoError, OSError) as e:
                 closing_errors.append(str(e))
     summary = pipe.stats.summary()
-    summary.update(source=source, reconnects=src.reconnects, outputs=outs)
+    summary.update(source=source, reconnects=src.reconnects, outputs=outs, **src.outages.summary())
     for s in sinks:
         if getattr(s, "written", None):
             summary.setdefault("recordings", []).extend(str(p) for p in s.written)
     log(
         f"{summary['frames_out']} of {summary['frames_in']} frames out ({summary['dropped']} dropped as stale), "
         f"{summary['fps']:.1f} fps, latency p50 {summary['latency_p50_ms']} ms p95 {summary['latency_p95_ms']} ms, "
-        f"{src.reconnects} reconnects"
+        f"{src.reconnects} reconnects, {summary['outages']} outages ({summary['outage_seconds']:.1f} s in all, "
+        f"longest {summary['longest_outage_seconds']:.1f} s)"
     )
     problems = src.problems
     if problems:
         summary["problems"] = problems
         _note("warning", "yellow", f"{source}: {summarise(problems)}; the recording holds each frame that decoded")
+    if src.gave_up:
+        summary["gave_up"] = src.gave_up
     _write_stats(stats_path, summary)
+    if src.gave_up:
+        _fail(f"{src.gave_up}; gave up (--give-up-after {give_up_after:g})", code=1)
     if pipe.error is not None:
         stage, e = pipe.error
         _fail(f"{stage} stage failed: {e.__class__.__name__}: {e}", code=1)

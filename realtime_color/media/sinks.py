@@ -11,6 +11,7 @@ Every sink has ``write(picture)`` and ``close(complete)``; none of them knows ab
 
 from __future__ import annotations
 
+import json
 import threading
 import time
 from dataclasses import replace
@@ -23,7 +24,7 @@ import numpy as np
 
 from .frames import Picture
 from .outputs import OutputError, check_output
-from .video import FileSink, check_writable_format
+from .video import FileSink, VideoError, check_writable_format
 
 SINK_HELP = (
     "Output (repeatable): display, a video file (recording), http://127.0.0.1:PORT (MJPEG web preview), "
@@ -51,8 +52,11 @@ class RecordingSink:
         crf: int = 20,
         force: bool = False,
         protect: frozenset[Path] = frozenset(),
+        log=None,
     ):
         self.path = Path(path)
+        self.log = log or (lambda m: None)
+        self.failed: str | None = None  # why recording stopped early (a full disk); the rest goes on
         if not self.path.parent.exists():
             raise SinkError(f"cannot record to {self.path}: folder {self.path.parent} does not exist")
         check_writable_format(self.path, codec)
@@ -92,6 +96,26 @@ class RecordingSink:
         self.started, self.first_pts, self.shape = pic.captured, pic.pts or 0, pic.y.shape
 
     def write(self, pic: Picture) -> None:
+        """Record one picture. A write that fails (the disk filled up) stops this recording, with
+        what was recorded so far finalised where the disk allows, and never the stream: a live
+        preview or a second recording elsewhere goes on."""
+        if self.failed:
+            return
+        try:
+            self._write(pic)
+        except VideoError as e:
+            self.failed = f"recording stopped: {e}"
+            self.log(self.failed)
+            sink, self.sink = self.sink, None
+            if sink is not None and sink.started:
+                try:
+                    self.written.append(sink.close(complete=False))
+                except VideoError as e2:
+                    self.failed += f"; {e2}"
+            elif sink is not None:
+                sink.abort()
+
+    def _write(self, pic: Picture) -> None:
         if (
             self.sink is None
             or pic.y.shape != self.shape
@@ -104,6 +128,8 @@ class RecordingSink:
 
     def close(self, complete: bool = True) -> None:
         sink, self.sink = self.sink, None
+        if self.failed:
+            raise SinkError(self.failed)
         if sink is not None and sink.started:
             self.written.append(sink.close(complete=complete))  # a failure (full disk) is reported, not hidden
         elif sink is not None:
@@ -116,7 +142,9 @@ class MjpegServer:
     PAGE = (
         b"<!doctype html><html><head><title>rtcolor live</title><style>body{margin:0;background:#111;"
         b"color:#ddd;font:14px sans-serif}img{display:block;max-width:100vw;max-height:95vh;margin:auto}"
-        b"</style></head><body><img id=live src='/stream.mjpg' alt='live'><p>rtcolor live preview</p>"
+        b"</style></head><body><img id=live src='/stream.mjpg' alt='live'><p>rtcolor live preview: "
+        b"<span id=state>live</span></p><script>setInterval(()=>fetch('/status').then(r=>r.json()).then("
+        b"s=>{document.getElementById('state').textContent=s.state}).catch(()=>{}),1000)</script>"
         b"</body></html>"
     )
 
@@ -126,6 +154,7 @@ class MjpegServer:
         self.seq = 0
         self.cond = threading.Condition()
         self.closed = False
+        self.state = "connecting"  # the source's state, shown under the picture (see set_state)
         server = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -142,6 +171,8 @@ class MjpegServer:
                     self._send(200, "image/jpeg", data or b"") if data else self._send(503, "text/plain", b"no frame")
                 elif self.path.startswith("/stream.mjpg"):
                     self._stream()
+                elif self.path.startswith("/status"):
+                    self._send(200, "application/json", json.dumps({"state": server.state}).encode())
                 else:
                     self._send(404, "text/plain", b"not found")
 
@@ -179,6 +210,10 @@ class MjpegServer:
         self.url = f"http://{host}:{self.httpd.server_address[1]}/"
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="rtcolor-http", daemon=True)
         self.thread.start()
+
+    def set_state(self, state: str) -> None:
+        """What the page says under the picture: live, connecting, reconnecting (the last picture stays)."""
+        self.state = state
 
     def write(self, pic: Picture) -> None:
         import cv2
@@ -233,39 +268,84 @@ class WindowSink:
 
 
 class PushSink:
-    """H.264 pushed to udp:// (MPEG-TS) or rtsp:// with PyAV, tuned for latency."""
+    """H.264 pushed to udp:// (MPEG-TS) or rtsp:// (RECORD, over TCP) with PyAV, tuned for latency.
 
-    def __init__(self, uri: str):
+    A receiver that goes away (an RTSP server restarting) does not end the stream: the push is
+    reopened at most every RETRY seconds, and the pictures meanwhile are not sent (live: a late
+    picture is worth nothing). ``outages`` counts the times it was lost.
+    """
+
+    RETRY = 2.0
+
+    def __init__(self, uri: str, log=None):
+        self.uri, self.log = uri, log or (lambda m: None)
+        self.format = "rtsp" if uri.startswith("rtsp") else "mpegts"
+        self.options = {"rtsp_transport": "tcp"} if self.format == "rtsp" else {}
+        self.outages = 0
+        self._next_try = 0.0
+        self._open()
+
+    def _open(self) -> None:
         import av
 
-        fmt = "rtsp" if uri.startswith("rtsp") else "mpegts"
         try:
-            self.container = av.open(uri, "w", format=fmt)
+            self.container = av.open(self.uri, "w", format=self.format, options=self.options)
         except (av.error.FFmpegError, OSError) as e:
-            raise SinkError(f"cannot push to {uri}: {e}") from None
+            raise SinkError(f"cannot push to {self.uri}: {e}") from None
         self.stream = None
         self.t0: float | None = None
+
+    def _lost(self, e: Exception) -> None:
+        self.outages += 1
+        self.log(f"push to {self.uri} lost ({e}); retrying every {self.RETRY:g} s")
+        try:
+            self.container.close()
+        except Exception:  # noqa: BLE001 - the connection is already gone
+            pass
+        self.container = None
+        self._next_try = time.monotonic() + self.RETRY
 
     def write(self, pic: Picture) -> None:
         import av
 
+        if self.container is None:
+            if time.monotonic() < self._next_try:
+                return
+            try:
+                self._open()
+                self.log(f"push to {self.uri}: reconnected")
+            except SinkError:
+                self._next_try = time.monotonic() + self.RETRY
+                return
         h, w = pic.y.shape
-        if self.stream is None:
-            self.stream = self.container.add_stream("libx264", rate=30)
-            self.stream.width, self.stream.height, self.stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
-            self.stream.time_base = Fraction(1, 90000)
-            self.stream.options = {"preset": "ultrafast", "tune": "zerolatency"}
-            self.stream.codec_context.gop_size = 30  # a viewer joining mid-stream waits 1 s at most
-            self.t0 = pic.captured
-        frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(pic.to_bgr()[: h - h % 2, : w - w % 2]), "bgr24")
-        frame = frame.reformat(format="yuv420p")
-        frame.pts, frame.time_base = int((pic.captured - self.t0) * 90000), Fraction(1, 90000)
-        self.container.mux(self.stream.encode(frame))
+        try:
+            if self.stream is None:
+                self.stream = self.container.add_stream("libx264", rate=30)
+                self.stream.width, self.stream.height, self.stream.pix_fmt = w - w % 2, h - h % 2, "yuv420p"
+                self.stream.time_base = Fraction(1, 90000)
+                self.stream.options = {"preset": "ultrafast", "tune": "zerolatency"}
+                self.stream.codec_context.gop_size = 30  # a viewer joining mid-stream waits 1 s at most
+                self.t0 = pic.captured
+            if (h - h % 2, w - w % 2) != (self.stream.height, self.stream.width):
+                raise ValueError(f"the picture size changed to {w}x{h}")  # a new push, with new headers
+            bgr = np.ascontiguousarray(pic.to_bgr()[: h - h % 2, : w - w % 2])
+            frame = av.VideoFrame.from_ndarray(bgr, "bgr24").reformat(format="yuv420p")
+            frame.pts, frame.time_base = int((pic.captured - self.t0) * 90000), Fraction(1, 90000)
+            self.container.mux(self.stream.encode(frame))
+        except (av.error.FFmpegError, OSError, ValueError) as e:
+            self._lost(e)
 
     def close(self, complete: bool = True) -> None:
-        if self.stream is not None:
-            self.container.mux(self.stream.encode())
-        self.container.close()
+        import av
+
+        if self.container is None:
+            return
+        try:
+            if self.stream is not None:
+                self.container.mux(self.stream.encode())
+            self.container.close()
+        except (av.error.FFmpegError, OSError):
+            pass  # the receiver went away at the very end: nothing is left to save on our side
 
 
 def open_sink(
@@ -291,7 +371,7 @@ def open_sink(
             log(f"live preview: {sink.url}")
         return sink
     if parsed.scheme in ("udp", "rtsp", "rtp", "srt"):
-        return PushSink(uri)
+        return PushSink(uri, log=log)
     if parsed.scheme:
         raise SinkError(f"--out {uri}: unknown kind; {SINK_HELP}")
-    return RecordingSink(uri, segment_minutes=segment_minutes, force=force, protect=protect)
+    return RecordingSink(uri, segment_minutes=segment_minutes, force=force, protect=protect, log=log)

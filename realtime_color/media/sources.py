@@ -12,14 +12,13 @@
                             and down=SECONDS make it drop out and come back like a flaky camera
 
 ``read()`` returns a status (a frame, nothing yet, the end, or an error) rather than raising;
-``LiveSource`` turns that into a stream of Pictures. One rule for failures: a camera or stream
+``LiveSource`` (media/live.py) turns that into a stream of Pictures. One rule for failures: a camera or stream
 that fails is reopened with backoff; a file (or a folder of pictures) is not a camera, so a frame
 it cannot decode is skipped with a warning and its end is the end.
 """
 
 from __future__ import annotations
 
-import threading
 import time
 from dataclasses import dataclass, field
 from enum import Enum
@@ -29,7 +28,6 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from .frames import picture_from_bgr
 from .images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, read_image
 
 SOURCE_HELP = (
@@ -37,6 +35,8 @@ SOURCE_HELP = (
     "or glob of pictures, or synth:// (generated frames)."
 )
 CLOCK = Fraction(1, 90000)  # live pictures are stamped with the capture clock in these units
+NETWORK_KINDS = ("rtsp", "http", "udp")  # may come up after us, and may go away and come back
+STALL_SECONDS = 5.0  # a network stream that sends nothing for this long is lost (then reopened)
 
 
 class Status(Enum):
@@ -173,7 +173,11 @@ class AvSource:
         elif spec.kind == "file":
             options = {}
         try:
-            self.container = av.open(spec.uri, options=options, timeout=10 if spec.kind != "file" else None)
+            # (open, read) timeouts: a server that accepts and then says nothing is a stall, not a hang.
+            # Half the stall time for reads: the first timed-out read ends the demuxer, which hands
+            # back the frames its decoder still held, and only the next one fails.
+            timeout = (10.0, STALL_SECONDS / 2) if spec.kind != "file" else None
+            self.container = av.open(spec.uri, options=options, timeout=timeout)
         except (av.error.FFmpegError, OSError) as e:
             raise SourceError(f"cannot open {spec.uri}: {e}") from None
         if not self.container.streams.video:
@@ -182,6 +186,7 @@ class AvSource:
         self.stream.thread_type = "AUTO"
         self.fps = float(self.stream.average_rate or 30)
         self.problems: list[str] = []  # frames of a file that could not be decoded (skipped)
+        self.last_error: str | None = None  # why the last read failed (a stream's outage reason)
         self.rotation = 0
         self._frames = self._decode_file() if spec.kind == "file" else self.container.decode(self.stream)
         self._t0: float | None = None
@@ -219,6 +224,9 @@ class AvSource:
         try:
             frame = next(self._frames)
         except StopIteration:
+            if self.spec.kind != "file":  # a camera does not end: the other side went away
+                self.last_error = "the stream ended"
+                return Status.ERROR, None
             if not self.loop:
                 return Status.END, None
             self.container.seek(0)
@@ -226,7 +234,8 @@ class AvSource:
             self._offset = time.monotonic() - (self._t0 or time.monotonic())
             self._t0 = None
             return Status.EMPTY, None
-        except av.error.FFmpegError:
+        except (av.error.FFmpegError, OSError) as e:
+            self.last_error = str(e) or e.__class__.__name__
             return Status.ERROR, None
         self.rotation = int(getattr(frame, "rotation", 0) or 0)
         if self.pace and frame.pts is not None:
@@ -288,81 +297,3 @@ def open_raw(spec: SourceSpec, pace: bool = True, loop: bool = False, fps: float
     if spec.kind == "images":
         return ImageSource(spec, fps=fps, loop=loop)
     return AvSource(spec, pace=pace, loop=loop)
-
-
-class LiveSource:
-    """Iterates Pictures from a source, reopening it with backoff when it fails (live policy).
-
-    Pictures are stamped with the capture clock, so a recording keeps real time across drops.
-    ``events`` logs disconnects and reconnects; ``stop`` (an Event) ends the iteration.
-    """
-
-    live = True
-
-    def __init__(
-        self, uri: str, pace: bool = True, loop: bool = False, fps: float = 5.0, opencv: bool = False, log=None
-    ):
-        self.spec = parse_source(uri)
-        self.args = {"pace": pace, "loop": loop, "fps": fps, "opencv": opencv}
-        self.live = self.spec.kind != "file" or pace  # an unpaced file is processed like a file
-        self.log = log or (lambda m: None)
-        self.stop_event = threading.Event()
-        self.reconnects = 0
-        self._problems: list[str] = []
-        self.source = open_raw(self.spec, **self.args)  # fail early and clearly on a bad source
-
-    @property
-    def ends(self) -> bool:
-        """Files and picture folders end; cameras and streams are reopened when they fail."""
-        return self.spec.kind in ("file", "images")
-
-    @property
-    def problems(self) -> list[str]:
-        """What a file lost (undecodable frames): the run is then partial."""
-        return [*self._problems, *getattr(self.source, "problems", [])]
-
-    def stop(self) -> None:
-        self.stop_event.set()
-
-    def __iter__(self):
-        index = 0
-        start = time.monotonic()
-        backoff = 0.25
-        while not self.stop_event.is_set():
-            if self.source is None:
-                try:
-                    self.source = open_raw(self.spec, **self.args)
-                    self.reconnects += 1
-                    self.log(f"source {self.spec.uri}: reconnected")
-                    backoff = 0.25
-                except SourceError:
-                    self.stop_event.wait(backoff)
-                    backoff = min(backoff * 2, 8.0)
-                    continue
-            status, frame = self.source.read()
-            if status is Status.FRAME:
-                captured = time.monotonic()
-                yield picture_from_bgr(
-                    frame,
-                    index,
-                    pts=int((captured - start) / CLOCK),
-                    time_base=CLOCK,
-                    captured=captured,
-                    rotation=getattr(self.source, "rotation", 0),
-                )
-                index += 1
-            elif status is Status.END:
-                return
-            elif status is Status.ERROR and self.ends:  # a file is not a camera: never replay it
-                self._problems.append("reading failed before the end of the file")
-                return
-            elif status is Status.ERROR:
-                self.log(f"source {self.spec.uri}: lost; reopening")
-                self.source.close()
-                self.source = None
-                self.stop_event.wait(backoff)
-                backoff = min(backoff * 2, 8.0)
-
-    def close(self) -> None:
-        if self.source is not None:
-            self.source.close()

@@ -326,7 +326,10 @@ class FileSink:
             self.out_of_order += 1
             return
         self._last_pts = frame.pts
-        self.container.mux(self.stream.encode(frame))
+        try:
+            self.container.mux(self.stream.encode(frame))
+        except (OSError, av.error.FFmpegError) as e:  # a disk that fills up mid-way
+            raise VideoError(explain(self.path, e)) from None
         self.frames += 1
 
     def write_packet(self, packet) -> None:
