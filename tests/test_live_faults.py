@@ -16,6 +16,7 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
 from fractions import Fraction
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -81,13 +82,19 @@ def decode_all(path: Path) -> tuple[list[float], tuple[int, int]]:
 def test_rtsp_server_killed_and_restarted_ten_times(tmp_path, rtsp_server):
     server = rtsp_server()
     server.start()
-    proc = start_stream(tmp_path, server.url, "--out", "rec.mp4", "--stats", "s.json", "-k", "8")
+    preview = f"http://127.0.0.1:{free_port()}/"
+    args = ("--out", "rec.mp4", "--out", preview, "--stats", "s.json", "-k", "8")
+    proc = start_stream(tmp_path, server.url, *args)
     time.sleep(4.0)
+    states = []
     for _ in range(10):
         server.kill()
-        time.sleep(1.0)
+        time.sleep(0.8)
+        states.append(json.loads(urllib.request.urlopen(preview + "status", timeout=5).read())["state"])
+        time.sleep(0.2)
         server.start()
         time.sleep(3.5)
+    assert states.count("reconnecting") >= 8, states  # the preview stayed up and said so
     proc.send_signal(signal.SIGINT)  # the user stops it; it never ended by itself
     code, out = finish(proc)
     assert code == 130, out
@@ -321,8 +328,6 @@ def test_a_disk_that_fills_mid_recording_stops_the_recording_not_the_stream(tmp_
 
 
 def test_the_preview_says_when_the_camera_is_away():
-    import urllib.request
-
     preview = MjpegServer(port=0)
     try:
         read = lambda: json.loads(urllib.request.urlopen(preview.url + "status", timeout=5).read())  # noqa: E731
