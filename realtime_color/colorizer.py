@@ -12,7 +12,7 @@ PyTorch (see ``color``). Batches are ``(N, C, H, W)`` float32 arrays, as the net
 from __future__ import annotations
 
 import functools
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import cv2
 import numpy as np
@@ -140,6 +140,7 @@ class Colorizer:
     backend: object
     size: int = DEFAULT_SIZE
     chroma_gain: float = 1.0  # calibrated per model on its validation split (checkpoint metadata)
+    references: list = field(default_factory=list)  # reference.Reference: known colours of the view
 
     def __post_init__(self) -> None:
         check_size(self.size)
@@ -163,7 +164,16 @@ class Colorizer:
         """Frames of one size -> colour frames; the network runs once on the whole batch."""
         if not frames:
             return []
-        rgb = compose(*self.analyse(frames))
+        lums, ab = self.analyse(frames)
+        if self.references:  # known colours of this view (reference.py), blended where they apply
+            from .reference import blend_references
+
+            for i, (lum, one) in enumerate(zip(lums, ab, strict=True)):
+                for r in self.references:
+                    if not r.fitted(one.shape[1:]):
+                        r.fit(lum[0], one.shape[1:])
+                ab[i] = blend_references(self.references, lum[0], one.transpose(1, 2, 0)).transpose(2, 0, 1)
+        rgb = compose(lums, ab)
         out_dtype = np.uint16 if frames[0].dtype == np.uint16 else np.uint8
         return [unit_to_frame(x, out_dtype) for x in rgb]
 

@@ -37,6 +37,24 @@ MODEL_OPTION = typer.Option(None, "--model", "-m", help=MODEL_HELP)
 SIZE_OPTION = typer.Option(None, "--size", help=SIZE_HELP + " Default: the model's (256).")
 BACKEND_OPTION = typer.Option("auto", "--backend", help=BACKEND_HELP)
 DEVICE_OPTION = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto.")
+REFERENCE_OPTION = typer.Option(
+    None,
+    "--reference",
+    help="A colour picture of the same view (repeatable; e.g. a daytime frame of this camera): its colours "
+    "are kept wherever the scene's structure matches it, and the network colours what moved or changed.",
+)
+
+
+def _references(paths: list[Path] | None) -> list:
+    """Load --reference pictures (a bad one fails here, before anything is written)."""
+    if not paths:
+        return []
+    from ..reference import Reference, ReferenceError
+
+    try:
+        return [Reference(p) for p in paths]
+    except ReferenceError as e:
+        _fail(str(e))
 
 
 def _version(value: bool) -> None:

@@ -11,12 +11,14 @@ from . import (
     BACKEND_OPTION,
     DEVICE_OPTION,
     MODEL_OPTION,
+    REFERENCE_OPTION,
     SIZE_OPTION,
     _check_output,
     _colorizer,
     _fail,
     _log,
     _note,
+    _references,
     app,
     err,
     out,
@@ -35,10 +37,13 @@ def image(
     device: str = DEVICE_OPTION,
     compare: bool = typer.Option(False, "--compare", help="Write gray | colour side by side."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (inputs are never overwritten)."),
+    references: list[Path] | None = REFERENCE_OPTION,
 ) -> None:
     """Colorize still images. Colour inputs are turned gray first; 16-bit inputs give 16-bit PNGs.
 
-    Example: rtcolor image old_photos/ scan.tif -o colorized/ --compare
+    Examples:
+      rtcolor image old_photos/ scan.tif -o colorized/ --compare
+      rtcolor image night.png -o out/ --reference day.png      (a still of the same view)
     """
     import numpy as np
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -67,7 +72,9 @@ def image(
             check_folder(output if not to_file else output.parent, "-o", create=False)
     except OutputError as e:
         _fail(str(e))
+    refs = _references(references)
     colorizer = _colorizer(model, backend, device, size)
+    colorizer.references = refs
     input_set = {p.resolve() for p in paths}
     taken: set[Path] = set()
     done = 0
@@ -94,8 +101,8 @@ def image(
                 write_image(dest, result, alpha)  # colour for the picture, its transparency passed through
                 taken.add(dest.resolve())
                 done += 1
-            except (ImageReadError, ValueError, OSError) as e:
-                _note("failed", "red", f"{e}")
+            except (ImageReadError, ValueError, OSError) as e:  # ReferenceError too: another view
+                _note("failed", "red", f"{p}: {e}" if str(p) not in str(e) else str(e))
                 failures += 1
             bar.advance(task)
     _log(f"{done} written to {output}, {failures} failed")

@@ -8,7 +8,20 @@ from pathlib import Path
 import typer
 
 from ..temporal import DEFAULT_K
-from . import BACKEND_OPTION, DEVICE_OPTION, MODEL_OPTION, SIZE_OPTION, _colorizer, _fail, _log, _note, app, err
+from . import (
+    BACKEND_OPTION,
+    DEVICE_OPTION,
+    MODEL_OPTION,
+    REFERENCE_OPTION,
+    SIZE_OPTION,
+    _colorizer,
+    _fail,
+    _log,
+    _note,
+    _references,
+    app,
+    err,
+)
 
 TEMPORAL_HELP = {
     "keyframe": "Run the network on every K-th frame (and at every scene cut); the frames between carry "
@@ -79,6 +92,7 @@ def colorize(
     compare: bool = typer.Option(False, "--compare", help="Write gray | colour side by side."),
     stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (inputs are never overwritten)."),
+    references: list[Path] | None = REFERENCE_OPTION,
 ) -> None:
     """Colorize video files: every frame and timestamp kept, audio copied packet for packet.
 
@@ -88,6 +102,7 @@ def colorize(
     Examples:
       rtcolor colorize archive.mp4 -o archive_color.mp4
       rtcolor colorize reels/ -o colorized/ --keyframe-interval 4 --crf 16
+      rtcolor colorize night_cam.mp4 -o out.mp4 --reference day_frame.png
     """
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -127,6 +142,7 @@ def colorize(
         temporal=_temporal(keyframe_interval, smoothing, cut_threshold, no_flow, static_stretch),
         batch=batch,
         compare=compare,
+        references=_references(references),
     )
     colorizer = _colorizer(model, backend, device, size)
     if batch <= 0:
@@ -149,6 +165,7 @@ def colorize(
             except OSError as e:
                 raise VideoError(explain(dest, e)) from None
             check_output(dest)  # this file's name (too long?) in this folder, before its frames
+            _fit_references(pcfg.references, src, colorizer.size)  # another view: refused before writing
             with Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -186,6 +203,32 @@ def colorize(
     _write_stats(stats_path, {"runs": results})
     if failures:
         raise typer.Exit(1)
+
+
+def _fit_references(refs: list, src: Path, size: int) -> None:
+    """Align each --reference to this video's first frame; one that does not match is refused."""
+    if not refs:
+        return
+    import av
+
+    from ..color import luma_to_L_table
+    from ..colorizer import inference_shape
+    from ..media.video import VideoError
+    from ..reference import ReferenceError
+
+    try:
+        with av.open(str(src)) as c:
+            frame = next(c.decode(video=0))
+            full = frame.color_range == 2  # AVCOL_RANGE_JPEG
+            lum = luma_to_L_table(full)[frame.to_ndarray(format="gray")]
+    except (av.error.FFmpegError, OSError, StopIteration) as e:
+        raise VideoError(f"{src}: cannot read its first frame ({e or 'no video frame'})") from None
+    shape = inference_shape(*lum.shape, size)
+    try:
+        for r in refs:
+            r.fit(lum, shape)
+    except ReferenceError as e:
+        raise VideoError(str(e)) from None
 
 
 def _report(s: dict) -> None:
@@ -264,6 +307,7 @@ def stream(
     report_every: float = typer.Option(5.0, "--report-every", help="Seconds between telemetry lines (0: off)."),
     stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing recordings (the input never is)."),
+    references: list[Path] | None = REFERENCE_OPTION,
 ) -> None:
     """Colorize a live camera or stream: stays current (stale frames are dropped, never queued).
 
@@ -276,6 +320,7 @@ def stream(
       rtcolor stream --camera 0                                 (window; q quits)
       rtcolor stream rtsp://cam.local/stream --out night.mp4 --segment 60 --out http://127.0.0.1:8080
       rtcolor stream clip.mp4 --out rec.mp4 --duration 8
+      rtcolor stream rtsp://cam.local/night --reference cam_day.png --out rec.mp4
     """
     import threading
 
@@ -293,7 +338,9 @@ def stream(
     if source is None:
         _fail("name a source: rtcolor stream --camera 0, or a URL / file (see --help)")
     log = _log
-    pcfg = PipelineConfig(temporal=_temporal(keyframe_interval, smoothing, 0.3, False, static_stretch))
+    pcfg = PipelineConfig(
+        temporal=_temporal(keyframe_interval, smoothing, 0.3, False, static_stretch), references=_references(references)
+    )
     try:
         src = LiveSource(
             source, pace=not no_pace, loop=loop, fps=fps, opencv=opencv, log=log, give_up_after=give_up_after
