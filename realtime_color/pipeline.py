@@ -73,6 +73,7 @@ class PipelineConfig:
     queue_size: int = 8
     compare: bool = False  # gray | colour side by side
     references: list = field(default_factory=list)  # reference.Reference: known colours of this view
+    colour_frames: object = None  # colour_frames.ColourFrames: user-coloured frames of this video
 
 
 @dataclass
@@ -263,21 +264,26 @@ class Pipeline:
             if m["L"].shape != getattr(self._tracker.prev_L, "shape", m["L"].shape):
                 self._tracker.reset()  # the source changed size (e.g. a camera reconnected)
             m["ab"] = self._tracker.step(m["L"], m.pop("ab_new", None), m["cut"])
-            if self.cfg.references:  # after the tracker: it carries the network's own chroma
-                m["ab"] = self._reference(item, m["L"], m["ab"])
+            if self.cfg.references or self.cfg.colour_frames is not None:  # after the tracker: it
+                m["ab"] = self._reference(item, m["L"], m["ab"])  # carries the network's own chroma
         return [item]
 
     def _reference(self, item: Picture, lum: np.ndarray, ab: np.ndarray) -> np.ndarray:
         from .color import luma_to_L_table
         from .reference import blend_references
 
-        refs = self.cfg.references
-        if not all(r.fitted(ab.shape[:2]) for r in refs):  # once per view size: align to this camera
+        refs, shape, full_L = self.cfg.references, ab.shape[:2], None
+        if not all(r.fitted(shape) for r in refs):  # once per view size: align to this camera
             full_L = luma_to_L_table(item.full_range)[item.y]
             for r in refs:
-                if not r.fitted(ab.shape[:2]):
-                    r.fit(full_L, ab.shape[:2])
-        return blend_references(refs, lum, ab)
+                if not r.fitted(shape):
+                    r.fit(full_L, shape)
+        if refs:
+            ab = blend_references(refs, lum, ab)
+        if self.cfg.colour_frames is not None:
+            full_L = luma_to_L_table(item.full_range)[item.y] if full_L is None else full_L
+            ab = self.cfg.colour_frames.apply(item.index, full_L, lum, ab)
+        return ab
 
     def _compose(self, item) -> list:
         if isinstance(item, Picture):

@@ -150,9 +150,10 @@ class Reference:
         self._fitted: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
         self.matched: float | None = None  # share of the view that matched at the last fit
 
-    def fit(self, frame_L: np.ndarray, ab_shape: tuple[int, int]) -> None:
+    def fit(self, frame_L: np.ndarray, ab_shape: tuple[int, int], strict: bool = True) -> None:
         """Align the reference to this view (``frame_L``: the frame's L at any resolution) and
-        resample it to the network's chroma resolution. Refuses another framing or scene."""
+        resample it to the network's chroma resolution. Refuses another framing, and (``strict``)
+        another scene; not strict, a poor match only means low weights (a moving shot)."""
         h, w = frame_L.shape
         rh, rw = self.lab.shape[:2]
         if abs((rw / rh) / (w / h) - 1.0) > self.cfg.max_aspect_change:
@@ -171,7 +172,7 @@ class Reference:
         self._fitted[tuple(ab_shape)] = (ref_L, ref_ab.astype(np.float32))
         lum = cv2.resize(frame_L.astype(np.float32), (work[1], work[0]), interpolation=cv2.INTER_AREA)
         self.matched = match_score(lum, ref_L, self.cfg)
-        if self.matched < self.cfg.min_match:
+        if strict and self.matched < self.cfg.min_match:
             del self._fitted[tuple(ab_shape)]
             raise ReferenceError(
                 f"reference {self.path} does not match the view: {self.matched:.0%} of its detail matches in "
@@ -206,11 +207,17 @@ class Reference:
         return blend_references([self], lum, ab)
 
 
-def blend_references(refs: list[Reference], lum: np.ndarray, ab: np.ndarray) -> np.ndarray:
+def blend_references(refs: list[Reference], lum: np.ndarray, ab: np.ndarray, priors=None) -> np.ndarray:
     """ab (normalised, (h, w, 2)) with, per pixel, the best-matching reference's chroma blended in
-    by how surely it applies (``lum``: the frame's L, any size; the references fitted to (h, w))."""
+    by how surely it applies (``lum``: the frame's L, any size; the references fitted to (h, w)).
+    ``priors`` (one per reference, 0..1) scale how much each is trusted (nearer in time: more)."""
     shape = ab.shape[:2]
+    if len(refs) == 1 and priors is None:  # the common case, without the gather below
+        w = refs[0].weights(lum, shape)[..., None]
+        return (w * refs[0].chroma(shape) + (1.0 - w) * ab).astype(np.float32)
     weights = np.stack([r.weights(lum, shape) for r in refs])  # (R, h, w)
+    if priors is not None:
+        weights *= np.asarray(priors, np.float32)[:, None, None]
     best = weights.argmax(0)[None]
     w = np.take_along_axis(weights, best, 0)[0][..., None]
     ref_ab = np.stack([r.chroma(shape) for r in refs])  # (R, h, w, 2)

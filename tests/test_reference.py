@@ -172,3 +172,48 @@ def test_alignment_recovers_camera_shake():
 def test_reference_errors_name_the_file(tmp_path):
     with pytest.raises(ReferenceError, match="missing.png"):
         Reference(tmp_path / "missing.png")
+
+
+@pytest.fixture(scope="module")
+def two_shots(tmp_path_factory):
+    """A gray clip of two shots (a cut at 2 s), the camera panning, objects crossing; its truth."""
+    from realtime_color.media.synth import write_clip
+
+    d = tmp_path_factory.mktemp("shots")
+    args = dict(width=W, height=H, fps=FPS, cut_at=2.0, seed=2, pan=12.0)
+    write_clip(d / "reel.mp4", seconds=4.0, gray=True, audio=False, **args)
+    scene = SceneClip(H, W, FPS, cut_at=2.0, seed=2, pan=12.0)
+    return d, [scene.frame(i) for i in range(4 * FPS)]
+
+
+def test_colour_frames_carry_through_their_shot_and_stop_at_the_cut(two_shots, tmp_path):
+    d, truths = two_shots
+    coloured = tmp_path / "coloured"
+    write_image(coloured / "000010.png", truths[10])  # shot 1 only
+    runs = {"plain": (), "one": ("--colour-frames", str(coloured))}
+    for name, args in runs.items():
+        r = runner.invoke(app, ["colorize", str(d / "reel.mp4"), "-o", str(tmp_path / f"{name}.mp4"), *args])
+        assert r.exit_code == 0, r.output
+    assert "2 shots" in " ".join(r.output.split())
+    plain, one = decoded(tmp_path / "plain.mp4"), decoded(tmp_path / "one.mp4")
+    everywhere = np.ones((H, W), bool)
+    err = lambda out, i: chroma_error(out[i], truths[i], everywhere)  # noqa: E731
+    for i in range(0, 2 * FPS):  # shot 1, before and after the coloured frame: better on every frame
+        assert err(one, i) < err(plain, i), (i, err(one, i), err(plain, i))
+    assert np.mean([err(one, i) for i in range(2 * FPS)]) < 0.5 * np.mean([err(plain, i) for i in range(2 * FPS)])
+    for i in range(2 * FPS + 1, 4 * FPS):  # shot 2: nothing from the frame before the cut
+        assert abs(err(one, i) - err(plain, i)) < 0.05 * err(plain, i) + 0.5, i
+
+
+def test_a_coloured_frame_that_is_not_that_frame_is_refused(two_shots, tmp_path):
+    d, truths = two_shots
+    coloured = tmp_path / "coloured"
+    write_image(coloured / "000040.png", truths[10])  # frame 10's colours filed as frame 40 (another shot)
+    out = tmp_path / "out.mp4"
+    r = runner.invoke(app, ["colorize", str(d / "reel.mp4"), "-o", str(out), "--colour-frames", str(coloured)])
+    text = " ".join(r.output.split())
+    assert r.exit_code == 1 and "000040.png does not match frame 40" in text and "differs by" in text, r.output
+    assert not out.exists()
+    (coloured / "000040.png").rename(coloured / "frame_forty.png")
+    r = runner.invoke(app, ["colorize", str(d / "reel.mp4"), "-o", str(out), "--colour-frames", str(coloured)])
+    assert r.exit_code == 1 and "12.5s.png" in " ".join(r.output.split()) and not out.exists()

@@ -93,6 +93,13 @@ def colorize(
     stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (inputs are never overwritten)."),
     references: list[Path] | None = REFERENCE_OPTION,
+    colour_frames: Path | None = typer.Option(
+        None,
+        "--colour-frames",
+        help="A folder of frames you coloured yourself, named by frame index (000120.png) or time (12.5s.png): "
+        "each one's colours are carried through its shot, forwards and backwards; the network fills the rest. "
+        "One input video.",
+    ),
 ) -> None:
     """Colorize video files: every frame and timestamp kept, audio copied packet for packet.
 
@@ -103,6 +110,7 @@ def colorize(
       rtcolor colorize archive.mp4 -o archive_color.mp4
       rtcolor colorize reels/ -o colorized/ --keyframe-interval 4 --crf 16
       rtcolor colorize night_cam.mp4 -o out.mp4 --reference day_frame.png
+      rtcolor colorize reel.mp4 -o reel_color.mp4 --colour-frames coloured/   (000120.png, 004410.png, ...)
     """
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -127,6 +135,8 @@ def colorize(
         _fail("no input videos found")
     output = Path(output_arg)
     many = len(paths) > 1 or any(Path(i).is_dir() for i in inputs)
+    if colour_frames is not None and many:
+        _fail("--colour-frames belongs to one video (its names are that video's frame numbers); give one input")
     if many and output.exists() and not output.is_dir():
         _fail(f"-o {output} is a file, but there are several inputs; name a folder")
     if not many and (output.is_dir() or output_arg.endswith(("/", "\\"))):
@@ -166,6 +176,8 @@ def colorize(
                 raise VideoError(explain(dest, e)) from None
             check_output(dest)  # this file's name (too long?) in this folder, before its frames
             _fit_references(pcfg.references, src, colorizer.size)  # another view: refused before writing
+            if colour_frames is not None:
+                pcfg.colour_frames = _colour_frames(colour_frames, src, colorizer.size, pcfg.temporal)
             with Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -229,6 +241,26 @@ def _fit_references(refs: list, src: Path, size: int) -> None:
             r.fit(lum, shape)
     except ReferenceError as e:
         raise VideoError(str(e)) from None
+
+
+def _colour_frames(folder: Path, src: Path, size: int, temporal):
+    """Read and check --colour-frames against the video (a first pass finds its shots)."""
+    import av
+
+    from ..colour_frames import ColourFrames
+    from ..media.video import VideoError
+    from ..reference import ReferenceError
+
+    _log(f"{src}: finding the shots of the coloured frames in {folder}")
+    try:
+        frames = ColourFrames(folder, src, size, temporal)
+    except ReferenceError as e:
+        raise VideoError(str(e)) from None
+    except (av.error.FFmpegError, OSError) as e:  # a damaged video
+        raise VideoError(f"{src}: cannot scan it for its shots ({e})") from None
+    where = ", ".join(f"frame {k} (shot {frames.shots.shot(k) + 1})" for k, _ in frames.frames)
+    _log(f"{len(frames.shots.cuts)} shots; coloured: {where}")
+    return frames
 
 
 def _report(s: dict) -> None:
