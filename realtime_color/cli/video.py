@@ -217,6 +217,20 @@ def colorize(
         raise typer.Exit(1)
 
 
+def _stream_cameras(sources: list[str], cameras_file: Path | None, references, outs: list[str], opts: dict) -> None:
+    from ..cameras import CamerasError, CameraSpec, load_cameras
+    from .cameras import stream_cameras
+
+    if references:
+        _fail("--reference belongs to one camera; with several, set reference = [...] per camera in --cameras")
+    try:
+        specs = [CameraSpec(source=s) for s in sources] + (load_cameras(cameras_file) if cameras_file else [])
+    except CamerasError as e:
+        _fail(str(e))
+    ks = opts["keyframe_interval"], opts["smoothing"], 0.3, False, opts["static_stretch"]
+    stream_cameras(specs, outs, {**opts, "temporal": _temporal(*ks)})
+
+
 def _fit_references(refs: list, src: Path, size: int) -> None:
     """Align each --reference to this video's first frame; one that does not match is refused."""
     if not refs:
@@ -307,10 +321,18 @@ def _write_stats(path: Path | None, data: dict) -> None:
 
 @app.command()
 def stream(
-    source: str | None = typer.Argument(
-        None, help="Camera index, /dev/videoN, rtsp:// http:// udp:// URL, file, folder."
+    sources: list[str] | None = typer.Argument(
+        None,
+        help="Camera index, /dev/videoN, rtsp:// http:// udp:// URL, file, folder. Several: one process "
+        "colorizes them all (one model; --out templates with {name}).",
+        metavar="SOURCE...",
     ),
     camera: int | None = typer.Option(None, "--camera", "-c", help="Camera index (same as giving the number)."),
+    cameras_file: Path | None = typer.Option(
+        None,
+        "--cameras",
+        help="A TOML file of cameras ([[camera]] with source, and optionally name, reference, keyframe_interval).",
+    ),
     outs: list[str] = typer.Option(
         ["display"],
         "--out",
@@ -353,6 +375,7 @@ def stream(
       rtcolor stream rtsp://cam.local/stream --out night.mp4 --segment 60 --out http://127.0.0.1:8080
       rtcolor stream clip.mp4 --out rec.mp4 --duration 8
       rtcolor stream rtsp://cam.local/night --reference cam_day.png --out rec.mp4
+      rtcolor stream rtsp://gate/s rtsp://yard/s --out rec/{name}.mp4 --out http://127.0.0.1:8080  (a grid)
     """
     import threading
 
@@ -365,10 +388,12 @@ def stream(
     if segment < 0 or duration < 0 or give_up_after < 0 or fps <= 0:
         _fail("--segment, --duration and --give-up-after must be >= 0 and --fps > 0")
     _check_stats(stats_path)
-    if camera is not None:
-        source = str(camera)
-    if source is None:
+    sources = list(sources or []) + ([str(camera)] if camera is not None else [])
+    if cameras_file is not None or len(sources) > 1:
+        return _stream_cameras(sources, cameras_file, references, outs, locals())
+    if not sources:
         _fail("name a source: rtcolor stream --camera 0, or a URL / file (see --help)")
+    source = sources[0]
     log = _log
     pcfg = PipelineConfig(
         temporal=_temporal(keyframe_interval, smoothing, 0.3, False, static_stretch), references=_references(references)

@@ -11,12 +11,9 @@ Every sink has ``write(picture)`` and ``close(complete)``; none of them knows ab
 
 from __future__ import annotations
 
-import json
-import threading
 import time
 from dataclasses import replace
 from fractions import Fraction
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -24,6 +21,7 @@ import numpy as np
 
 from .frames import Picture
 from .outputs import OutputError, check_output
+from .preview import MjpegServer
 from .video import FileSink, VideoError, check_writable_format
 
 SINK_HELP = (
@@ -134,102 +132,6 @@ class RecordingSink:
             self.written.append(sink.close(complete=complete))  # a failure (full disk) is reported, not hidden
         elif sink is not None:
             sink.abort()  # no frame at all: nothing to keep
-
-
-class MjpegServer:
-    """A small web page with the live colorized stream as MJPEG (multipart/x-mixed-replace)."""
-
-    PAGE = (
-        b"<!doctype html><html><head><title>rtcolor live</title><style>body{margin:0;background:#111;"
-        b"color:#ddd;font:14px sans-serif}img{display:block;max-width:100vw;max-height:95vh;margin:auto}"
-        b"</style></head><body><img id=live src='/stream.mjpg' alt='live'><p>rtcolor live preview: "
-        b"<span id=state>live</span></p><script>setInterval(()=>fetch('/status').then(r=>r.json()).then("
-        b"s=>{document.getElementById('state').textContent=s.state}).catch(()=>{}),1000)</script>"
-        b"</body></html>"
-    )
-
-    def __init__(self, host: str = "127.0.0.1", port: int = 8080, quality: int = 80):
-        self.quality = quality
-        self.jpeg: bytes | None = None
-        self.seq = 0
-        self.cond = threading.Condition()
-        self.closed = False
-        self.state = "connecting"  # the source's state, shown under the picture (see set_state)
-        server = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def log_message(self, *args):  # keep the terminal for our own telemetry
-                pass
-
-            def do_GET(self):  # noqa: N802 - http.server's naming
-                if self.path in ("/", "/index.html"):
-                    self._send(200, "text/html; charset=utf-8", server.PAGE)
-                elif self.path.startswith("/frame.jpg"):
-                    with server.cond:
-                        server.cond.wait_for(lambda: server.jpeg is not None or server.closed, 5.0)
-                        data = server.jpeg
-                    self._send(200, "image/jpeg", data or b"") if data else self._send(503, "text/plain", b"no frame")
-                elif self.path.startswith("/stream.mjpg"):
-                    self._stream()
-                elif self.path.startswith("/status"):
-                    self._send(200, "application/json", json.dumps({"state": server.state}).encode())
-                else:
-                    self._send(404, "text/plain", b"not found")
-
-            def _send(self, code, ctype, body):
-                self.send_response(code)
-                self.send_header("Content-Type", ctype)
-                self.send_header("Content-Length", str(len(body)))
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                self.wfile.write(body)
-
-            def _stream(self):
-                self.send_response(200)
-                self.send_header("Content-Type", "multipart/x-mixed-replace; boundary=frame")
-                self.send_header("Cache-Control", "no-store")
-                self.end_headers()
-                seen = -1
-                try:
-                    while not server.closed:
-                        with server.cond:
-                            server.cond.wait_for(lambda s=seen: server.seq != s or server.closed, 1.0)
-                            data, seen = server.jpeg, server.seq
-                        if data is None:
-                            continue
-                        head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n"
-                        self.wfile.write(head.encode() + data + b"\r\n")
-                except (BrokenPipeError, ConnectionResetError):
-                    pass  # the viewer went away
-
-        try:
-            self.httpd = ThreadingHTTPServer((host, port), Handler)
-        except OSError as e:
-            raise SinkError(f"cannot serve on {host}:{port}: {e} (choose another port)") from None
-        self.httpd.daemon_threads = True
-        self.url = f"http://{host}:{self.httpd.server_address[1]}/"
-        self.thread = threading.Thread(target=self.httpd.serve_forever, name="rtcolor-http", daemon=True)
-        self.thread.start()
-
-    def set_state(self, state: str) -> None:
-        """What the page says under the picture: live, connecting, reconnecting (the last picture stays)."""
-        self.state = state
-
-    def write(self, pic: Picture) -> None:
-        import cv2
-
-        ok, buf = cv2.imencode(".jpg", pic.to_bgr(), [cv2.IMWRITE_JPEG_QUALITY, self.quality])
-        if ok:
-            with self.cond:
-                self.jpeg, self.seq = buf.tobytes(), self.seq + 1
-                self.cond.notify_all()
-
-    def close(self, complete: bool = True) -> None:
-        with self.cond:
-            self.closed = True
-            self.cond.notify_all()
-        self.httpd.shutdown()
-        self.httpd.server_close()
 
 
 class WindowSink:
@@ -366,7 +268,11 @@ def open_sink(
             port = parsed.port
         except ValueError:
             raise SinkError(f"--out {uri}: the port must be a number from 1 to 65535") from None
-        sink = MjpegServer(parsed.hostname or "127.0.0.1", port or 8080)
+        host = parsed.hostname or "127.0.0.1"
+        try:
+            sink = MjpegServer(host, port or 8080)
+        except OSError as e:
+            raise SinkError(f"cannot serve on {host}:{port or 8080}: {e} (choose another port)") from None
         if log:
             log(f"live preview: {sink.url}")
         return sink
