@@ -267,3 +267,65 @@ def whole_process_rows(clip, picture, tmp, frames: int, runs: int = 3, preset: s
             "x_transcode": round(med([o / p for o, p in zip(ours, plain, strict=True)]), 2),
         },
     ]
+
+
+def _peak_rss_mb(pid: int, stop) -> list[float]:
+    """Samples a process's resident memory every 0.2 s until ``stop`` is set; returns [peak MB]."""
+    peak = [0.0]
+
+    def sample():
+        while not stop.is_set():
+            try:
+                for line in open(f"/proc/{pid}/status"):
+                    if line.startswith("VmRSS:"):
+                        peak[0] = max(peak[0], int(line.split()[1]) / 1024)
+            except OSError:
+                return
+            stop.wait(0.2)
+
+    import threading
+
+    threading.Thread(target=sample, daemon=True).start()
+    return peak
+
+
+def camera_rows(counts: list[int], fps: float, width: int, height: int, seconds: float, tmp) -> list[dict]:
+    """N paced generated cameras through one `rtcolor stream` process each (recordings written):
+    per N, the worst camera's share of its frames kept, the worst p95 capture-to-output latency,
+    the process's peak RSS and the mean keyframe batch."""
+    import json
+    import subprocess
+    import sys
+    import threading
+    from pathlib import Path
+
+    rows = []
+    for n in counts:
+        srcs = [f"synth://?fps={fps:g}&size={width}x{height}&seed={i}" for i in range(n)]
+        out = Path(tmp) / f"cams{n}"
+        stats = Path(tmp) / f"cams{n}.json"
+        outs = ["--out", str(out / "{name}.mp4")] if n > 1 else ["--out", str(out / "cam.mp4")]
+        if n == 1:
+            out.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "realtime_color.cli", "stream", *srcs, *outs, "--duration", f"{seconds:g}"]
+        proc = subprocess.Popen([*cmd, "--stats", str(stats), "--report-every", "0", "--force"], stderr=subprocess.PIPE)
+        stop = threading.Event()
+        peak = _peak_rss_mb(proc.pid, stop)
+        _, err = proc.communicate()
+        stop.set()
+        if proc.returncode != 0:
+            raise RuntimeError(f"{n} cameras: {err.decode().strip().splitlines()[-1:]}")
+        data = json.loads(stats.read_text())
+        cams = list(data["cameras"].values()) if "cameras" in data else [data]
+        rows.append(
+            {
+                "cameras": n,
+                "fps_offered": fps,
+                "size": f"{width}x{height}",
+                "kept_min": round(min(c["frames_out"] / max(1, c["frames_in"]) for c in cams), 3),
+                "p95_ms_max": max(c["latency_p95_ms"] or 0 for c in cams),
+                "peak_rss_mb": round(peak[0], 1),
+                "mean_batch": data.get("mean_batch", 1.0),
+            }
+        )
+    return rows

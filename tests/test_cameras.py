@@ -183,3 +183,14 @@ def test_the_grid_page_shows_every_camera_in_a_headless_browser(tmp_path, random
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 130
+
+
+@pytest.mark.slow
+def test_bench_reports_camera_capacity(tmp_path):
+    from realtime_color.bench import camera_rows
+
+    rows = camera_rows([1, 2], 10.0, 160, 96, 3.0, tmp_path)
+    assert [r["cameras"] for r in rows] == [1, 2]
+    for r in rows:
+        assert 0.3 <= r["kept_min"] <= 1.0 and r["p95_ms_max"] > 0 and r["peak_rss_mb"] > 50
+    assert (tmp_path / "cams2" / "synth_2.mp4").exists()

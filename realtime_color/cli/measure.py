@@ -32,6 +32,10 @@ def bench(
         "--whole-runs",
         help="Whole-process runs (startup included; default model, auto backend): image, colorize, transcode; 0: none",
     ),
+    cameras: list[int] = typer.Option(
+        [], "--cameras", help="Also run N paced generated cameras through one stream process (repeatable: 1 2 4)."
+    ),
+    camera_fps: float = typer.Option(15.0, "--camera-fps", help="Frame rate of each generated camera."),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
     """Model-only throughput per backend, size and batch, beside the machine's matmul peak; then the
@@ -88,7 +92,7 @@ def bench(
     from ..media.video import VideoError
 
     tmp = Path(tempfile.mkdtemp(prefix="rtcolor-bench-"))  # generated clip and outputs: hundreds of MB at 720p
-    e2e_rows, whole_rows = [], []
+    e2e_rows, whole_rows, camera_table = [], [], []
     try:
         if peers:
             from ..bench import peer_rows
@@ -101,12 +105,19 @@ def bench(
             e2e_rows = _end_to_end(ckpt, dev, clip, tmp, resolution, seconds, keyframe_interval, peers, naive_frames)
             if whole > 0:
                 whole_rows = _whole_process(Path(e2e_rows[0]["clip"]), tmp, e2e_rows[0]["frames"], whole)
+        if cameras:
+            from ..bench import camera_rows
+
+            w, h = (int(v) for v in resolution.lower().split("x"))
+            _log(f"running {', '.join(map(str, cameras))} generated {w}x{h} cameras at {camera_fps:g} fps ...")
+            camera_table = camera_rows(cameras, camera_fps, w, h, min(seconds, 20.0), tmp)
     except (VideoError, av.error.FFmpegError) as e:
         _fail(f"--clip {clip}: {e}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     if as_json:
-        out.print_json(json.dumps({"machine": info, "rows": rows, "end_to_end": e2e_rows, "whole_process": whole_rows}))
+        result = {"machine": info, "rows": rows, "end_to_end": e2e_rows, "whole_process": whole_rows}
+        out.print_json(json.dumps({**result, "cameras": camera_table}))
         return
     table = Table(title=f"model-only, {info.get('gpu', info['cpu'])}, matmul peak {info['matmul_gflops_fp32']} GFLOP/s")
     for col in ("backend", "precision", "batch", "input", "median ms", "frames/s", "GFLOP/s"):
@@ -140,6 +151,19 @@ def bench(
                 r["name"], f"{r['seconds']:.2f}", "" if first is None else f"{first:.2f}", str(r.get("x_transcode", ""))
             )
         out.print(t3)
+    if camera_table:
+        t4 = Table(title="cameras through one stream process (paced, recordings written)")
+        for col in ("cameras", "size @ fps", "frames kept (worst camera)", "p95 latency ms (worst)", "peak RSS MB"):
+            t4.add_column(col)
+        for r in camera_table:
+            t4.add_row(
+                str(r["cameras"]),
+                f"{r['size']} @ {r['fps_offered']:g}",
+                f"{r['kept_min']:.1%}",
+                f"{r['p95_ms_max']:.0f}",
+                f"{r['peak_rss_mb']:.0f}",
+            )
+        out.print(t4)
 
 
 def _whole_process(clip: Path, tmp: Path, frames: int, runs: int) -> list[dict]:
