@@ -100,7 +100,11 @@ def main() -> int:
             time.sleep(0.2)
     finally:
         stream.send_signal(signal.SIGINT)
-        code = stream.wait(60)
+        try:
+            code = stream.wait(60)
+        except subprocess.TimeoutExpired:  # a stream that does not stop is a finding, not a hang
+            stream.kill()
+            code = "did not stop within 60 s of SIGINT"
         server.kill()
     import av
 

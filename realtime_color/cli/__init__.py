@@ -131,6 +131,9 @@ def main() -> None:
     import signal
 
     signal.signal(signal.SIGTERM, _terminate)
+    # A shell starts background jobs with SIGINT ignored, and Python then never raises
+    # KeyboardInterrupt: `rtcolor stream ... &` followed by `kill -INT` would record on forever.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         app()
     except KeyboardInterrupt:
