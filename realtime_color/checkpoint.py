@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from .errors import RtcolorError
+
 META_KEY = "rtcolor"
 FORMAT_VERSION = 1
 TORCH_EXTRA = "pip install 'rtcolor[torch]'"
@@ -23,7 +25,7 @@ _MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
 SOURCE_SHA256_KEY = "rtcolor.source_sha256"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(RtcolorError, ValueError):
     """A model file that cannot be used, with the reason and what to do about it."""
 
 

@@ -25,7 +25,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .backends.trt import ENGINE_DIR
+from .errors import RtcolorError
 from .media.images import atomic_write
+
+
+class EngineBuildError(RtcolorError, RuntimeError):
+    """TensorRT could not build a usable engine (the input was fine: exit status 1)."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -127,7 +134,7 @@ def build_engine(
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_path.read_bytes()):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
+        raise EngineBuildError(f"TensorRT could not parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED  # layer formats for the fp16 check
@@ -143,7 +150,7 @@ def build_engine(
     log(f"building {precision} engine ({'strongly typed' if strongly_typed else 'builder flag'}); minutes ...")
     plan = builder.build_serialized_network(network, config)
     if plan is None:
-        raise RuntimeError("TensorRT failed to build the engine (see the messages above)")
+        raise EngineBuildError("TensorRT failed to build the engine (see the messages above)")
     atomic_write(cache_path, bytes(config.get_timing_cache().serialize()))
     atomic_write(plan_path, bytes(plan))
 
@@ -153,7 +160,7 @@ def build_engine(
     )
     if fp16 and fraction < 0.5:
         plan_path.unlink(missing_ok=True)
-        raise RuntimeError(
+        raise EngineBuildError(
             f"asked for FP16 but only {fraction:.0%} of the engine's layers are half precision: TensorRT "
             "built FP32 (does this GPU have fast FP16?); use --fp32 if that is what you want"
         )

@@ -117,13 +117,10 @@ def export(
     Example: rtcolor export -o model.onnx --fp16
     """
     from ..export import export_onnx, onnx_parity
-    from ..weights import CheckpointError, load_checkpoint
+    from ..weights import load_checkpoint
 
     _check_output(output, "-o", ".onnx", force)
-    try:
-        ckpt = load_checkpoint(model)
-    except CheckpointError as e:
-        _fail(str(e))
+    ckpt = load_checkpoint(model)
     precision = "fp16" if fp16 else "fp32"
     if opset < 11:
         _fail(f"--opset {opset} is too old; use 11 or newer (17 by default, what TensorRT 10 and 11 read)")
@@ -155,30 +152,17 @@ def build_engine(
 
     Example: rtcolor build-engine --fp16 --max-shape 4x288x512
     """
-    from ..backends import BackendError
     from ..engine import Profile, engine_parity, parse_shape
     from ..engine import build_engine as run_build
-    from ..weights import CheckpointError, load_checkpoint
+    from ..weights import load_checkpoint
 
     try:
         profile = Profile(parse_shape(min_shape), parse_shape(opt_shape), parse_shape(max_shape))
     except ValueError as e:
         _fail(str(e))
-    try:
-        ckpt = load_checkpoint(model)
-        plan = run_build(
-            ckpt,
-            fp16=fp16,
-            profile=profile,
-            engine_dir=engine_dir,
-            workspace_gb=workspace,
-            log=_log,
-        )
-        result = engine_parity(ckpt, plan)
-    except (CheckpointError, BackendError) as e:
-        _fail(str(e))
-    except RuntimeError as e:
-        _fail(str(e), code=1)
+    ckpt = load_checkpoint(model)
+    plan = run_build(ckpt, fp16=fp16, profile=profile, engine_dir=engine_dir, workspace_gb=workspace, log=_log)
+    result = engine_parity(ckpt, plan)
     _log(f"{plan.name}: {result}")
     if not result.ok:
         raise typer.Exit(1)
