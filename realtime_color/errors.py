@@ -20,6 +20,10 @@ class RtcolorError(Exception):
     exit_code = 2  # the CLI's exit status: 2 for what the user asked (a bad file, model, setting)
 
 
+class NotFoundError(RtcolorError, FileNotFoundError):
+    """A file or folder rtcolor was pointed at that is not there."""
+
+
 class ConfigError(RtcolorError, ValueError):
     """Settings that break their rules, every one at once, each with its rule.
 

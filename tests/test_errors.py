@@ -54,9 +54,12 @@ def test_config_errors_name_fields_and_let_the_caller_spell_them():
                 "freeze_stages": (True, "0 to 5"),
             },
         )
-    assert str(e.value) == "crop 20 must be a multiple of 16; cache_crops 5 must be 0, or positive with freeze_stages 1..5"
-    spelled = e.value.spelled(lambda f: "--" + f.replace("_", "-"))
-    assert spelled == "--crop 20 must be a multiple of 16; --cache-crops 5 must be 0, or positive with --freeze-stages 1..5"
+    assert str(e.value) == (
+        "crop 20 must be a multiple of 16; cache_crops 5 must be 0, or positive with freeze_stages 1..5"
+    )
+    assert e.value.spelled(lambda f: "--" + f.replace("_", "-")) == (
+        "--crop 20 must be a multiple of 16; --cache-crops 5 must be 0, or positive with --freeze-stages 1..5"
+    )
 
 
 def test_the_cli_turns_any_rtcolor_error_into_one_line(monkeypatch):
