@@ -18,7 +18,6 @@ import torch
 from torch import nn
 
 from .backends.ort import INT8_RECIPE, INT8_RECIPE_KEY  # noqa: F401 - one recipe name, cache and shipped files
-from .model import ColorizerNet
 
 DEFAULT_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "L", "ab"
@@ -35,7 +34,7 @@ def _partial(path: Path) -> Path:
 class _ExportWrapper(nn.Module):
     """fp32 in -> (optionally fp16 inside) -> fp32 out, on inputs already multiples of 16."""
 
-    def __init__(self, model: ColorizerNet, fp16: bool) -> None:
+    def __init__(self, model: nn.Module, fp16: bool) -> None:
         super().__init__()
         self.fp16 = fp16
         self.model = model.half() if fp16 else model
@@ -46,7 +45,7 @@ class _ExportWrapper(nn.Module):
 
 
 def export_onnx(
-    model: ColorizerNet,
+    model: nn.Module,
     path: str | Path,
     fp16: bool = False,
     opset: int = DEFAULT_OPSET,
@@ -122,7 +121,7 @@ def parity_inputs(seed: int = 0, shape: tuple[int, int] = (224, 320)) -> torch.T
     return (0.7 * base + 0.3 * noise).clamp(0, 1)
 
 
-def onnx_parity(model: ColorizerNet, onnx_path: Path, precision: str, inputs: torch.Tensor | None = None) -> Parity:
+def onnx_parity(model: nn.Module, onnx_path: Path, precision: str, inputs: torch.Tensor | None = None) -> Parity:
     """Run the ONNX file in ONNX Runtime (CPU) and compare with the PyTorch fp32 model."""
     import onnxruntime as ort
 

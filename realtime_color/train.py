@@ -32,7 +32,7 @@ from .data import (
 )
 from .errors import ConfigError, NotFoundError
 from .evaluate import evaluate_gains, pick_gain
-from .model import ColorizerNet, ModelConfig
+from .model import ModelConfig, build_model
 from .train_config import AugmentConfig, TrainConfig  # noqa: F401 - the configs of a run, importable from here
 from .weights import save_checkpoint
 
@@ -162,7 +162,7 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
     if world > 1 and rank == 0:
         log(f"DDP: {world} processes ({'nccl' if device.startswith('cuda') else 'gloo'})")
 
-    model = ColorizerNet(ModelConfig(dropout=cfg.dropout))
+    model = build_model(ModelConfig(dropout=cfg.dropout))
     backbone = load_backbone(cfg.backbone)
     if backbone is not None:
         init_backbone(model, backbone)
