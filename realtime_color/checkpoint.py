@@ -21,8 +21,6 @@ META_KEY = "rtcolor"
 FORMAT_VERSION = 1
 TORCH_EXTRA = "pip install 'rtcolor[torch]'"
 _MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
-# ONNX metadata_props key of the shipped default model: the sha256 of the checkpoint it came from.
-SOURCE_SHA256_KEY = "rtcolor.source_sha256"
 
 
 class CheckpointError(RtcolorError, ValueError):
