@@ -99,3 +99,13 @@ def load_checkpoint(path: str | Path | None = None, device: str | torch.device =
     model.eval().to(device)
     meta["sha256"] = file_sha256(path)
     return Checkpoint(model=model, meta=meta, path=path)
+
+
+def torch_model(checkpoint) -> torch.nn.Module:
+    """The PyTorch model of a loaded ``Checkpoint``, or of a ``checkpoint.ModelFile`` (loaded at
+    first use and kept on it, so a runtime, an export and a parity check share one copy)."""
+    if isinstance(checkpoint, Checkpoint):
+        return checkpoint.model
+    if checkpoint.loaded is None:
+        checkpoint.loaded = load_checkpoint(checkpoint.path).model
+    return checkpoint.loaded

@@ -104,15 +104,16 @@ class OrtBackend(BackendBase):
             log(f"preparing the ONNX {precision} model (once; cached in {path.parent})")
         try:
             from ..export import export_onnx, quantize_int8
+            from ..weights import torch_model
 
             if precision == "int8":
                 fp32 = cache_file("fp32")
                 if not (reuse and fp32.is_file()):
-                    export_onnx(checkpoint.model, fp32, props=export_props(checkpoint, "fp32"))
+                    export_onnx(torch_model(checkpoint), fp32, props=export_props(checkpoint, "fp32"))
                 quantize_int8(fp32, path)
             else:
                 props = export_props(checkpoint, precision)
-                export_onnx(checkpoint.model, path, fp16=precision == "fp16", props=props)
+                export_onnx(torch_model(checkpoint), path, fp16=precision == "fp16", props=props)
         except ImportError as e:  # no torch: the export cannot be made here
             raise BackendError(
                 f"{getattr(checkpoint, 'path', 'this model')} has no ONNX export here yet, and making one "
