@@ -18,43 +18,13 @@ import cv2
 import numpy as np
 import torch
 
-from .data import Batches, lab_split
+from .data import Batches, DataError, lab_split
+from .errors import NotFoundError
 from .evaluate import evaluate_gains, pick_gain
 from .media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, is_gray, read_image
-from .train import TrainConfig, ab_loss, check_knobs, lr_at, optimizer_step
+from .train import ab_loss, lr_at, optimizer_step
+from .train_config import AdaptConfig
 from .weights import load_checkpoint, save_checkpoint
-
-
-@dataclass
-class AdaptConfig:
-    sources: list[str] = field(default_factory=list)
-    out: str = "adapted.safetensors"
-    base: str | None = None  # the bundled default model when None
-    minutes: float = 5.0
-    max_frames: int = 300  # frames sampled per source at most
-    frame_long_side: int = 384  # sampled frames are stored this size (training crops come from them)
-    dedup: float = 0.01  # a frame where less than this fraction of a 64x36 thumbnail moved is skipped
-    val_fraction: float = 0.2  # the last part of each source, in time
-    frozen_stages: int = 3  # encoder stages kept as they are (of 5)
-    crop: int = 128
-    batch_size: int = 8
-    lr: float = 2e-4
-    eval_every: float = 0.25  # validate after each quarter of the budget; the best state is kept
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        check_knobs(
-            {
-                "--minutes": (self.minutes > 0, "positive"),
-                "--max-frames": (self.max_frames >= 2, "at least 2 (one to train on, one to hold out)"),
-                "--val-fraction": (0 < self.val_fraction < 1, "between 0 and 1"),
-                "--frozen-stages": (0 <= self.frozen_stages <= 5, "between 0 and 5"),
-                "--crop": (self.crop >= 16 and self.crop % 16 == 0, "a multiple of 16, at least 16"),
-                "--batch-size": (self.batch_size >= 1, "at least 1"),
-                "--lr": (self.lr > 0, "positive"),
-            },
-            self,
-        )
 
 
 @dataclass
@@ -114,7 +84,7 @@ def sample_frames(cfg: AdaptConfig, log=print) -> Frames:
         else:
             paths, _ = expand_inputs([src], suffixes=IMAGE_SUFFIXES)
             if not paths:
-                raise FileNotFoundError(f"{src}: no colour video or pictures found")
+                raise NotFoundError(f"{src}: no colour video or pictures found")
             frames = _pictures(paths, unreadable, log)
         kept, last = [], None
         for rgb in frames:
@@ -140,7 +110,7 @@ def sample_frames(cfg: AdaptConfig, log=print) -> Frames:
         per_source[src] = {"train": len(kept) - n_val, "val": n_val}
         log(f"{src}: {len(kept)} frames kept ({len(kept) - n_val} train, {n_val} validation, the last in time)")
     if len(train) < 2 or not val:
-        raise ValueError(
+        raise DataError(
             f"need at least 3 distinct colour frames, found {len(train) + len(val)} "
             f"({dup} near-duplicates, {gray} gray and {len(unreadable)} unreadable frames skipped)"
         )
@@ -165,8 +135,7 @@ def adapt(cfg: AdaptConfig, log=print, progress=None) -> dict:
             p.requires_grad_(False)  # early stages: generic edges and textures, and most of the cost
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.AdamW(params, lr=cfg.lr, weight_decay=0.01)
-    tcfg = TrainConfig(crop=cfg.crop, batch_size=cfg.batch_size, min_scale=0.3, cutmix=0.0, loss="mse")
-    batches = Batches(frames.train, list(range(len(frames.train))), tcfg, rng)
+    batches = Batches(frames.train, list(range(len(frames.train))), cfg.augment, cfg.batch_size, rng)
     budget = cfg.minutes * 60.0
     t0 = time.monotonic()
     best_state, best = None, None
@@ -187,7 +156,7 @@ def adapt(cfg: AdaptConfig, log=print, progress=None) -> dict:
             lum, ab = lab_split(batches.next())
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, 10**9, cfg.lr, 20, time_fraction=frac)
-            losses.append(optimizer_step(opt, ab_loss(model(lum), ab, tcfg)))
+            losses.append(optimizer_step(opt, ab_loss(model(lum), ab)))
             step += 1
             if progress:
                 progress.update(

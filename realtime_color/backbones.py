@@ -31,6 +31,7 @@ from pathlib import Path
 
 import torch
 
+from .errors import RtcolorError
 from .model import ColorizerNet
 
 # VGG16's 13 convs: (out, in) channels, and where each sits in torchvision's vgg16().features.
@@ -45,7 +46,7 @@ FEATURE_INDICES = (0, 2, 5, 7, 10, 12, 14, 17, 19, 21, 24, 26, 28)
 _STAGE_SIZES = (2, 2, 3, 3, 3)
 
 
-class BackboneError(ValueError):
+class BackboneError(RtcolorError, ValueError):
     """A backbone file that cannot be used, with what was expected."""
 
 

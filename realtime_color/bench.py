@@ -12,16 +12,16 @@ import time
 
 import torch
 
-from .model import ColorizerNet
+from .model import build_model
 
 
-def model_flops(model: ColorizerNet, shape: tuple[int, int, int, int]) -> float:
+def model_flops(model: torch.nn.Module, shape: tuple[int, int, int, int]) -> float:
     """FLOPs of one forward pass at ``shape`` (counted once per size at batch 1, on a fresh CPU model)."""
     key = tuple(shape[2:])
     if key not in _FLOPS:
         from torch.utils.flop_counter import FlopCounterMode
 
-        m = ColorizerNet(model.config).eval()
+        m = build_model(model.config).eval()
         with torch.inference_mode(), FlopCounterMode(display=False) as counter:
             m.forward_aligned(torch.zeros(1, 1, *key))
         _FLOPS[key] = float(counter.get_total_flops())
@@ -66,7 +66,7 @@ def matmul_peak(device: str, dtype: torch.dtype = torch.float32, n: int = 2048, 
     return 2 * n**3 / statistics.median(times) / 1e9
 
 
-def bench_row(backend, model: ColorizerNet, batch: int, hw: tuple[int, int], runs: int = 10) -> dict:
+def bench_row(backend, model: torch.nn.Module, batch: int, hw: tuple[int, int], runs: int = 10) -> dict:
     shape = (batch, 1, *hw)
     times = time_backend(backend, shape, runs=runs)
     med = statistics.median(times)

@@ -27,10 +27,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
+from .errors import RtcolorError
+
 FIELDS = {"name", "source", "reference", "keyframe_interval"}
 
 
-class CamerasError(ValueError):
+class CamerasError(RtcolorError, ValueError):
     """A cameras file or a camera list that cannot be used, naming the camera and the fix."""
 
 

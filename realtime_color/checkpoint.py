@@ -15,15 +15,15 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
+from .errors import RtcolorError
+
 META_KEY = "rtcolor"
 FORMAT_VERSION = 1
 TORCH_EXTRA = "pip install 'rtcolor[torch]'"
 _MAX_HEADER = 100 << 20  # safetensors' own limit on the JSON header
-# ONNX metadata_props key of the shipped default model: the sha256 of the checkpoint it came from.
-SOURCE_SHA256_KEY = "rtcolor.source_sha256"
 
 
-class CheckpointError(ValueError):
+class CheckpointError(RtcolorError, ValueError):
     """A model file that cannot be used, with the reason and what to do about it."""
 
 
@@ -120,13 +120,16 @@ class ModelFile(MetaView):
     """A checkpoint as the inference commands see it: its metadata now, its tensors on demand.
 
     Has the attributes of ``weights.Checkpoint`` that backends use (``meta``, ``path``, ``sha256``,
-    ``inference_size``, ``chroma_gain``); ``model`` loads the PyTorch model at first use, so a run
+    ``inference_size``, ``chroma_gain``); a runtime that needs the PyTorch model asks
+    ``weights.torch_model`` for it, which loads it at first use and keeps it in ``loaded``, so a run
     on ONNX Runtime with an exported model never imports torch.
     """
 
     path: Path
     meta: dict = field(default_factory=dict)
-    _loaded: object = field(default=None, init=False, repr=False)
+    loaded: object = field(
+        default=None, init=False, repr=False
+    )  # the PyTorch model, once weights.torch_model loaded it
 
     @classmethod
     def open(cls, path: str | Path | None = None) -> ModelFile:
@@ -140,16 +143,3 @@ class ModelFile(MetaView):
     def is_default(self) -> bool:
         """Whether this is the bundled default (which ships with ready ONNX files)."""
         return self.path.resolve() == default_model_path().resolve()
-
-    @property
-    def model(self):
-        """The PyTorch model (loaded once; needs torch)."""
-        if self._loaded is None:
-            try:
-                from .weights import load_checkpoint
-            except ImportError as e:
-                raise CheckpointError(
-                    f"this needs PyTorch to load {self.path.name} ({e}); install it with {TORCH_EXTRA}"
-                ) from e
-            self._loaded = load_checkpoint(self.path)
-        return self._loaded.model

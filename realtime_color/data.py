@@ -11,7 +11,6 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import cv2
 import numpy as np
@@ -19,13 +18,16 @@ import torch
 import torch.nn.functional as F
 
 from .color import normalize_ab, normalize_L, rgb_to_lab
+from .errors import NotFoundError, RtcolorError
 from .media.images import IMAGE_SUFFIXES, ImageReadError, is_gray, read_image
-
-if TYPE_CHECKING:
-    from .train import TrainConfig
+from .train_config import AugmentConfig
 
 # Training images are kept in memory at most this large (long side); crops are taken from them.
 _MAX_SIDE = 512
+
+
+class DataError(RtcolorError, ValueError):
+    """Training pictures or frames that cannot be trained on, with the reason."""
 
 
 @dataclass
@@ -46,7 +48,7 @@ def load_images(folders: list[str]) -> ImageSet:
         elif p.is_file():
             paths.append(p)
         else:
-            raise FileNotFoundError(f"training data {item!r} does not exist")
+            raise NotFoundError(f"training data {item!r} does not exist")
     images, names, gray, bad = [], [], [], []
     for p in paths:
         try:
@@ -77,7 +79,7 @@ def load_cutouts(folder: str | Path) -> tuple[list[np.ndarray], list[str]]:
     skipped; a folder with none is refused, since pasting them would paste rectangles."""
     folder = Path(folder)
     if not folder.is_dir():
-        raise FileNotFoundError(f"--paste {folder}: no such folder (give a folder of RGBA PNG/WebP cut-outs)")
+        raise NotFoundError(f"cut-outs {folder}: no such folder (give a folder of RGBA PNG/WebP cut-outs)")
     images, names = [], []
     for p in sorted(q for q in folder.rglob("*") if q.suffix.lower() in (".png", ".webp", ".tif", ".tiff")):
         img = cv2.imdecode(np.fromfile(str(p), dtype=np.uint8), cv2.IMREAD_UNCHANGED)
@@ -96,8 +98,8 @@ def load_cutouts(folder: str | Path) -> tuple[list[np.ndarray], list[str]]:
         images.append(np.ascontiguousarray(cv2.cvtColor(img, cv2.COLOR_BGRA2RGBA)))
         names.append(p.name)
     if not images:
-        raise ValueError(
-            f"--paste {folder}: no RGBA pictures found (cut-outs need an alpha channel with transparent "
+        raise DataError(
+            f"cut-outs {folder}: no RGBA pictures found (cut-outs need an alpha channel with transparent "
             "and opaque pixels, e.g. PNG stamps; scripts/fetch_training_extras.py makes such a folder)"
         )
     return images, names
@@ -173,19 +175,19 @@ def random_crop(img: np.ndarray, size: int, min_scale: float, rng: np.random.Gen
 def make_batch(
     images: list[np.ndarray],
     idx: list[int],
-    cfg: TrainConfig,
+    aug: AugmentConfig,
     rng: np.random.Generator,
     cutouts: list[np.ndarray] | None = None,
 ) -> torch.Tensor:
     """Random crops of the pictures ``idx`` -> uint8 RGB batch (B, 3, S, S), with cut-outs pasted."""
-    crops = np.stack([random_crop(images[i], cfg.crop, cfg.min_scale, rng) for i in idx])
-    if cfg.cutmix > 0 and len(crops) > 1:
+    crops = np.stack([random_crop(images[i], aug.crop, aug.min_scale, rng) for i in idx])
+    if aug.cutmix > 0 and len(crops) > 1:
         # CutMix: labels are per pixel, so a pasted patch keeps its own true colours; it breaks
         # the whole-picture context a tiny data set lets the network memorise.
         donors = np.roll(crops, 1, axis=0)  # a copy, so pastes never chain
         for i in range(len(crops)):
-            if rng.random() < cfg.cutmix:
-                s = cfg.crop
+            if rng.random() < aug.cutmix:
+                s = aug.crop
                 h, w = rng.integers(s // 4, s // 2 + 1, size=2)
                 y, x = rng.integers(0, s - h + 1), rng.integers(0, s - w + 1)
                 crops[i, y : y + h, x : x + w] = donors[i, y : y + h, x : x + w]
@@ -194,9 +196,9 @@ def make_batch(
         # that landscapes and wallpapers cannot; pasted last so each object stays whole.
         for i in range(len(crops)):
             for _ in range(2):
-                if rng.random() < cfg.paste_prob:
+                if rng.random() < aug.paste_prob:
                     c = cutouts[int(rng.integers(len(cutouts)))]
-                    paste_cutout(crops[i], c, float(rng.uniform(*cfg.paste_scale)), rng)
+                    paste_cutout(crops[i], c, float(rng.uniform(*aug.paste_scale)), rng)
     return torch.from_numpy(crops).permute(0, 3, 1, 2)
 
 
@@ -237,7 +239,8 @@ class Batches:
         self,
         images,
         pool: list[int],
-        cfg: TrainConfig,
+        aug: AugmentConfig,
+        batch_size: int,
         rng: np.random.Generator,
         depth: int = 6,
         cutouts: list[np.ndarray] | None = None,
@@ -247,8 +250,8 @@ class Batches:
 
         def produce() -> None:
             while not self._stop.is_set():
-                idx = rng.choice(pool, size=cfg.batch_size, replace=len(pool) < cfg.batch_size)
-                batch = make_batch(images, list(idx), cfg, rng, cutouts)
+                idx = rng.choice(pool, size=batch_size, replace=len(pool) < batch_size)
+                batch = make_batch(images, list(idx), aug, rng, cutouts)
                 while not self._stop.is_set():
                     try:
                         self._q.put(batch, timeout=0.1)
@@ -281,18 +284,19 @@ class FeatureCache:
 
     @classmethod
     @torch.no_grad()
-    def build(cls, model, batches, cfg, jitter_gen, device, log, progress) -> FeatureCache:
-        k = cfg.freeze_stages
+    def build(cls, model, batches, stages: int, crops: int, l_jitter: float, jitter_gen, device, log, progress):
+        """Run the first ``stages`` encoder stages on ``crops`` crops from ``batches`` (L jittered by ``l_jitter``)."""
+        k = stages
         keep = list(range(1, k)) if k >= 2 else [0]  # the decoder never reads stage 1's output
         chunks: dict[int, list[torch.Tensor]] = {i: [] for i in keep}
         abs_: list[torch.Tensor] = []
-        task = progress.add_task("caching frozen stages", total=cfg.cache_crops) if progress else None
+        task = progress.add_task("caching frozen stages", total=crops) if progress else None
         was_training = model.training
         model.eval()
         n, t0 = 0, time.time()
-        while n < cfg.cache_crops:
+        while n < crops:
             lum, ab = lab_split(batches.next().to(device))
-            lum = jitter_L(lum, cfg.l_jitter, jitter_gen)
+            lum = jitter_L(lum, l_jitter, jitter_gen)
             x = lum
             for i, stage in enumerate(model.encoder[:k]):
                 x = stage(x)
@@ -303,8 +307,8 @@ class FeatureCache:
             if progress:
                 progress.update(task, advance=len(lum))
         model.train(was_training)
-        feats = [torch.cat(chunks[i])[: cfg.cache_crops] for i in keep]
-        ab = torch.cat(abs_)[: cfg.cache_crops]
+        feats = [torch.cat(chunks[i])[:crops] for i in keep]
+        ab = torch.cat(abs_)[:crops]
         size = sum(f.numel() * 2 for f in feats) + ab.numel() * 2
         log(f"cached stages 1-{k} for {len(ab)} crops ({size / 2**30:.1f} GiB) in {time.time() - t0:.0f} s")
         return cls(feats, ab, k)

@@ -1,8 +1,11 @@
-"""TensorRT engine builds: ONNX -> plan in ``engines/``, with the cache key and a JSON sidecar.
+"""TensorRT engine builds: ONNX -> plan in the engine cache, with the cache key and a JSON sidecar.
 
-The engine file name holds everything that invalidates an engine (model sha256, TensorRT
-version, GPU name and compute capability, precision, shape profile), and the sidecar repeats it
-as JSON, so the plan itself stays a plain TensorRT file that ``trtexec`` and Polygraphy can read.
+Engines live in one per-user folder (``backends.trt.default_engine_dir``: ``$RTCOLOR_ENGINE_DIR``,
+else ``$XDG_CACHE_HOME/rtcolor/engines`` or ``~/.cache/rtcolor/engines``; ``--engine-dir``
+overrides it), so every working directory finds them. The engine file name holds everything that
+invalidates an engine (model sha256, TensorRT version, GPU name and compute capability, precision,
+shape profile), and the sidecar repeats it as JSON, so the plan itself stays a plain TensorRT file
+that ``trtexec`` and Polygraphy can read.
 
 Precision across versions:
 
@@ -24,8 +27,15 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from .backends.trt import ENGINE_DIR
+from .backends.trt import default_engine_dir
+from .errors import RtcolorError
 from .media.images import atomic_write
+
+
+class EngineBuildError(RtcolorError, RuntimeError):
+    """TensorRT could not build a usable engine (the input was fine: exit status 1)."""
+
+    exit_code = 1
 
 
 @dataclass(frozen=True)
@@ -48,8 +58,8 @@ class Profile:
         return tuple((b, 1, h, w) for b, h, w in (self.min, self.opt, self.max))
 
     def tag(self) -> str:
-        b, h, w = self.max
-        return f"b{b}_{h}x{w}"
+        """min, opt and max, each BxHxW: two profiles that differ anywhere build different engines."""
+        return "-".join("x".join(map(str, shape)) for shape in (self.min, self.opt, self.max))
 
 
 def parse_shape(text: str) -> tuple[int, int, int]:
@@ -99,35 +109,40 @@ def build_engine(
     checkpoint,
     fp16: bool = True,
     profile: Profile | None = None,
-    engine_dir: Path = ENGINE_DIR,
+    engine_dir: Path | None = None,
     workspace_gb: float = 4.0,
     log=print,
 ) -> Path:
-    """Build (or reuse) the engine for ``checkpoint`` on this GPU; returns the plan's path."""
+    """Build (or reuse) the engine for ``checkpoint`` on this GPU in ``engine_dir`` (the engine
+    cache by default); returns the plan's path."""
     from .backends.trt import _require_tensorrt, gpu_identity
     from .export import export_onnx
+    from .onnx_meta import export_props
 
     trt = _require_tensorrt()
     profile = profile or Profile()
     precision = "fp16" if fp16 else "fp32"
     identity = gpu_identity()
+    engine_dir = Path(engine_dir or default_engine_dir())
     engine_dir.mkdir(parents=True, exist_ok=True)
     stem = engine_name(checkpoint.sha256, identity, precision, profile)
-    plan_path, side_path = engine_dir / f"{stem}.engine", engine_dir / f"{stem}.json"
+    plan_path, side_path = engine_files(engine_dir, stem)
     if plan_path.is_file() and side_path.is_file():
         log(f"engine already built: {plan_path}")
         return plan_path
 
     has_fp16_flag = hasattr(trt.BuilderFlag, "FP16")  # TensorRT 10 yes, 11 no
     strongly_typed = fp16 and not has_fp16_flag
-    onnx_path = export_onnx(checkpoint.model, engine_dir / f"{stem}.onnx", fp16=strongly_typed)
+    onnx_path = export_onnx(
+        checkpoint.model, engine_dir / f"{stem}.onnx", fp16=strongly_typed, props=export_props(checkpoint, precision)
+    )
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
     network = builder.create_network()  # 10.x: weakly typed with the FP16 flag; 11.x: always strongly typed
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(onnx_path.read_bytes()):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
-        raise RuntimeError(f"TensorRT could not parse {onnx_path}: {errors}")
+        raise EngineBuildError(f"TensorRT could not parse {onnx_path}: {errors}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_gb * (1 << 30)))
     config.profiling_verbosity = trt.ProfilingVerbosity.DETAILED  # layer formats for the fp16 check
@@ -143,31 +158,45 @@ def build_engine(
     log(f"building {precision} engine ({'strongly typed' if strongly_typed else 'builder flag'}); minutes ...")
     plan = builder.build_serialized_network(network, config)
     if plan is None:
-        raise RuntimeError("TensorRT failed to build the engine (see the messages above)")
+        raise EngineBuildError("TensorRT failed to build the engine (see the messages above)")
     atomic_write(cache_path, bytes(config.get_timing_cache().serialize()))
-    atomic_write(plan_path, bytes(plan))
 
     engine = trt.Runtime(logger).deserialize_cuda_engine(bytes(plan))
     fraction = fp16_layer_fraction(
         engine.create_engine_inspector().get_engine_information(trt.LayerInformationFormat.JSON)
     )
-    if fp16 and fraction < 0.5:
-        plan_path.unlink(missing_ok=True)
-        raise RuntimeError(
+    if fp16 and fraction < 0.5:  # nothing was stored: the cache holds only engines that passed
+        raise EngineBuildError(
             f"asked for FP16 but only {fraction:.0%} of the engine's layers are half precision: TensorRT "
             "built FP32 (does this GPU have fast FP16?); use --fp32 if that is what you want"
         )
     sidecar = {
         **identity,
         "model_sha256": checkpoint.sha256,
+        "model_file": checkpoint.path.name if getattr(checkpoint, "path", None) else "",
         "precision": precision,
         "strongly_typed": strongly_typed,
         "fp16_layer_fraction": round(fraction, 3),
         "profile": {"min": profile.min, "opt": profile.opt, "max": profile.max},
         "onnx": onnx_path.name,
     }
-    atomic_write(side_path, json.dumps(sidecar, indent=2).encode())
+    store_engine(engine_dir, stem, bytes(plan), sidecar)
     log(f"wrote {plan_path} ({fraction:.0%} of layers fp16) and {side_path.name}")
+    return plan_path
+
+
+def engine_files(engine_dir: Path, stem: str) -> tuple[Path, Path]:
+    """The plan and its JSON sidecar for the cache key ``stem`` (``engine_name``)."""
+    return engine_dir / f"{stem}.engine", engine_dir / f"{stem}.json"
+
+
+def store_engine(engine_dir: Path, stem: str, plan: bytes, sidecar: dict) -> Path:
+    """Put a plan and its sidecar into the cache, each atomically; the sidecar last, because an
+    engine counts as present once its sidecar is (``read_sidecars``)."""
+    plan_path, side_path = engine_files(engine_dir, stem)
+    engine_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write(plan_path, plan)
+    atomic_write(side_path, json.dumps(sidecar, indent=2).encode())
     return plan_path
 
 
@@ -186,8 +215,9 @@ def engine_parity(checkpoint, plan_path: Path):
     return parity(ref, got, backend.precision)
 
 
-def list_engines(engine_dir: Path = ENGINE_DIR) -> list[dict]:
-    """Engines found in ``engine_dir`` with their sidecars and whether each can run here."""
+def list_engines(engine_dir: Path | None = None) -> list[dict]:
+    """Engines found in ``engine_dir`` (the engine cache by default) with their sidecars and
+    whether each can run here."""
     from .backends.trt import engine_problem, read_sidecars
 
     rows = []

@@ -17,8 +17,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from .backends.ort import INT8_RECIPE, INT8_RECIPE_KEY  # noqa: F401 - one recipe name, cache and shipped files
-from .model import ColorizerNet
+from .onnx_meta import INT8_RECIPE, INT8_RECIPE_KEY, PRECISION_KEY, export_props
 
 DEFAULT_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "L", "ab"
@@ -35,7 +34,7 @@ def _partial(path: Path) -> Path:
 class _ExportWrapper(nn.Module):
     """fp32 in -> (optionally fp16 inside) -> fp32 out, on inputs already multiples of 16."""
 
-    def __init__(self, model: ColorizerNet, fp16: bool) -> None:
+    def __init__(self, model: nn.Module, fp16: bool) -> None:
         super().__init__()
         self.fp16 = fp16
         self.model = model.half() if fp16 else model
@@ -46,13 +45,16 @@ class _ExportWrapper(nn.Module):
 
 
 def export_onnx(
-    model: ColorizerNet,
+    model: nn.Module,
     path: str | Path,
     fp16: bool = False,
     opset: int = DEFAULT_OPSET,
     sample_shape: tuple[int, int, int, int] = (1, 1, 224, 320),
+    props: dict[str, str] | None = None,
 ) -> Path:
-    """Write ``model`` as ONNX with dynamic batch, height and width; checked with onnx.checker."""
+    """Write ``model`` as ONNX with dynamic batch, height and width; checked with onnx.checker.
+
+    ``props`` (``onnx_meta.export_props``) go into its metadata_props, so the file says which model it is."""
     import copy
 
     import onnx
@@ -78,6 +80,8 @@ def export_onnx(
             dynamo=False,
             do_constant_folding=True,
         )
+    if props:
+        describe_onnx(tmp, props)
     onnx.checker.check_model(str(tmp))
     os.replace(tmp, path)
     return path
@@ -122,7 +126,7 @@ def parity_inputs(seed: int = 0, shape: tuple[int, int] = (224, 320)) -> torch.T
     return (0.7 * base + 0.3 * noise).clamp(0, 1)
 
 
-def onnx_parity(model: ColorizerNet, onnx_path: Path, precision: str, inputs: torch.Tensor | None = None) -> Parity:
+def onnx_parity(model: nn.Module, onnx_path: Path, precision: str, inputs: torch.Tensor | None = None) -> Parity:
     """Run the ONNX file in ONNX Runtime (CPU) and compare with the PyTorch fp32 model."""
     import onnxruntime as ort
 
@@ -209,6 +213,11 @@ def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
         result = parity(runs[0], runs[1], "int8", against="ONNX Runtime fp32")
         if not result.ok:
             raise ValueError(f"int8 model rejected: {result}")
+        import onnx
+
+        described = {p.key: p.value for p in onnx.load(str(fp32_onnx), load_external_data=False).metadata_props}
+        if described:  # the fp32 file's description, now of an int8 file
+            describe_onnx(tmp, {**described, PRECISION_KEY: "int8", INT8_RECIPE_KEY: INT8_RECIPE})
     except BaseException:
         from .media.outputs import discard
 
@@ -270,25 +279,16 @@ def describe_onnx(onnx_path: str | Path, props: dict[str, str]) -> None:
 
 def build_shipped_onnx(checkpoint_path: str | Path, out_dir: str | Path, log=print) -> dict[str, Path]:
     """fp32 and int8 ONNX files of the checkpoint, named as the package ships the default model
-    (``default-fp32.onnx``, ``default-int8.onnx``), each with the checkpoint's sha256 and metadata in
-    its metadata_props; each is checked against PyTorch before it replaces an older file."""
-    import json
+    (``default-fp32.onnx``, ``default-int8.onnx``), each describing its source checkpoint in its
+    metadata_props (``onnx_meta.export_props``); each is checked against PyTorch before it replaces
+    an older file."""
     import shutil
     import tempfile
 
-    from . import __version__
-    from .checkpoint import SOURCE_SHA256_KEY
     from .weights import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint_path)
     out_dir = Path(out_dir)
-    meta = {k: v for k, v in ckpt.meta.items() if k != "sha256"}
-    props = {
-        SOURCE_SHA256_KEY: ckpt.sha256,
-        "rtcolor.source_file": Path(checkpoint_path).name,
-        "rtcolor.package_version": __version__,
-        "rtcolor.checkpoint_meta": json.dumps(meta, sort_keys=True),
-    }
     with tempfile.TemporaryDirectory(prefix="rtcolor-ship-") as tmp:
         fp32 = export_onnx(ckpt.model, Path(tmp) / "fp32.onnx")
         int8 = Path(tmp) / "int8.onnx"
@@ -304,10 +304,7 @@ def build_shipped_onnx(checkpoint_path: str | Path, out_dir: str | Path, log=pri
             raise ValueError(f"{', '.join(bad)} export failed its parity check; nothing was replaced")
         written = {}
         for precision, src in (("fp32", compact), ("int8", int8)):
-            extra = {"rtcolor.precision": precision}
-            if precision == "int8":
-                extra[INT8_RECIPE_KEY] = INT8_RECIPE
-            describe_onnx(src, {**props, **extra})
+            describe_onnx(src, export_props(ckpt, precision))
             dest = out_dir / f"default-{precision}.onnx"
             partial = _partial(dest)
             shutil.copyfile(src, partial)

@@ -42,8 +42,8 @@ class ModelConfig:
             if key in known:
                 known[key] = tuple(known[key])
         cfg = cls(**known)
-        if cfg.arch != "vgg16-unet":
-            raise ValueError(f"unknown model arch {cfg.arch!r}; this version knows 'vgg16-unet'")
+        if cfg.arch not in ARCHS:
+            raise ValueError(f"unknown model arch {cfg.arch!r}; this version knows {', '.join(map(repr, ARCHS))}")
         if cfg.ab_scale != 2:
             raise ValueError(f"ab_scale {cfg.ab_scale} is not supported (only 2)")
         return cfg
@@ -132,6 +132,18 @@ class ColorizerNet(nn.Module):
 
 def _up(x: torch.Tensor) -> torch.Tensor:
     return F.interpolate(x, scale_factor=2.0, mode="nearest")
+
+
+# The one place that knows the architectures: a new one is a class here and a row in this table.
+ARCHS: dict[str, type[nn.Module]] = {"vgg16-unet": ColorizerNet}
+
+
+def build_model(config: ModelConfig | None = None) -> nn.Module:
+    """The network ``config`` describes (the default ColorizerNet when None), randomly initialised."""
+    config = config or ModelConfig()
+    if config.arch not in ARCHS:
+        raise ValueError(f"unknown model arch {config.arch!r}; this version knows {', '.join(map(repr, ARCHS))}")
+    return ARCHS[config.arch](config)
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -29,9 +29,10 @@ import cv2
 import numpy as np
 
 from .color import AB_SCALE
+from .errors import RtcolorError
 
 
-class ReferenceError(ValueError):
+class ReferenceError(RtcolorError, ValueError):
     """A reference picture that cannot be used (unreadable, gray, another view, another shape)."""
 
 

@@ -11,7 +11,7 @@ import json
 import math
 import os
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,89 +19,22 @@ import torch
 import torch.nn.functional as F
 
 from .backbones import init_backbone, load_backbone
-from .data import Batches, FeatureCache, jitter_L, lab_split, load_cutouts, load_images, split, validation_composites
+from .data import (
+    Batches,
+    DataError,
+    FeatureCache,
+    jitter_L,
+    lab_split,
+    load_cutouts,
+    load_images,
+    split,
+    validation_composites,
+)
+from .errors import ConfigError, NotFoundError
 from .evaluate import evaluate_gains, pick_gain
-from .model import ColorizerNet, ModelConfig
+from .model import ModelConfig, build_model
+from .train_config import AugmentConfig, TrainConfig  # noqa: F401 - the configs of a run, importable from here
 from .weights import save_checkpoint
-
-
-@dataclass
-class TrainConfig:
-    """Every knob of a training run; stored in the checkpoint it produces."""
-
-    data: list[str] = field(default_factory=list)
-    out: str = "model.safetensors"
-    backbone: str = "imagenet"
-    epochs: int = 20
-    repeat: int = 8  # passes over the training images per epoch (each pass new random crops)
-    batch_size: int = 16
-    crop: int = 176
-    min_scale: float = 0.15  # random resized crops cover 15%..100% of the picture's area
-    lr: float = 3e-4
-    encoder_lr_mult: float = 0.2  # transfer learning: the pretrained encoder moves more slowly
-    weight_decay: float = 0.05
-    warmup_steps: int = 50
-    freeze_epochs: int = -1  # -1: 2 when the backbone is pretrained, 0 when it is random
-    freeze_stages: int = 0  # the first N VGG stages (of 5) stay frozen for the whole run
-    cache_crops: int = 0  # >0: compute the frozen stages once for this many augmented crops, train on those
-    paste: str = ""  # folder of RGBA cut-outs pasted onto the crops (copy-paste augmentation)
-    paste_prob: float = 0.5  # each crop gets up to two cut-outs, each with this probability
-    paste_scale: tuple[float, float] = (0.25, 0.7)  # a cut-out's long side, as a fraction of the crop
-    paste_val_fraction: float = 0.15  # cut-outs held out and pasted onto the validation photos
-    loss: str = "mse"
-    dropout: float = 0.1
-    chroma_weight: float = 0.0  # anti-sepia term, see chroma_loss(); costs PSNR (MODEL_CARD.md)
-    l_jitter: float = 0.15  # random contrast/brightness/gamma of the input L (targets unchanged)
-    cutmix: float = 0.5  # probability of pasting a patch of another crop into each crop
-    val_fraction: float = 0.15
-    inference_size: int = 256
-    min_colourfulness: float = 12.0
-    seed: int = 0
-    device: str = "auto"
-    resume: bool = False
-    max_minutes: float = 0.0  # 0 = no time budget
-
-    def __post_init__(self) -> None:
-        check_knobs(
-            {
-                "--epochs": (self.epochs >= 1, "at least 1"),
-                "--repeat": (self.repeat >= 1, "at least 1"),
-                "--batch-size": (self.batch_size >= 1, "at least 1"),
-                "--crop": (self.crop >= 16 and self.crop % 16 == 0, "a multiple of 16, at least 16"),
-                "--lr": (self.lr > 0, "positive"),
-                "--min-scale": (0 < self.min_scale <= 1, "in (0, 1]"),
-                "--dropout": (0 <= self.dropout < 1, "in [0, 1)"),
-                "--cutmix": (0 <= self.cutmix <= 1, "in [0, 1]"),
-                "--val-fraction": (0 < self.val_fraction < 1, "between 0 and 1"),
-                "--loss": (self.loss in ("mse", "huber", "l1"), "mse, huber or l1"),
-                "--max-minutes": (self.max_minutes >= 0, "0 (no budget) or more"),
-                "--freeze-stages": (0 <= self.freeze_stages <= 5, "0 to 5 (VGG16 has five stages)"),
-                "--cache-crops": (
-                    self.cache_crops == 0 or (self.cache_crops > 0 and self.freeze_stages >= 1),
-                    "0, or positive with --freeze-stages 1..5 (only frozen stages can be cached)",
-                ),
-                "--paste-prob": (0 <= self.paste_prob <= 1, "in [0, 1]"),
-                "--paste-scale": (
-                    len(self.paste_scale) == 2 and 0 < self.paste_scale[0] <= self.paste_scale[1] <= 2,
-                    "two fractions LO HI with 0 < LO <= HI <= 2",
-                ),
-                "--paste-val-fraction": (0 <= self.paste_val_fraction < 1, "in [0, 1)"),
-            },
-            self,
-        )
-
-
-def check_knobs(rules: dict[str, tuple[bool, str]], cfg) -> None:
-    """``ValueError`` naming every option whose value breaks its rule, all at once (``--batch-size``
-    is the field ``batch_size``)."""
-    bad = [
-        f"{option} {getattr(cfg, option.lstrip('-').replace('-', '_'))!r} must be {rule}"
-        for option, (ok, rule) in rules.items()
-        if not ok
-    ]
-    if bad:
-        raise ValueError("; ".join(bad))
-
 
 # ---------------------------------------------------------------------------------------------
 # loss and schedule
@@ -119,17 +52,18 @@ def chroma_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return F.relu(c_true - c_pred).mean()
 
 
-def ab_loss(pred: torch.Tensor, target: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
-    if cfg.loss == "mse":
+def ab_loss(pred: torch.Tensor, target: torch.Tensor, loss: str = "mse", chroma_weight: float = 0.0) -> torch.Tensor:
+    """The ``loss`` (mse, huber or l1) on ab, plus ``chroma_weight`` times ``chroma_loss``."""
+    if loss == "mse":
         base = F.mse_loss(pred, target)
-    elif cfg.loss == "huber":
+    elif loss == "huber":
         base = F.smooth_l1_loss(pred, target, beta=0.05)
-    elif cfg.loss == "l1":
+    elif loss == "l1":
         base = F.l1_loss(pred, target)
     else:
-        raise ValueError(f"unknown loss {cfg.loss!r}; use 'mse', 'huber' or 'l1'")
-    if cfg.chroma_weight:
-        base = base + cfg.chroma_weight * chroma_loss(pred, target)
+        raise ValueError(f"unknown loss {loss!r}; use 'mse', 'huber' or 'l1'")
+    if chroma_weight:
+        base = base + chroma_weight * chroma_loss(pred, target)
     return base
 
 
@@ -191,7 +125,7 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
 
     data = load_images(cfg.data)
     if len(data.images) < 2:
-        raise ValueError(
+        raise DataError(
             f"need at least 2 colour images to train, found {len(data.images)} in {cfg.data} "
             f"({len(data.skipped_gray)} gray and {len(data.skipped_unreadable)} unreadable skipped)"
         )
@@ -216,7 +150,9 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
             )
         )
         cutouts = [all_cutouts[i] for i in c_train]
-        val_images += validation_composites(val_images, [all_cutouts[i] for i in c_val], cfg.paste_scale, cfg.seed)
+        val_images += validation_composites(
+            val_images, [all_cutouts[i] for i in c_val], cfg.augment.paste_scale, cfg.seed
+        )
         n_val_cutouts = len(c_val)
         if rank == 0:
             log(
@@ -226,14 +162,14 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
     if world > 1 and rank == 0:
         log(f"DDP: {world} processes ({'nccl' if device.startswith('cuda') else 'gloo'})")
 
-    model = ColorizerNet(ModelConfig(dropout=cfg.dropout))
+    model = build_model(ModelConfig(dropout=cfg.dropout))
     backbone = load_backbone(cfg.backbone)
     if backbone is not None:
         init_backbone(model, backbone)
     pretrained = backbone is not None
     freeze_epochs = cfg.freeze_epochs if cfg.freeze_epochs >= 0 else (2 if pretrained else 0)
     if cfg.cache_crops and world > 1:
-        raise ValueError("--cache-crops runs on one process; drop it under torchrun")
+        raise ConfigError([("cache_crops", cfg.cache_crops, "0 under torchrun (caching runs on one process)")])
     on_cuda = device.startswith("cuda")
     model.to(device)
     if on_cuda:
@@ -259,7 +195,7 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
     sp = state_path(out)
     if cfg.resume:
         if not sp.is_file():
-            raise FileNotFoundError(f"--resume: no training state at {sp}")
+            raise NotFoundError(f"cannot resume: no training state at {sp}")
         st = torch.load(sp, map_location="cpu", weights_only=True)
         model.load_state_dict(st["model"])
         opt.load_state_dict(st["optimizer"])
@@ -271,11 +207,13 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
     net, net_frozen = model, None
     amp_dtype = torch.bfloat16 if on_cuda and torch.cuda.is_bf16_supported() else torch.float16
     t0 = time.time()
-    batches = Batches(data.images, my_train, cfg, rng, cutouts=cutouts)
+    batches = Batches(data.images, my_train, cfg.augment, cfg.batch_size, rng, cutouts=cutouts)
     jitter_gen = torch.Generator().manual_seed(cfg.seed + rank)
     cache = None
     if cfg.cache_crops:
-        cache = FeatureCache.build(model, batches, cfg, jitter_gen, device, log, progress)
+        cache = FeatureCache.build(
+            model, batches, cfg.freeze_stages, cfg.cache_crops, cfg.augment.l_jitter, jitter_gen, device, log, progress
+        )
         batches.close()  # every step now samples the cache
 
     def time_frac() -> float:
@@ -303,12 +241,12 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
                     pred = model.decode(feats + model.encode(feats[-1], start=len(feats)))
             else:
                 lum, ab = lab_split(batches.next().to(device, non_blocking=True))
-                lum = jitter_L(lum, cfg.l_jitter, jitter_gen)
+                lum = jitter_L(lum, cfg.augment.l_jitter, jitter_gen)
                 if on_cuda:
                     lum = lum.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cuda", dtype=amp_dtype, enabled=on_cuda):
                     pred = net(lum)
-            losses.append(optimizer_step(opt, ab_loss(pred.float(), ab, cfg)))
+            losses.append(optimizer_step(opt, ab_loss(pred.float(), ab, cfg.loss, cfg.chroma_weight)))
             step += 1
             if progress:
                 progress.update(task, advance=1, description=f"epoch {epoch + 1}/{cfg.epochs} loss {losses[-1]:.4f}")

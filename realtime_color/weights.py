@@ -27,19 +27,19 @@ from .checkpoint import (  # noqa: F401
 )
 from .checkpoint import existing as _existing
 from .color import AB_SCALE, L_SCALE
-from .model import ColorizerNet, ModelConfig
+from .model import ModelConfig, build_model
 
 
 @dataclass
 class Checkpoint(MetaView):
     """A loaded model and the metadata it carried."""
 
-    model: ColorizerNet
+    model: torch.nn.Module  # what model.build_model made from the checkpoint's config
     meta: dict = field(default_factory=dict)
     path: Path | None = None
 
 
-def save_checkpoint(model: ColorizerNet, path: str | Path, meta: dict | None = None, half: bool = False) -> Path:
+def save_checkpoint(model: torch.nn.Module, path: str | Path, meta: dict | None = None, half: bool = False) -> Path:
     """Write ``model`` and its metadata atomically (temporary name, then rename)."""
     from safetensors.torch import save_file
 
@@ -78,7 +78,7 @@ def load_checkpoint(path: str | Path | None = None, device: str | torch.device =
     except Exception as e:
         raise CheckpointError(f"{path}: tensors could not be read ({e}); the file is truncated or corrupt") from e
     with torch.device("meta"):  # no random init (about a second for VGG16): every weight is loaded below
-        model = ColorizerNet(config)
+        model = build_model(config)
     expected = model.state_dict()
     missing = sorted(set(expected) - set(tensors))
     unexpected = sorted(set(tensors) - set(expected))
@@ -99,3 +99,13 @@ def load_checkpoint(path: str | Path | None = None, device: str | torch.device =
     model.eval().to(device)
     meta["sha256"] = file_sha256(path)
     return Checkpoint(model=model, meta=meta, path=path)
+
+
+def torch_model(checkpoint) -> torch.nn.Module:
+    """The PyTorch model of a loaded ``Checkpoint``, or of a ``checkpoint.ModelFile`` (loaded at
+    first use and kept on it, so a runtime, an export and a parity check share one copy)."""
+    if isinstance(checkpoint, Checkpoint):
+        return checkpoint.model
+    if checkpoint.loaded is None:
+        checkpoint.loaded = load_checkpoint(checkpoint.path).model
+    return checkpoint.loaded

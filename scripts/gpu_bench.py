@@ -12,12 +12,12 @@ import torch
 
 from realtime_color.backends.pytorch import TorchBackend
 from realtime_color.bench import bench_row, machine_info, matmul_peak
-from realtime_color.model import ColorizerNet
+from realtime_color.model import build_model
 from realtime_color.weights import load_checkpoint
 
 
 def main() -> None:
-    model = load_checkpoint(sys.argv[1]).model if len(sys.argv) > 1 else ColorizerNet().eval()
+    model = load_checkpoint(sys.argv[1]).model if len(sys.argv) > 1 else build_model().eval()
     info = machine_info()
     info["matmul_tflops_fp16"] = round(matmul_peak("cuda", torch.float16, n=8192) / 1e3, 1)
     info["matmul_tflops_fp32"] = round(matmul_peak("cuda", torch.float32, n=8192) / 1e3, 1)

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from realtime_color.data import load_cutouts, load_images, split, validation_composites
 from realtime_color.media.images import write_image
-from realtime_color.train import TrainConfig
+from realtime_color.train_config import TrainConfig
 
 
 def main(photos: str, paste: str, out: Path) -> int:
@@ -27,7 +27,7 @@ def main(photos: str, paste: str, out: Path) -> int:
     out.mkdir(parents=True, exist_ok=True)
     for i in val_idx:
         write_image(out / f"photo-{Path(data.names[i]).stem}.png", data.images[i])
-    composites = validation_composites(val, [cutouts[i] for i in c_val], cfg.paste_scale, cfg.seed)
+    composites = validation_composites(val, [cutouts[i] for i in c_val], cfg.augment.paste_scale, cfg.seed)
     for i, img in zip(c_val, composites, strict=True):
         write_image(out / f"paste-{Path(names[i]).stem}.png", img)
     print(f"wrote {len(val_idx)} photos and {len(composites)} composites to {out}")

@@ -14,9 +14,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from realtime_color.checkpoint import SOURCE_SHA256_KEY, default_model_path, file_sha256, shipped_onnx_path
+from realtime_color.checkpoint import default_model_path, file_sha256, read_metadata, shipped_onnx_path
 from realtime_color.media.images import read_image, write_image
 from realtime_color.media.synth import write_clip
+from realtime_color.onnx_meta import SOURCE_SHA256_KEY, ExportInfo
 
 from .conftest import scene
 
@@ -108,6 +109,10 @@ def test_shipped_onnx_was_built_from_the_shipped_checkpoint(precision):
         f"{path.name} was built from another checkpoint: run python scripts/build_default_onnx.py"
     )
     assert meta.get("rtcolor.precision") == precision
+    info = ExportInfo.from_props(meta)  # the shipped file describes its model as every export does
+    ckpt_meta = read_metadata(default_model_path())
+    assert info is not None and info.inference_size == ckpt_meta["inference_size"]
+    assert info.chroma_gain == ckpt_meta["chroma_gain"] and info.model_config == ckpt_meta["model_config"]
 
 
 def test_default_model_runs_from_the_shipped_files():
@@ -125,11 +130,14 @@ def test_a_stale_shipped_file_is_not_used(tmp_path, monkeypatch):
     import realtime_color.backends.ort as ort_module
     from realtime_color.backends.ort import OrtBackend
     from realtime_color.checkpoint import ModelFile
+    from realtime_color.export import describe_onnx
 
     ckpt = ModelFile.open()
     ckpt.meta["sha256"] = "0" * 64  # as if default.safetensors had been replaced
     monkeypatch.setattr(ort_module, "onnx_cache_dir", lambda: tmp_path)
-    (tmp_path / f"{'0' * 16}-fp32.onnx").write_bytes(shipped_onnx_path("fp32").read_bytes())  # a cached export
+    cached = tmp_path / f"{'0' * 16}-fp32.onnx"  # a cached export of that replacement
+    cached.write_bytes(shipped_onnx_path("fp32").read_bytes())
+    describe_onnx(cached, {SOURCE_SHA256_KEY: "0" * 64})
     said = []
     be = OrtBackend.from_checkpoint(ckpt, precision="fp32", log=said.append)
     assert be.path.parent == tmp_path

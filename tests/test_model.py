@@ -8,7 +8,7 @@ import torch.nn.functional as F
 from torchvision.models import vgg16
 
 from realtime_color.backbones import BackboneError, init_backbone
-from realtime_color.model import ColorizerNet, ModelConfig, count_parameters
+from realtime_color.model import ARCHS, ColorizerNet, ModelConfig, build_model, count_parameters
 
 
 @pytest.fixture(scope="module")
@@ -34,6 +34,21 @@ def test_config_round_trip_and_unknown_arch():
     assert ModelConfig.from_dict(cfg.to_dict()) == cfg
     with pytest.raises(ValueError, match="unknown model arch"):
         ModelConfig.from_dict({"arch": "resnet"})
+
+
+def test_build_model_is_the_one_place_that_knows_architectures(tmp_path, monkeypatch):
+    assert type(build_model()) is ColorizerNet and build_model().config == ModelConfig()
+    with pytest.raises(ValueError, match="unknown model arch 'resnet'"):
+        build_model(ModelConfig(arch="resnet"))
+
+    class Wider(ColorizerNet):  # a new architecture is one row in ARCHS; checkpoints follow
+        pass
+
+    monkeypatch.setitem(ARCHS, "wider", Wider)
+    from realtime_color.weights import load_checkpoint, save_checkpoint
+
+    path = save_checkpoint(build_model(ModelConfig(arch="wider")), tmp_path / "w.safetensors")
+    assert type(load_checkpoint(path).model) is Wider
 
 
 def test_imagenet_first_conv_fold_sees_gray_as_vgg_did():

@@ -13,6 +13,7 @@ import torch
 from realtime_color.data import load_images, split
 from realtime_color.media.images import write_image
 from realtime_color.train import TrainConfig, chroma_loss, lr_at, train
+from realtime_color.train_config import AugmentConfig
 from realtime_color.weights import load_checkpoint, read_metadata
 
 from .conftest import scene
@@ -36,14 +37,12 @@ def _cfg(data_dir, tmp_path, **kw) -> TrainConfig:
         epochs=3,
         repeat=4,
         batch_size=4,
-        crop=32,
+        augment=AugmentConfig(crop=32, cutmix=0.0, l_jitter=0.0),
         lr=1e-3,
         warmup_steps=2,
         inference_size=32,
         val_fraction=0.34,
         device="cpu",
-        cutmix=0.0,
-        l_jitter=0.0,
         dropout=0.0,
     )
     base.update(kw)
@@ -151,8 +150,8 @@ def test_paste_keeps_every_label_consistent_with_its_colour(tmp_path):
     cutouts, names = load_cutouts(_cutout_dir(tmp_path))
     assert names == ["disc.png"] and cutouts[0].shape[2] == 4
     gray = np.full((64, 64, 3), 128, np.uint8)
-    cfg = TrainConfig(crop=32, batch_size=6, cutmix=0.0, paste_prob=1.0, paste_scale=(0.5, 0.9))
-    batch = make_batch([gray], [0] * 6, cfg, np.random.default_rng(0), cutouts)
+    aug = AugmentConfig(crop=32, cutmix=0.0, paste_prob=1.0, paste_scale=(0.5, 0.9))
+    batch = make_batch([gray], [0] * 6, aug, np.random.default_rng(0), cutouts)
     rgb = batch.permute(0, 2, 3, 1).numpy()
     red = (rgb[..., 0] > 200) & (rgb[..., 1] < 10)
     assert red.any(axis=(1, 2)).all(), "every crop got a red disc"
@@ -212,7 +211,11 @@ def test_cached_frozen_stages_train_only_the_rest_and_record_the_backbone(data_d
 
 
 def test_cache_needs_frozen_stages_and_bad_paste_knobs_are_named():
+    """The library names the fields; the CLI spells them as its options (test_cli_image)."""
     with pytest.raises(ValueError) as e:
-        TrainConfig(cache_crops=100, freeze_stages=0, paste_prob=2.0, paste_scale=(0.8, 0.2))
+        TrainConfig(cache_crops=100, freeze_stages=0)
+    assert str(e.value).startswith("cache_crops 100 must be 0, or positive with freeze_stages 1..5")
+    with pytest.raises(ValueError) as e:
+        AugmentConfig(paste_prob=2.0, paste_scale=(0.8, 0.2))
     msg = str(e.value)
-    assert "--cache-crops 100" in msg and "--paste-prob 2.0" in msg and "--paste-scale" in msg
+    assert "paste_prob 2.0" in msg and "paste_scale (0.8, 0.2)" in msg and "--" not in msg

@@ -124,6 +124,7 @@ def _auto(checkpoint, device: str, precision: str | None, engine_dir: Path | Non
 def _torch_backend(checkpoint, device: str, precision: str | None) -> Backend:
     if not _torch_installed():
         raise BackendError(f"the torch backend needs PyTorch, which is not installed: {TORCH_EXTRA}")
+    from ..weights import torch_model
     from .pytorch import TorchBackend
 
-    return TorchBackend(checkpoint.model, device=device, precision=precision)
+    return TorchBackend(torch_model(checkpoint), device=device, precision=precision)

@@ -12,8 +12,10 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from ..errors import RtcolorError
 
-class BackendError(RuntimeError):
+
+class BackendError(RtcolorError, RuntimeError):
     """A runtime that cannot be used here, with the reason and the fix."""
 
 

@@ -13,13 +13,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import SOURCE_SHA256_KEY, TORCH_EXTRA, shipped_onnx_path
+from ..checkpoint import TORCH_EXTRA, shipped_onnx_path
+from ..onnx_meta import INT8_RECIPE, INT8_RECIPE_KEY, SOURCE_SHA256_KEY, ExportInfo, export_props
 from .base import BackendBase, BackendError
 
-# In the cached file's name and the shipped file's metadata: a new quantisation recipe must not
-# reuse an old file.
-INT8_RECIPE = "enc"
-INT8_RECIPE_KEY = "rtcolor.int8_recipe"
 PRECISIONS = ("fp32", "fp16", "int8")
 
 
@@ -76,6 +73,7 @@ class OrtBackend(BackendBase):
         self.providers = self.session.get_providers()
         self.path = Path(onnx_path)
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        self.export_info = ExportInfo.from_props(self.metadata)  # which model this file came from
 
     @classmethod
     def from_checkpoint(cls, checkpoint, device: str = "cpu", precision: str | None = None, log=None) -> OrtBackend:
@@ -95,27 +93,35 @@ class OrtBackend(BackendBase):
             return onnx_cache_dir() / f"{key}-{tag}.onnx"
 
         path = cache_file(f"int8{INT8_RECIPE}" if precision == "int8" else precision)
-        if not (reuse and path.is_file()):
-            if log:
-                log(f"preparing the ONNX {precision} model (once; cached in {path.parent})")
-            try:
-                from ..export import export_onnx, quantize_int8
+        if reuse and path.is_file():
+            cached = cls(path, device=device, precision=precision)
+            info = cached.export_info  # None: cached before exports described themselves (keyed by sha256 all the same)
+            if info is None or info.source_sha256 == checkpoint.sha256:
+                return cached
+            cached.close()
+            reuse = False  # a file under this key from another model: export again
+        if log:
+            log(f"preparing the ONNX {precision} model (once; cached in {path.parent})")
+        try:
+            from ..export import export_onnx, quantize_int8
+            from ..weights import torch_model
 
-                if precision == "int8":
-                    fp32 = cache_file("fp32")
-                    if not (reuse and fp32.is_file()):
-                        export_onnx(checkpoint.model, fp32)
-                    quantize_int8(fp32, path)
-                else:
-                    export_onnx(checkpoint.model, path, fp16=precision == "fp16")
-            except ImportError as e:  # no torch: the export cannot be made here
-                raise BackendError(
-                    f"{getattr(checkpoint, 'path', 'this model')} has no ONNX export here yet, and making one "
-                    f"needs PyTorch ({e}): install it with {TORCH_EXTRA} (once; the export is cached), "
-                    "or use the bundled default model"
-                ) from e
-            except Exception as e:
-                raise BackendError(f"ONNX {precision} build for onnxruntime failed: {e}") from e
+            if precision == "int8":
+                fp32 = cache_file("fp32")
+                if not (reuse and fp32.is_file()):
+                    export_onnx(torch_model(checkpoint), fp32, props=export_props(checkpoint, "fp32"))
+                quantize_int8(fp32, path)
+            else:
+                props = export_props(checkpoint, precision)
+                export_onnx(torch_model(checkpoint), path, fp16=precision == "fp16", props=props)
+        except ImportError as e:  # no torch: the export cannot be made here
+            raise BackendError(
+                f"{getattr(checkpoint, 'path', 'this model')} has no ONNX export here yet, and making one "
+                f"needs PyTorch ({e}): install it with {TORCH_EXTRA} (once; the export is cached), "
+                "or use the bundled default model"
+            ) from e
+        except Exception as e:
+            raise BackendError(f"ONNX {precision} build for onnxruntime failed: {e}") from e
         return cls(path, device=device, precision=precision)
 
     def infer(self, lum) -> np.ndarray:

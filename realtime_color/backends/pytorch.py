@@ -6,18 +6,17 @@ import copy
 
 import torch
 
-from ..model import ColorizerNet
 from .base import BackendBase, BackendError
 
 
 class TorchBackend(BackendBase):
-    """Runs a ColorizerNet eagerly; on CUDA in fp16 and channels_last by default."""
+    """Runs a model (``model.build_model``) eagerly; on CUDA in fp16 and channels_last by default."""
 
     name = "torch"
 
     def __init__(
         self,
-        model: ColorizerNet,
+        model: torch.nn.Module,
         device: str = "cpu",
         precision: str | None = None,
         cuda_graph: bool = False,

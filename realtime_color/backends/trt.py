@@ -2,7 +2,8 @@
 
 Written against TensorRT 10.x (JetPack 6) and 11.x: ``set_input_shape``, ``set_tensor_address``
 and ``execute_async_v3`` exist in both. Input and output buffers are torch CUDA tensors, so no
-other CUDA binding is needed. Engines live in ``engines/`` with a JSON sidecar describing them.
+other CUDA binding is needed. Engines live in one per-user cache (``default_engine_dir``), each
+with a JSON sidecar describing it.
 A shape seen twice is captured in a CUDA graph and replayed. Never run: no machine with TensorRT
 was available while this was written (see README).
 """
@@ -10,6 +11,7 @@ was available while this was written (see README).
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -18,7 +20,18 @@ from .base import BackendBase, BackendError
 if TYPE_CHECKING:
     import torch
 
-ENGINE_DIR = Path("engines")
+ENGINE_DIR_ENV = "RTCOLOR_ENGINE_DIR"
+
+
+def default_engine_dir() -> Path:
+    """Where engines live unless ``--engine-dir`` says otherwise: ``$RTCOLOR_ENGINE_DIR``, else the
+    per-user cache (``$XDG_CACHE_HOME/rtcolor/engines``, ``~/.cache/rtcolor/engines``). Not relative
+    to the working directory, so an engine built in one folder is found from every other."""
+    env = os.environ.get(ENGINE_DIR_ENV)
+    if env:
+        return Path(env).expanduser()
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(cache) / "rtcolor" / "engines"
 
 
 def _torch_dtype(trt_name: str):
@@ -64,7 +77,7 @@ def engine_problem(sidecar: dict, model_sha256: str | None = None) -> str | None
 
 def read_sidecars(folder: Path | None = None) -> list[tuple[Path, dict]]:
     """(plan path, sidecar metadata) of every readable ``*.json`` sidecar in ``folder``."""
-    folder = Path(folder or ENGINE_DIR)
+    folder = Path(folder or default_engine_dir())
     found = []
     for side in sorted(folder.glob("*.json")) if folder.is_dir() else []:
         try:
@@ -130,8 +143,9 @@ class TensorRTBackend(BackendBase):
         _require_tensorrt()
         plan = find_engine(checkpoint, engine_dir)
         if plan is None:
+            where = engine_dir or default_engine_dir()
             raise BackendError(
-                f"no TensorRT engine for this model, GPU and TensorRT version in {engine_dir or ENGINE_DIR}/; "
+                f"no TensorRT engine for this model, GPU and TensorRT version in {where}/; "
                 "build one with `rtcolor build-engine --fp16`"
             )
         return cls(plan)

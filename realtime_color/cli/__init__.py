@@ -6,6 +6,7 @@ stream) and ``measure`` (bench, eval). No logic of their own beyond turning opti
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from pathlib import Path
@@ -15,8 +16,45 @@ from rich.console import Console
 from rich.markup import escape
 
 from ..checkpoint import TORCH_EXTRA
+from ..errors import ConfigError, RtcolorError
 
-app = typer.Typer(
+
+class _App(typer.Typer):
+    """The typer app whose every command turns an ``RtcolorError`` into one line and its exit
+    status, in this one place (the test runner calls commands without going through ``main``)."""
+
+    def command(self, *args, **kwargs):
+        register = super().command(*args, **kwargs)
+
+        def decorator(f):
+            @functools.wraps(f)  # typer reads the options from the wrapped signature
+            def run(*a, **kw):
+                try:
+                    return f(*a, **kw)
+                except RtcolorError as e:
+                    _fail(option_message(e), e.exit_code)
+
+            register(run)
+            return f
+
+        return decorator
+
+
+# Config fields whose option is not simply --field-name.
+_OPTION_NAMES = {"inference_size": "--size", "data": "DATA", "sources": "SOURCES"}
+
+
+def option_name(field: str) -> str:
+    """How the config field ``field`` is spelled on the command line (``batch_size`` -> ``--batch-size``)."""
+    return _OPTION_NAMES.get(field, "--" + field.replace("_", "-"))
+
+
+def option_message(e: RtcolorError) -> str:
+    """The error's text, with config fields named as the options that set them."""
+    return e.spelled(option_name) if isinstance(e, ConfigError) else str(e)
+
+
+app = _App(
     help="Real-time colorization of gray video, cameras and images (VGG16 autoencoder, Lab).",
     no_args_is_help=True,
     add_completion=False,
@@ -102,17 +140,18 @@ def _log(message: str) -> None:
 
 
 def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
-    from ..backends import BackendError, open_backend
-    from ..checkpoint import CheckpointError, ModelFile
+    from ..backends import open_backend
+    from ..checkpoint import ModelFile
     from ..colorizer import Colorizer, check_size
 
-    try:
-        if size is not None:
+    if size is not None:
+        try:
             check_size(size)
-        ckpt = ModelFile.open(model)  # metadata only: the tensors are loaded if a torch runtime needs them
-        be = open_backend(backend, ckpt, device=device, log=_log)
-    except (CheckpointError, BackendError, ValueError) as e:
-        _fail(str(e))
+        except ValueError as e:
+            _fail(str(e))
+    # A bad model or runtime is an RtcolorError: one line from the command wrapper.
+    ckpt = ModelFile.open(model)  # metadata only: the tensors are loaded if a torch runtime needs them
+    be = open_backend(backend, ckpt, device=device, log=_log)
     return Colorizer(be, size=size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
 
 

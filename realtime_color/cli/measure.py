@@ -51,7 +51,7 @@ def bench(
 
     from ..backends import BackendError, open_backend
     from ..bench import bench_row, machine_info, matmul_peak
-    from ..weights import CheckpointError, load_checkpoint
+    from ..weights import load_checkpoint
 
     try:
         shapes = [tuple(int(v) for v in s.lower().split("x")) for s in sizes]
@@ -65,10 +65,7 @@ def bench(
             open_input(clip).close()
         except VideoError as e:
             _fail(f"--clip {e}")
-    try:
-        ckpt = load_checkpoint(model)
-    except CheckpointError as e:
-        _fail(str(e))
+    ckpt = load_checkpoint(model)
     dev = "cuda:0" if device == "auto" and torch.cuda.is_available() else ("cpu" if device == "auto" else device)
     info = machine_info()
     info["matmul_gflops_fp32"] = round(matmul_peak(dev), 1)

@@ -24,6 +24,11 @@ from . import (
     out,
 )
 
+ENGINE_DIR_HELP = (
+    "Where TensorRT engines live. Default: $RTCOLOR_ENGINE_DIR, else the per-user cache "
+    "($XDG_CACHE_HOME or ~/.cache)/rtcolor/engines, found from any working directory."
+)
+
 
 @app.command()
 def image(
@@ -121,21 +126,20 @@ def export(
     """Export to ONNX (dynamic batch, height, width), check it, and print a parity check vs PyTorch.
 
     The graph takes normalised L (N, 1, H, W), H and W multiples of 16, and returns ab at half size.
+    The file's metadata_props name the source model (sha256, inference size, chroma gain, normalisation).
     Example: rtcolor export -o model.onnx --fp16
     """
     from ..export import export_onnx, onnx_parity
-    from ..weights import CheckpointError, load_checkpoint
+    from ..onnx_meta import export_props
+    from ..weights import load_checkpoint
 
     _check_output(output, "-o", ".onnx", force)
-    try:
-        ckpt = load_checkpoint(model)
-    except CheckpointError as e:
-        _fail(str(e))
+    ckpt = load_checkpoint(model)
     precision = "fp16" if fp16 else "fp32"
     if opset < 11:
         _fail(f"--opset {opset} is too old; use 11 or newer (17 by default, what TensorRT 10 and 11 read)")
     try:
-        path = export_onnx(ckpt.model, output, fp16=fp16, opset=opset)
+        path = export_onnx(ckpt.model, output, fp16=fp16, opset=opset, props=export_props(ckpt, precision))
     except (RuntimeError, ValueError) as e:  # an opset newer than this PyTorch can write, say
         _fail(f"ONNX export at opset {opset} failed: {str(e).splitlines()[0]}")
     result = onnx_parity(ckpt.model, path, precision)
@@ -151,49 +155,40 @@ def build_engine(
     min_shape: str = typer.Option("1x64x64", "--min-shape", help="Smallest input, BATCHxHEIGHTxWIDTH."),
     opt_shape: str = typer.Option("1x144x256", "--opt-shape", help="The shape to tune for (256 long side, 16:9)."),
     max_shape: str = typer.Option("8x512x512", "--max-shape", help="Largest input, BATCHxHEIGHTxWIDTH."),
-    engine_dir: Path = typer.Option(Path("engines"), "--engine-dir", help="Where engines and the timing cache live."),
+    engine_dir: Path | None = typer.Option(None, "--engine-dir", help=ENGINE_DIR_HELP + " Also the timing cache."),
     workspace: float = typer.Option(4.0, "--workspace", help="Builder workspace in GiB."),
 ) -> None:
     """Build a TensorRT engine for this GPU (TensorRT 10.x / JetPack 6, or 11.x), then check it.
 
-    The file name and a JSON sidecar hold the cache key (model sha256, TensorRT version, GPU and
-    compute capability, precision, profile); a timing cache in the engine folder speeds up rebuilds.
+    The engine goes into the engine cache, found from any folder (colorize, stream, image and eval
+    use it with --backend auto or tensorrt). The file name and a JSON sidecar hold the cache key (model
+    sha256, TensorRT version, GPU and compute capability, precision, min/opt/max shapes); a timing
+    cache in the engine folder speeds up rebuilds.
     After the build the engine is inspected (is it really FP16?) and compared with PyTorch.
 
     Example: rtcolor build-engine --fp16 --max-shape 4x288x512
     """
-    from ..backends import BackendError
     from ..engine import Profile, engine_parity, parse_shape
     from ..engine import build_engine as run_build
-    from ..weights import CheckpointError, load_checkpoint
+    from ..weights import load_checkpoint
 
     try:
         profile = Profile(parse_shape(min_shape), parse_shape(opt_shape), parse_shape(max_shape))
     except ValueError as e:
         _fail(str(e))
-    try:
-        ckpt = load_checkpoint(model)
-        plan = run_build(
-            ckpt,
-            fp16=fp16,
-            profile=profile,
-            engine_dir=engine_dir,
-            workspace_gb=workspace,
-            log=_log,
-        )
-        result = engine_parity(ckpt, plan)
-    except (CheckpointError, BackendError) as e:
-        _fail(str(e))
-    except RuntimeError as e:
-        _fail(str(e), code=1)
+    ckpt = load_checkpoint(model)
+    plan = run_build(ckpt, fp16=fp16, profile=profile, engine_dir=engine_dir, workspace_gb=workspace, log=_log)
+    result = engine_parity(ckpt, plan)
     _log(f"{plan.name}: {result}")
     if not result.ok:
         raise typer.Exit(1)
 
 
 @app.command()
-def info() -> None:
-    """Versions, devices, available backends and execution providers, and the default model."""
+def info(
+    engine_dir: Path | None = typer.Option(None, "--engine-dir", help=ENGINE_DIR_HELP),
+) -> None:
+    """Versions, devices, available backends and execution providers, the engine cache, and the default model."""
     import os
     import platform
 
@@ -213,11 +208,14 @@ def info() -> None:
         out.print(f"no CUDA GPU; CPU with {cores} threads")
     for name, note in available().items():
         out.print(f"backend {name}: {escape(note)}", highlight=False)
+    from ..backends.trt import default_engine_dir
     from ..engine import list_engines
 
-    engines = list_engines()
+    folder = engine_dir or default_engine_dir()
+    engines = list_engines(folder)
+    out.print(f"engine cache: {escape(str(folder))}", highlight=False)
     if not engines:
-        out.print("engines: none in engines/ (build one with `rtcolor build-engine` on a GPU with TensorRT)")
+        out.print("engines: none yet (build one with `rtcolor build-engine` on a GPU with TensorRT)")
     for e in engines:
         m = e["meta"]
         out.print(

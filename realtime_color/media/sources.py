@@ -28,6 +28,7 @@ from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
+from ..errors import RtcolorError
 from .images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, read_image
 
 SOURCE_HELP = (
@@ -46,7 +47,7 @@ class Status(Enum):
     ERROR = "error"  # the source failed; reopen it (a live source) or stop (a file)
 
 
-class SourceError(Exception):
+class SourceError(RtcolorError):
     """A source that cannot be opened, with the reason and the fix."""
 
 

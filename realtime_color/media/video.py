@@ -16,6 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from ..color import ycbcr_matrix_for
+from ..errors import RtcolorError
 from .frames import Picture, subsampling_for
 from .outputs import discard, explain, sibling, temp_path
 
@@ -23,7 +24,7 @@ VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".mts"
 CODECS = ("libx264", "libx265", "h264_nvenc", "hevc_nvenc")
 
 
-class VideoError(Exception):
+class VideoError(RtcolorError):
     """A video that cannot be read or written, with the reason and the fix."""
 
 
