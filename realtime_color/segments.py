@@ -31,8 +31,9 @@ from fractions import Fraction
 from pathlib import Path
 
 from .media.outputs import discard, explain, temp_path
-from .media.video import FileSink, FileSource, VideoError, open_input
-from .pipeline import Pipeline, Policy, summarise
+
+# The video and pipeline modules (FFmpeg, OpenCV) are imported where used: the CLI reads this
+# module's defaults for its help text, and `rtcolor --help` should not load a video stack.
 
 # Enough for the temporal state to converge: each keyframe keeps ~0.6 of the carried chroma, so
 # the difference from a single run shrinks ~0.6x per keyframe. On a generated 25 fps clip, 1 s of
@@ -69,6 +70,8 @@ def plan_segments(
     shorter). A file no longer than ``segment_seconds`` is one segment, without a demux pass."""
     if segment_seconds <= 0 or warmup_seconds < 0:
         raise ValueError(f"segment length {segment_seconds} must be > 0 and warm-up {warmup_seconds} >= 0")
+    from .media.video import VideoError, open_input
+
     container = open_input(path)
     try:
         video = container.streams.video[0]
@@ -117,6 +120,8 @@ class SegmentSource:
     live = False
 
     def __init__(self, path: str | Path, segment: Segment, keyframe_interval: int = 1):
+        from .media.video import FileSource
+
         self.inner = FileSource(path)
         self.segment = segment
         self.skip = -segment.warmup_index % max(1, keyframe_interval)
@@ -150,7 +155,7 @@ class OwnFrames:
     """The sink of one segment: warm-up frames are dropped before the encoder (so the first frame
     encoded, an IDR, is the segment's first own frame) and timestamps start at 0 in the part."""
 
-    def __init__(self, sink: FileSink, segment: Segment):
+    def __init__(self, sink, segment: Segment):
         self.sink, self.segment = sink, segment
         self.first_pts: int | None = None  # source pts of the first own frame: the join's offset
         self.frames = 0
@@ -185,6 +190,9 @@ def colorize_segment(
     """Colorize one segment of ``src`` into the part file ``part`` (video only). Returns a summary
     with ``frames`` (own frames written) and ``first_pts`` (their first source pts). Raises
     VideoError when frames were lost; the part then does not exist (never half a part)."""
+    from .media.video import FileSink, VideoError
+    from .pipeline import Pipeline, Policy, summarise
+
     source = SegmentSource(src, segment, cfg.temporal.keyframe_interval)
     try:
         sink = FileSink(part, source=None, codec=codec, crf=crf, preset=preset, rate=source.info.rate)
@@ -217,7 +225,9 @@ def colorize_segment(
 
 
 def _packets(container, streams, offset: Fraction = Fraction(0)):
-    """(time in seconds, order, packet) for each packet with a timestamp, shifted by ``offset`` s."""
+    """(time in seconds, packet) for each packet with a timestamp, shifted by ``offset`` seconds."""
+    from .media.video import VideoError
+
     for packet in container.demux(*streams):
         if packet.dts is None and packet.pts is None:
             continue  # the demuxer's final empty packet
@@ -237,6 +247,8 @@ def join_parts(src: str | Path, parts: list[tuple[Path, int]], dest: str | Path,
     with the source's audio/subtitle packets and metadata. ``frames``: the total the plan counted
     (checked). Written under a temporary name and renamed; returns ``dest``."""
     import av
+
+    from .media.video import VideoError, open_input
 
     dest = Path(dest)
     tmp = temp_path(dest, f"rtcolor-join-{os.getpid()}")
