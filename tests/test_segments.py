@@ -93,11 +93,8 @@ def test_plan_cuts_at_keyframes_and_counts_every_frame(long_clip):
     for a, b in zip(segs, segs[1:], strict=False):
         assert b.start == a.end and b.start in keys and b.warmup_from in keys | {min(p for p, _ in packets)}
         assert b.warmup_from < b.start
-    assert (
-        plan_segments(long_clip, 60.0)
-        == [segs[0].__class__(0, None, None, None, segs[0].frames and 148, segs[0].time_base)]
-        or True
-    )
+    one = plan_segments(long_clip, 60.0)  # shorter than a segment: no demux pass, one segment
+    assert len(one) == 1 and one[0].start is None and one[0].end is None and one[0].warmup_from is None
 
 
 def _split_run(src, out_dir, colorizer, crf: int):
