@@ -18,10 +18,10 @@ from realtime_color.segments import colorize_segment, join_parts, part_path, pla
 SEGMENT_S, WARMUP_S = 1.5, 2.0  # a 6 s clip with a 1 s GOP: 3 segments, warm-ups from 0 s and 2 s
 
 
-def short_gop_clip(path, seconds: float = 6.0, gop: int = 25, seed: int = 0):
+def short_gop_clip(path, seconds: float = 6.0, gop: int = 25, seed: int = 0, width: int = 160, height: int = 96):
     """A generated 160x96 25 fps clip with audio, re-encoded with a keyframe every ``gop`` frames
     (write_clip leaves x264's 250-frame default, longer than these clips); audio copied."""
-    raw = write_clip(path.with_name("raw-" + path.name), seconds=seconds, width=160, height=96, fps=25, seed=seed)
+    raw = write_clip(path.with_name("raw-" + path.name), seconds=seconds, width=width, height=height, fps=25, seed=seed)
     with av.open(str(raw)) as i, av.open(str(path), "w") as o:
         v, a = i.streams.video[0], i.streams.audio[0]
         ov = o.add_stream("libx264", rate=v.average_rate)
