@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ..segments import DEFAULT_SEGMENT_SECONDS
 from ..temporal import DEFAULT_K
 from . import (
     BACKEND_OPTION,
@@ -22,6 +23,7 @@ from . import (
     app,
     err,
 )
+from .cluster import CLUSTER_HELP, RESOURCES_HELP, SEGMENT_HELP
 
 TEMPORAL_HELP = {
     "keyframe": "Run the network on every K-th frame (and at every scene cut); the frames between carry "
@@ -100,6 +102,10 @@ def colorize(
         "each one's colours are carried through its shot, forwards and backwards; the network fills the rest. "
         "One input video.",
     ),
+    resume: bool = typer.Option(False, "--resume", help="Skip inputs whose output is already complete."),
+    cluster: str | None = typer.Option(None, "--cluster", help=CLUSTER_HELP),
+    cluster_resources: str | None = typer.Option(None, "--cluster-resources", help=RESOURCES_HELP),
+    segment_seconds: float = typer.Option(DEFAULT_SEGMENT_SECONDS, "--segment-seconds", help=SEGMENT_HELP),
 ) -> None:
     """Colorize video files: every frame and timestamp kept, audio copied packet for packet.
 
@@ -111,6 +117,7 @@ def colorize(
       rtcolor colorize reels/ -o colorized/ --keyframe-interval 4 --crf 16
       rtcolor colorize night_cam.mp4 -o out.mp4 --reference day_frame.png
       rtcolor colorize reel.mp4 -o reel_color.mp4 --colour-frames coloured/   (000120.png, 004410.png, ...)
+      rtcolor colorize /shared/films/ -o /shared/colour/ --cluster auto --cluster-resources GPU=1
     """
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -154,6 +161,16 @@ def colorize(
         compare=compare,
         references=_references(references),
     )
+    if cluster is not None:  # the workers load the model; this machine only plans, watches and joins
+        from .cluster import colorize_on_cluster
+
+        enc = {"codec": codec, "crf": crf, "preset": preset}
+        results, failures = colorize_on_cluster(
+            paths, output, many, pcfg, model, backend, device, size, enc, cluster, cluster_resources,
+            segment_seconds, force, resume, len(unmatched),
+        )  # fmt: skip
+        _write_stats(stats_path, {"runs": results})
+        raise typer.Exit(1 if failures else 0)
     colorizer = _colorizer(model, backend, device, size)
     if batch <= 0:
         pcfg.batch = 8 if str(getattr(colorizer.backend, "device", "cpu")).startswith("cuda") else 1
@@ -168,6 +185,9 @@ def colorize(
             if dest.resolve() in taken:  # a/clip.mp4 and b/clip.mp4 into one folder
                 raise VideoError(f"{src}: another input already wrote {dest} (same file name)")
             taken.add(dest.resolve())
+            if dest.exists() and resume:  # outputs appear under their name only when complete
+                _note("skipped", "green", f"{src}: {dest} is complete (--resume)")
+                continue
             if dest.exists() and not force:
                 raise VideoError(f"{src}: {dest} exists; pass --force to overwrite it")
             try:
