@@ -23,6 +23,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .errors import RtcolorError
 from .media.outputs import temp_path
 from .media.video import VideoError
 from .segments import DEFAULT_SEGMENT_SECONDS, DEFAULT_WARMUP_SECONDS, Segment, join_parts, part_path, plan_segments
@@ -31,7 +32,7 @@ RAY_EXTRA = "pip install 'rtcolor[cluster]'"
 DEFAULT_RETRIES = 3  # runs of a segment whose worker died, beyond the first
 
 
-class ClusterError(Exception):
+class ClusterError(RtcolorError):
     """A cluster that cannot be used as asked: the text names the value and the fix."""
 
 
