@@ -157,7 +157,7 @@ def _end_to_end(ckpt, dev, clip, tmp, resolution, seconds, k, peers, naive_frame
     from ..bench import naive_fps, pipeline_fps, transcode_fps
     from ..colorizer import Colorizer
     from ..media.synth import write_clip
-    from ..pipeline import PipelineConfig
+    from ..stages import PipelineConfig
     from ..temporal import TemporalConfig
 
     if clip is None:
@@ -226,7 +226,8 @@ def evaluate(
     from ..evaluate import contact_sheet, evaluate_image, evaluate_video, gain_interval, mean_scores
     from ..media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, write_image
     from ..media.video import VIDEO_SUFFIXES, VideoError
-    from ..pipeline import PipelineConfig, summarise
+    from ..pipeline import summarise
+    from ..stages import PipelineConfig
     from ..temporal import TemporalConfig
 
     files, unmatched = expand_inputs(paths, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES)

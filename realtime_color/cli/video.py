@@ -7,37 +7,38 @@ from pathlib import Path
 
 import typer
 
-from ..temporal import DEFAULT_K
+from ..temporal import TemporalConfig
 from . import BACKEND_OPTION, DEVICE_OPTION, MODEL_OPTION, SIZE_OPTION, _colorizer, _fail, _log, _note, app, err
 
+_T = TemporalConfig  # the defaults below are the config's, read from it (never written here)
 TEMPORAL_HELP = {
     "keyframe": "Run the network on every K-th frame (and at every scene cut); the frames between carry "
-    "the chroma along optical flow. 1: every frame. The default 16 keeps 720p near 50 fps on a 2-core CPU; "
-    "use 4-8 for fast, complex motion when there is speed to spare.",
+    "the chroma along optical flow. 1: every frame. The default keeps 720p near 50 fps on a 2-core CPU; "
+    f"use 4-8 for fast, complex motion when there is speed to spare. Default: {_T.keyframe_interval}.",
     "smoothing": "Temporal smoothing of the chroma, 0 (off) to 0.95: the weight kept from the motion-"
-    "compensated previous frame where it still matches. Reset at scene cuts.",
-    "cut": "Scene-cut threshold: L-histogram distance between frames (0-1) that starts a new scene.",
+    f"compensated previous frame where it still matches. Reset at scene cuts. Default: {_T.smoothing}.",
+    "cut": "Scene-cut threshold: L-histogram distance between frames (0-1) that starts a new scene. "
+    f"Default: {_T.cut_threshold}.",
     "static": "In a still scene (under 1% of the picture changed since the last keyframe) the keyframe "
-    "interval stretches up to this many times K (K > 1), sparing an idle camera most network calls. 1: off.",
+    "interval stretches up to this many times K (K > 1), sparing an idle camera most network calls. 1: off. "
+    f"Default: {_T.static_stretch}.",
 }
 
+# None: the config's default. Only what the user typed overrides it.
+KEYFRAME_OPTION = typer.Option(None, "--keyframe-interval", "-k", help=TEMPORAL_HELP["keyframe"], show_default=False)
+STATIC_OPTION = typer.Option(None, "--static-stretch", help=TEMPORAL_HELP["static"], show_default=False)
+SMOOTHING_OPTION = typer.Option(None, "--smoothing", help=TEMPORAL_HELP["smoothing"], show_default=False)
+CUT_OPTION = typer.Option(None, "--cut-threshold", help=TEMPORAL_HELP["cut"], show_default=False)
+NO_FLOW_OPTION = typer.Option(False, "--no-flow", help="Carry chroma in place between keyframes (no optical flow).")
 
-KEYFRAME_OPTION = typer.Option(DEFAULT_K, "--keyframe-interval", "-k", help=TEMPORAL_HELP["keyframe"])
-STATIC_OPTION = typer.Option(4, "--static-stretch", help=TEMPORAL_HELP["static"])
-SMOOTHING_OPTION = typer.Option(0.6, "--smoothing", help=TEMPORAL_HELP["smoothing"])
 
-
-def _temporal(keyframe_interval: int, smoothing: float, cut_threshold: float, no_flow: bool, static_stretch: int):
-    from ..temporal import TemporalConfig
-
+def _temporal(**overrides) -> TemporalConfig:
+    """The temporal config with what the user typed (options left at None keep the config's default)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given.pop("no_flow", False):
+        given["method"] = "still"
     try:
-        return TemporalConfig(
-            keyframe_interval=keyframe_interval,
-            smoothing=smoothing,
-            cut_threshold=cut_threshold,
-            flow=not no_flow,
-            static_stretch=static_stretch,
-        )
+        return TemporalConfig(**given)
     except ValueError as e:
         _fail(str(e))
 
@@ -65,11 +66,11 @@ def colorize(
     size: int | None = SIZE_OPTION,
     backend: str = BACKEND_OPTION,
     device: str = DEVICE_OPTION,
-    keyframe_interval: int = KEYFRAME_OPTION,
-    static_stretch: int = STATIC_OPTION,
-    smoothing: float = SMOOTHING_OPTION,
-    cut_threshold: float = typer.Option(0.3, "--cut-threshold", help=TEMPORAL_HELP["cut"]),
-    no_flow: bool = typer.Option(False, "--no-flow", help="Carry chroma in place between keyframes (no optical flow)."),
+    keyframe_interval: int | None = KEYFRAME_OPTION,
+    static_stretch: int | None = STATIC_OPTION,
+    smoothing: float | None = SMOOTHING_OPTION,
+    cut_threshold: float | None = CUT_OPTION,
+    no_flow: bool = NO_FLOW_OPTION,
     codec: str = typer.Option("libx264", "--codec", help="libx264, libx265, or h264_nvenc / hevc_nvenc on NVIDIA."),
     crf: int = typer.Option(18, "--crf", help="Quality (x264/x265 CRF, NVENC CQ): lower is better; 0 is lossless."),
     preset: str = typer.Option("veryfast", "--preset", help="Encoder speed preset (ultrafast ... veryslow)."),
@@ -95,7 +96,8 @@ def colorize(
     from ..media.images import expand_inputs
     from ..media.outputs import OutputError, check_folder, check_output, explain
     from ..media.video import CODECS, VIDEO_SUFFIXES, VideoError
-    from ..pipeline import PipelineConfig, colorize_file
+    from ..pipeline import Outcome
+    from ..stages import PipelineConfig, colorize_file
 
     if codec not in CODECS:
         _fail(f"--codec {codec!r} is not supported; choose one of {', '.join(CODECS)}")
@@ -124,7 +126,13 @@ def colorize(
     except OutputError as e:
         _fail(str(e))
     pcfg = PipelineConfig(
-        temporal=_temporal(keyframe_interval, smoothing, cut_threshold, no_flow, static_stretch),
+        temporal=_temporal(
+            keyframe_interval=keyframe_interval,
+            smoothing=smoothing,
+            cut_threshold=cut_threshold,
+            no_flow=no_flow,
+            static_stretch=static_stretch,
+        ),
         batch=batch,
         compare=compare,
     )
@@ -158,7 +166,7 @@ def colorize(
                 console=err,
             ) as bar:
                 task = bar.add_task(src.name, total=None, fps=0.0)
-                summary = colorize_file(
+                result = colorize_file(
                     src,
                     dest,
                     colorizer,
@@ -172,16 +180,17 @@ def colorize(
             _note("failed", "red", f"{src}: {e}" if str(src) not in str(e) else str(e))
             failures += 1
             continue
-        except KeyboardInterrupt as e:
-            summary = getattr(e, "partial", None)
-            if summary:
-                results.append(summary)
-                _log(f"interrupted: wrote the playable partial file {summary['output']}")
+        except KeyboardInterrupt:  # before the first frame: nothing was written
             _write_stats(stats_path, {"runs": results})
             raise typer.Exit(130) from None
+        summary = result.summary()
         results.append(summary)
+        if result.outcome is Outcome.INTERRUPTED:
+            _log(f"interrupted: wrote the playable partial file {result.output}")
+            _write_stats(stats_path, {"runs": results})
+            raise typer.Exit(130)
         _report(summary)
-        if not summary["complete"]:
+        if not result.complete:
             failures += 1
     _write_stats(stats_path, {"runs": results})
     if failures:
@@ -233,7 +242,7 @@ def _write_stats(path: Path | None, data: dict) -> None:
 @app.command()
 def stream(
     source: str | None = typer.Argument(
-        None, help="Camera index, /dev/videoN, rtsp:// http:// udp:// URL, file, folder."
+        None, help="Camera index, /dev/videoN, rtsp:// http:// udp:// URL, file, folder or glob of pictures, synth://."
     ),
     camera: int | None = typer.Option(None, "--camera", "-c", help="Camera index (same as giving the number)."),
     outs: list[str] = typer.Option(
@@ -252,9 +261,9 @@ def stream(
     size: int | None = SIZE_OPTION,
     backend: str = BACKEND_OPTION,
     device: str = DEVICE_OPTION,
-    keyframe_interval: int = KEYFRAME_OPTION,
-    static_stretch: int = STATIC_OPTION,
-    smoothing: float = SMOOTHING_OPTION,
+    keyframe_interval: int | None = KEYFRAME_OPTION,
+    static_stretch: int | None = STATIC_OPTION,
+    smoothing: float | None = SMOOTHING_OPTION,
     report_every: float = typer.Option(5.0, "--report-every", help="Seconds between telemetry lines (0: off)."),
     stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing recordings (the input never is)."),
@@ -272,9 +281,10 @@ def stream(
     import threading
 
     from ..media.sinks import SinkError, open_sink
-    from ..media.sources import LiveSource, SourceError
+    from ..media.sources import Policy, SourceError, open_source, parse_source
     from ..media.video import VideoError
-    from ..pipeline import Pipeline, PipelineConfig, summarise
+    from ..pipeline import Outcome, summarise
+    from ..stages import PipelineConfig, colorize_pipeline
 
     if segment < 0 or duration < 0 or fps <= 0:
         _fail("--segment and --duration must be >= 0 and --fps > 0")
@@ -284,10 +294,17 @@ def stream(
     if source is None:
         _fail("name a source: rtcolor stream --camera 0, or a URL / file (see --help)")
     log = _log
-    pcfg = PipelineConfig(temporal=_temporal(keyframe_interval, smoothing, 0.3, False, static_stretch))
+    pcfg = PipelineConfig(
+        temporal=_temporal(keyframe_interval=keyframe_interval, smoothing=smoothing, static_stretch=static_stretch)
+    )
     try:
-        src = LiveSource(source, pace=not no_pace, loop=loop, fps=fps, opencv=opencv, log=log)
-    except SourceError as e:
+        spec = parse_source(source)
+        # Read as a live source: reopened when it fails, pictures stamped with the capture clock (a
+        # recording keeps real time, --loop included). A file run flat out loses nothing, though:
+        # its frames go through the pipeline under the file policy.
+        policy = Policy.FILE if spec.kind == "file" and no_pace else Policy.LIVE
+        src = open_source(spec, Policy.LIVE, pace=not no_pace, loop=loop, fps=fps, opencv=opencv, log=log)
+    except (SourceError, VideoError) as e:
         _fail(str(e))
     pipe_holder: list = []
     sinks = []
@@ -315,7 +332,7 @@ def stream(
             s.close(complete=False)
         src.close()
         raise
-    pipe = Pipeline(src, sinks, colorizer, pcfg)
+    pipe = colorize_pipeline(colorizer, sinks, pcfg, policy)
     pipe_holder.append(pipe)
     if duration > 0:
         timer = threading.Timer(duration, pipe.stop)
@@ -336,11 +353,8 @@ def stream(
         )
         last.update(t=now, **{"in": s.frames_in, "out": s.frames_out})
 
-    interrupted = False
     try:
-        pipe.run(on_poll=telemetry)
-    except KeyboardInterrupt:
-        interrupted = True
+        result = pipe.run(src, on_poll=telemetry)
     finally:
         src.close()
         closing_errors = []
@@ -349,27 +363,30 @@ def stream(
                 s.close(complete=True)
             except (SinkError, VideoError, OSError) as e:
                 closing_errors.append(str(e))
-    summary = pipe.stats.summary()
-    summary.update(source=source, reconnects=src.reconnects, outputs=outs)
+    reconnects = getattr(src, "reconnects", 0)
+    result.input, result.problems = source, list(src.problems)
+    if result.source_error and spec.kind in ("file", "images"):
+        result.problems.append(f"reading failed before the end: {result.source_error}")
+    summary = result.stats.summary()
+    summary.update(source=source, reconnects=reconnects, outputs=outs)
     for s in sinks:
         if getattr(s, "written", None):
             summary.setdefault("recordings", []).extend(str(p) for p in s.written)
     log(
         f"{summary['frames_out']} of {summary['frames_in']} frames out ({summary['dropped']} dropped as stale), "
         f"{summary['fps']:.1f} fps, latency p50 {summary['latency_p50_ms']} ms p95 {summary['latency_p95_ms']} ms, "
-        f"{src.reconnects} reconnects"
+        f"{reconnects} reconnects"
     )
-    problems = src.problems
-    if problems:
-        summary["problems"] = problems
-        _note("warning", "yellow", f"{source}: {summarise(problems)}; the recording holds each frame that decoded")
+    if result.problems:
+        summary["problems"] = result.problems
+        text = f"{source}: {summarise(result.problems)}; the recording holds each frame that decoded"
+        _note("warning", "yellow", text)
     _write_stats(stats_path, summary)
-    if pipe.error is not None:
-        stage, e = pipe.error
-        _fail(f"{stage} stage failed: {e.__class__.__name__}: {e}", code=1)
+    if result.failure is not None:
+        _fail(result.failure, code=1)
     if closing_errors:
         _fail("; ".join(closing_errors), code=1)
-    if interrupted:
+    if result.outcome is Outcome.INTERRUPTED:
         raise typer.Exit(130)
-    if problems:  # frames were lost: a partial run is not a success
+    if result.problems:  # frames were lost: a partial run is not a success
         raise typer.Exit(1)
