@@ -22,9 +22,9 @@ from typer.testing import CliRunner
 from realtime_color.backends import open_backend
 from realtime_color.cli import app
 from realtime_color.colorizer import Colorizer
+from realtime_color.media.frames import Policy
 from realtime_color.media.sources import LiveSource, SourceError, parse_source
 from realtime_color.media.synth import SceneClip
-from realtime_color.media.frames import Policy
 from realtime_color.stages import PipelineConfig, colorize_pipeline
 from realtime_color.temporal import TemporalConfig
 from realtime_color.weights import load_checkpoint
