@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from ..media.sources import SOURCE_HELP
 from ..temporal import TemporalConfig
 from . import BACKEND_OPTION, DEVICE_OPTION, MODEL_OPTION, SIZE_OPTION, _colorizer, _fail, _log, _note, app, err
 
@@ -241,9 +242,7 @@ def _write_stats(path: Path | None, data: dict) -> None:
 
 @app.command()
 def stream(
-    source: str | None = typer.Argument(
-        None, help="Camera index, /dev/videoN, rtsp:// http:// udp:// URL, file, folder or glob of pictures, synth://."
-    ),
+    source: str | None = typer.Argument(None, help=SOURCE_HELP),
     camera: int | None = typer.Option(None, "--camera", "-c", help="Camera index (same as giving the number)."),
     outs: list[str] = typer.Option(
         ["display"],
