@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..temporal import DEFAULT_K
+from ..temporal import DEFAULT_K, TemporalConfig
 from . import BACKEND_OPTION, DEVICE_OPTION, MODEL_OPTION, SIZE_OPTION, _colorizer, _fail, _log, _note, app, out
 
 
@@ -158,7 +158,6 @@ def _end_to_end(ckpt, dev, clip, tmp, resolution, seconds, k, peers, naive_frame
     from ..colorizer import Colorizer
     from ..media.synth import write_clip
     from ..stages import PipelineConfig
-    from ..temporal import TemporalConfig
 
     if clip is None:
         try:
@@ -204,7 +203,9 @@ def evaluate(
     keyframe_interval: int = typer.Option(
         DEFAULT_K, "--keyframe-interval", "-k", help="Video: network every K-th frame."
     ),
-    smoothing: float = typer.Option(0.6, "--smoothing", help="Video: temporal smoothing (see rtcolor colorize)."),
+    smoothing: float = typer.Option(
+        TemporalConfig.smoothing, "--smoothing", help="Video: temporal smoothing (see rtcolor colorize)."
+    ),
     sample_every: int = typer.Option(10, "--sample-every", help="Video: SSIM/CIEDE2000 on every N-th frame."),
     sheet: Path | None = typer.Option(None, "--sheet", help="Write a contact sheet (gray | ours | truth) PNG."),
     allow_partial: bool = typer.Option(
@@ -228,7 +229,6 @@ def evaluate(
     from ..media.video import VIDEO_SUFFIXES, VideoError
     from ..pipeline import summarise
     from ..stages import PipelineConfig
-    from ..temporal import TemporalConfig
 
     files, unmatched = expand_inputs(paths, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES)
     for item in unmatched:

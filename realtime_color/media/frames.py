@@ -13,12 +13,14 @@ import time
 from dataclasses import dataclass, field
 from enum import Enum
 from fractions import Fraction
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import cv2
 import numpy as np
 
-from ..color import chroma_scale, luma_range, rgb_to_ycbcr, ycbcr_to_rgb
+from ..color import YCBCR_MATRICES, chroma_scale, luma_range, rgb_to_ycbcr, ycbcr_to_rgb
+
+Matrix = Literal["bt601", "bt709"]  # the Y'CbCr matrices color.py knows (YCBCR_MATRICES)
 
 
 @dataclass
@@ -30,7 +32,7 @@ class Picture:
     pts: int | None = None  # presentation timestamp in time_base units (files)
     time_base: Fraction | None = None
     full_range: bool = False  # JPEG (0-255) rather than video (16-235) levels
-    matrix: str = "bt709"  # Y'CbCr matrix, see color.ycbcr_matrix_for
+    matrix: Matrix = "bt709"  # Y'CbCr matrix, see color.ycbcr_matrix_for
     subsampling: tuple[int, int] = (2, 2)  # chroma subsampling (rows, cols): 4:2:0 -> (2, 2)
     rotation: int = 0  # degrees a player turns the picture (a phone's display matrix), kept by recordings
     captured: float = field(default_factory=time.monotonic)  # for capture-to-output latency
@@ -41,6 +43,10 @@ class Picture:
     pixels: np.ndarray | None = None  # a still picture as decoded: RGB or gray, 8 or 16 bits (``image`` colours it)
     alpha: np.ndarray | None = None  # a still picture's transparency, when it has any
     name: str | None = None  # the file a still picture came from (outputs are named after it)
+
+    def __post_init__(self) -> None:
+        if self.matrix not in YCBCR_MATRICES:  # decided where it was decoded: never a guess later
+            raise ValueError(f"unknown Y'CbCr matrix {self.matrix!r}; use one of {', '.join(YCBCR_MATRICES)}")
 
     @property
     def chroma_shape(self) -> tuple[int, int]:
