@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..color import ycbcr_matrix_for
-from .frames import Picture, Read, SourceError, Status, subsampling_for
+from .frames import Picture, Policy, Read, Source, SourceError, Status, subsampling_for
 from .video import _av, _info, open_input
 
 
@@ -49,7 +49,7 @@ def picture_from_av(frame, index: int, size: tuple[int, int] | None = None, chro
     return pic
 
 
-class FileSource:
+class FileSource(Source):
     """Decodes a video file into Pictures, in order, and (``packets``) hands over the other streams'
     packets too, so a sink can mux them unchanged.
 
@@ -57,6 +57,8 @@ class FileSource:
     ``problems``; the caller decides what that means for the exit code. ``pace`` hands frames over
     at the file's own rate (a file standing in for a camera); ``loop`` starts again at the end.
     """
+
+    policy = Policy.FILE
 
     def __init__(
         self, path: str | Path, pace: bool = False, loop: bool = False, chroma: bool = False, packets: bool = False
@@ -171,14 +173,11 @@ class FileSource:
         self.index += 1
         return pic
 
-    def stop(self) -> None:
-        pass  # a read never waits for long: the reader sees the stop before the next one
-
     def close(self) -> None:
         self.container.close()
 
 
-class StreamSource:
+class StreamSource(Source):
     """A network stream (rtsp, http, udp, ...) through PyAV. A decode error ends ``read`` with
     ERROR; the live policy reopens the stream."""
 
@@ -218,9 +217,6 @@ class StreamSource:
         pic = picture_from_av(frame, self.index, rotation=int(getattr(frame, "rotation", 0) or 0))
         self.index += 1
         return Read(Status.FRAME, pic)
-
-    def stop(self) -> None:
-        pass
 
     def close(self) -> None:
         self.container.close()

@@ -115,6 +115,25 @@ class Read(NamedTuple):
     note: str | None = None
 
 
+class Source:
+    """What every source is: ``read`` returns a Read; ``stop`` asks a waiting read to give up;
+    ``close`` lets go of the device or file. ``policy`` is how the kind is read unless the caller
+    says otherwise (``sources.open_source``); ``problems`` lists what a file or folder lost."""
+
+    policy = Policy.LIVE
+    problems: list[str] | tuple = ()  # sources that can lose frames keep their own list
+    spec = None  # the parsed URI it was opened from (``sources.SourceSpec``)
+
+    def read(self, timeout: float = 1.0) -> Read:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        pass  # reads that never wait long need nothing
+
+    def close(self) -> None:
+        pass
+
+
 def pictures(source):
     """The Pictures of a source that ends (a file, pictures), in order, until its end or an error."""
     while True:

@@ -32,7 +32,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 
 from .decode import FileSource, StreamSource
-from .frames import Picture, Policy, Read, SourceError, Status, picture_from_bgr, pictures
+from .frames import Picture, Policy, Read, Source, SourceError, Status, picture_from_bgr, pictures
 from .images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, read_picture
 
 SOURCE_HELP = (
@@ -95,7 +95,7 @@ class SourceOptions:
 _SYNTH_DOWN_UNTIL: dict[str, float] = {}  # a dead fake camera refuses to reopen until then
 
 
-class SynthSource:
+class SynthSource(Source):
     """Generated frames at a set rate; can die after N frames and stay away ``down`` seconds."""
 
     def __init__(self, spec: SourceSpec, opts: SourceOptions | None = None):
@@ -135,14 +135,8 @@ class SynthSource:
         code = cv2.COLOR_RGB2GRAY if self.gray else cv2.COLOR_RGB2BGR
         return Read(Status.FRAME, picture_from_bgr(cv2.cvtColor(rgb, code), self.count - 1))
 
-    def stop(self) -> None:
-        pass
 
-    def close(self) -> None:
-        pass
-
-
-class CvSource:
+class CvSource(Source):
     """A camera (or an MJPEG URL) through OpenCV: V4L2, MJPG fourcc where offered, 1-frame buffer.
     OpenCV hands over BGR, so its pictures are full-range BT.601 luma (as JPEG), decided here."""
 
@@ -169,18 +163,17 @@ class CvSource:
         self.index += 1
         return Read(Status.FRAME, picture_from_bgr(frame, self.index - 1))
 
-    def stop(self) -> None:
-        pass
-
     def close(self) -> None:
         self.cap.release()
 
 
-class ImageSource:
+class ImageSource(Source):
     """Pictures from a file, folder or glob, in name order; paced at ``fps`` for a live view.
 
     Each Picture holds the picture as decoded (``pixels``, 8 or 16 bits, and ``alpha``) for the
     commands that colour stills, and its full-range BT.601 luma (as JPEG) for the video path."""
+
+    policy = Policy.FILE
 
     def __init__(self, spec: SourceSpec, opts: SourceOptions | None = None):
         opts = opts or SourceOptions()
@@ -215,12 +208,6 @@ class ImageSource:
         self.index += 1
         return Read(Status.FRAME, pic)
 
-    def stop(self) -> None:
-        pass
-
-    def close(self) -> None:
-        pass
-
 
 # One class per kind: how each kind is opened and decoded is written once, for every command.
 SOURCES = {
@@ -232,14 +219,19 @@ SOURCES = {
     "images": ImageSource,
     "synth": SynthSource,
 }
-NATURAL_POLICY = {"file": Policy.FILE, "images": Policy.FILE}  # the others are live
 
 
-def open_raw(spec: SourceSpec, opts: SourceOptions):
+def _class(spec: SourceSpec, opts: SourceOptions) -> type[Source]:
+    return CvSource if spec.kind == "http" and opts.opencv else SOURCES[spec.kind]
+
+
+def open_raw(spec: SourceSpec, opts: SourceOptions) -> Source:
     """The source object for a spec, from ``SOURCES`` (raises SourceError or VideoError, naming
     the value, when it cannot be opened)."""
-    cls = CvSource if spec.kind == "http" and opts.opencv else SOURCES[spec.kind]
-    return getattr(cls, "from_spec", cls)(spec, opts)
+    cls = _class(spec, opts)
+    source = getattr(cls, "from_spec", cls)(spec, opts)
+    source.spec = spec
+    return source
 
 
 def open_source(uri: str | SourceSpec, policy: Policy | None = None, kind: str | None = None, log=None, **options):
@@ -250,13 +242,11 @@ def open_source(uri: str | SourceSpec, policy: Policy | None = None, kind: str |
     ``policy`` and ``problems`` (frames a file lost)."""
     spec = parse_source(uri, kind)
     opts = SourceOptions(**options)
-    policy = policy or NATURAL_POLICY.get(spec.kind, Policy.LIVE)
+    policy = policy or _class(spec, opts).policy  # files and pictures: FILE; cameras and streams: LIVE
     if policy is Policy.LIVE:
         return LiveSource(spec, opts, log=log)
     source = open_raw(spec, opts)
-    source.spec, source.policy = spec, policy
-    if not hasattr(source, "problems"):
-        source.problems = []
+    source.policy = policy
     return source
 
 
@@ -276,7 +266,7 @@ def read_still(path: str | Path) -> Picture:
     return pic
 
 
-class LiveSource:
+class LiveSource(Source):
     """Reads Pictures from a source, reopening it with backoff when it fails (live policy).
 
     Pictures are stamped with the capture clock, so a recording keeps real time across drops.
@@ -305,7 +295,7 @@ class LiveSource:
     @property
     def problems(self) -> list[str]:
         """What a file lost (undecodable frames): the run is then partial."""
-        return [*self._problems, *getattr(self.source, "problems", [])]
+        return [*self._problems, *(self.source.problems if self.source is not None else ())]
 
     @property
     def rotation(self) -> int:
