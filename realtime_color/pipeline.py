@@ -55,6 +55,8 @@ class Stage:
     over what the stage still holds at the end of the input; ``passenger`` sees Passengers."""
 
     name = "stage"
+    fn = None
+    stats: Stats | None = None
 
     def __init__(self, name: str | None = None, fn=None):
         if name is not None:

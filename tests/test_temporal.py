@@ -129,3 +129,18 @@ def test_a_pan_is_not_a_cut_but_a_jump_is():
     layout = np.where(np.arange(96) < 48, 12.0, -12.0).astype(np.float32)
     other = textured_L(w=96, seed=5) + layout  # different large-scale layout: a cut
     assert policy.decide(other)[1]
+
+
+def test_the_temporal_method_is_chosen_by_its_config():
+    from realtime_color.temporal import TRACKERS, FlowTracker, StillTracker
+
+    assert isinstance(make_tracker(TemporalConfig()), FlowTracker)
+    assert isinstance(make_tracker(TemporalConfig(method="still")), StillTracker)
+    with pytest.raises(ValueError, match="'wobble' is unknown; use one of flow, still"):
+        TemporalConfig(method="wobble")
+    lum = np.full((18, 32), 50.0, np.float32)
+    ab = np.full((18, 32, 2), 0.2, np.float32)
+    for method in TRACKERS:  # any method: the first frame takes the prediction, the next carries it
+        t = make_tracker(TemporalConfig(method=method))
+        assert np.array_equal(t.step(lum, ab, cut=True), ab)
+        assert np.allclose(t.step(lum, None, cut=False), ab, atol=1e-5)

@@ -324,8 +324,10 @@ class LiveSource(Source):
             pic.pts, pic.time_base = int((captured - self.start) / CLOCK), CLOCK
             self.index += 1
             return r
-        if r.status in (Status.END, Status.EMPTY, Status.SKIPPED, Status.PACKET):
-            return r if r.status is not Status.PACKET else Read(Status.EMPTY)
+        if r.status is Status.PACKET:
+            return Read(Status.EMPTY)  # a live view has no use for a file's other streams
+        if r.status is not Status.ERROR:
+            return r  # END, EMPTY, SKIPPED (the source noted what it skipped)
         if self.ends:  # a file is not a camera: never replay it
             self._problems.append("reading failed before the end of the file")
             return Read(Status.END)
