@@ -302,7 +302,8 @@ def stream(
         # recording keeps real time, --loop included). A file run flat out loses nothing, though:
         # its frames go through the pipeline under the file policy.
         policy = Policy.FILE if spec.kind == "file" and no_pace else Policy.LIVE
-        src = open_source(spec, Policy.LIVE, pace=not no_pace, loop=loop, fps=fps, opencv=opencv, log=log)
+        pace = not no_pace or spec.kind != "file"  # --no-pace is for files; pictures keep --fps
+        src = open_source(spec, Policy.LIVE, pace=pace, loop=loop, fps=fps, opencv=opencv, log=log)
     except (SourceError, VideoError) as e:
         _fail(str(e))
     pipe_holder: list = []
