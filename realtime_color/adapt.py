@@ -21,7 +21,8 @@ import torch
 from .data import Batches, DataError, lab_split
 from .errors import NotFoundError
 from .evaluate import evaluate_gains, pick_gain
-from .media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, is_gray, read_image
+from .media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, is_gray
+from .media.sources import read_still
 from .train import ab_loss, lr_at, optimizer_step
 from .train_config import AdaptConfig
 from .weights import load_checkpoint, save_checkpoint
@@ -46,25 +47,26 @@ def _small(rgb: np.ndarray, long_side: int) -> np.ndarray:
 
 
 def _video_frames(path: Path, max_frames: int):
-    from .media.video import open_input
+    from .media.frames import Policy, pictures
+    from .media.sources import open_source
 
-    with open_input(path) as c:
-        vs = c.streams.video[0]
-        vs.thread_type = "AUTO"
+    source = open_source(path, Policy.FILE, kind="file", chroma=True)
+    try:
         # Spread the samples over the whole source (the held-out part must be its real end).
-        estimate = float(c.duration / 1e6 * vs.average_rate) if c.duration and vs.average_rate else 0
-        total = vs.frames or int(estimate)
+        total = source.info.frames
         step = max(1, total // max_frames) if total else 1
-        for i, frame in enumerate(c.decode(vs)):
-            if i % step == 0:
-                yield frame.to_ndarray(format="rgb24")
+        for pic in pictures(source):
+            if pic.index % step == 0:
+                yield pic.decoded_rgb()  # read with the matrix and range the file declares
+    finally:
+        source.close()
 
 
 def _pictures(paths: list[Path], unreadable: list[str], log):
     """The readable pictures of ``paths`` in name order; the others are logged and listed."""
     for path in sorted(paths):
         try:
-            yield read_image(path)[..., :3]
+            yield read_still(path).pixels[..., :3]
         except ImageReadError as e:  # one damaged frame must not cost the whole run
             unreadable.append(str(path))
             log(f"skipped {e}")

@@ -116,23 +116,19 @@ def expand(template: str, name: str) -> str:
 class CameraSet:
     """The pipelines of several cameras, run on threads; ``stop`` ends them all."""
 
-    def __init__(self, names: list[str], pipelines: list):
-        self.names, self.pipelines = names, pipelines
+    def __init__(self, names: list[str], pipelines: list, sources: list):
+        self.names, self.pipelines, self.sources = names, pipelines, sources
         self.threads: list[threading.Thread] = []
-        self.interrupted = False
+        self.results: list = [None] * len(pipelines)  # each camera's pipeline.RunResult
 
     def start(self) -> None:
-        for name, pipe in zip(self.names, self.pipelines, strict=True):
-            t = threading.Thread(target=self._run, args=(pipe,), name=f"rtcolor-cam-{name}", daemon=True)
+        for i, name in enumerate(self.names):
+            t = threading.Thread(target=self._run, args=(i,), name=f"rtcolor-cam-{name}", daemon=True)
             t.start()
             self.threads.append(t)
 
-    @staticmethod
-    def _run(pipe) -> None:
-        try:
-            pipe.run()
-        except KeyboardInterrupt:  # only the main thread gets Ctrl-C; a pipeline never raises it here
-            pass
+    def _run(self, i: int) -> None:
+        self.results[i] = self.pipelines[i].run(self.sources[i])
 
     def running(self) -> bool:
         return any(t.is_alive() for t in self.threads)

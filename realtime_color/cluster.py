@@ -288,4 +288,3 @@ def _finish(job: FileJob, error: str | None, on_done) -> None:
         shutil.rmtree(job.parts_dir, ignore_errors=True)
     if on_done is not None:
         on_done(job)
-

@@ -16,9 +16,9 @@ import numpy as np
 from . import metrics
 from .color import luma_to_L_table
 from .colorizer import Colorizer, gray_rgb
-from .media.frames import Picture
-from .media.images import read_image
-from .pipeline import Pipeline, PipelineConfig, Policy, summarise
+from .media.frames import Picture, Policy
+from .pipeline import summarise
+from .stages import PipelineConfig, colorize_pipeline
 
 
 def score_pair(ours: np.ndarray, gray: np.ndarray, truth: np.ndarray) -> dict:
@@ -45,7 +45,9 @@ def _check_scorable(path, height: int, width: int) -> None:
 
 def evaluate_image(path: str | Path, colorizer: Colorizer) -> dict:
     """Turn a colour picture gray (CIE L kept), colorize it, score it."""
-    truth = read_image(path)
+    from .media.sources import read_still
+
+    truth = read_still(path).pixels
     _check_scorable(path, *truth.shape[:2])
     if truth.ndim == 2:
         raise ValueError(f"{path} is a gray picture; evaluation needs colour ground truth")
@@ -80,8 +82,8 @@ class _VideoScorer:
         self.sheet = None
 
     def write(self, pic: Picture) -> None:
-        tu, tv = pic.meta["truth_uv"]
-        truth_pic = replace(pic, u=tu, v=tv, meta={})  # the same luma with the original chroma
+        tu, tv = pic.decoded_uv
+        truth_pic = replace(pic, u=tu, v=tv)  # the same luma with the original chroma
         ours = pic.to_bgr()[..., ::-1]
         truth = truth_pic.to_bgr()[..., ::-1]
         gray = pic.gray_bgr()[..., ::-1]
@@ -104,23 +106,22 @@ def evaluate_video(
     """Colorize a colour video from its luma through the full pipeline and score every frame.
     A damaged video (frames lost) is a failure unless ``allow_partial``: a score on the frames
     that decoded is not the clip's score."""
-    from .media.video import FileSource
+    from .media.sources import open_source
 
-    source = FileSource(path, keep_chroma=True)
+    source = open_source(path, Policy.FILE, kind="file", chroma=True)
     try:
         _check_scorable(path, source.info.height, source.info.width)
     except ValueError:
         source.close()
         raise
     scorer = _VideoScorer(sample_every, middle=source.info.frames // 2)
-    pipe = Pipeline(source, [scorer], colorizer, cfg, Policy.FILE)
     try:
-        stats = pipe.run()
+        result = colorize_pipeline(colorizer, [scorer], cfg, Policy.FILE).run(source)
     finally:
         source.close()
-    if pipe.error is not None:
-        stage, e = pipe.error
-        raise RuntimeError(f"{path}: {stage} stage failed: {e}") from e
+    if result.failure is not None:
+        raise RuntimeError(f"{path}: {result.failure}") from None
+    stats = result.stats
     if not scorer.rows:
         raise ValueError(f"{path}: no frame could be decoded")
     if source.problems and not allow_partial:
@@ -145,8 +146,8 @@ def evaluate_video(
         flicker_truth=truth_t["flicker"],
         cdc=ours_t["cdc"],
         cdc_truth=truth_t["cdc"],
-        keyframes=stats.keyframes,
-        scene_cuts=stats.cuts,
+        keyframes=stats.counts["keyframes"],
+        scene_cuts=stats.counts["scene_cuts"],
         fps=stats.summary()["fps"],
         problems=list(source.problems),
         warnings=list(source.warnings),  # a size change: later frames scaled, as `colorize` does

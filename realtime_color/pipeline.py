@@ -1,15 +1,22 @@
-"""Stages joined by bounded queues: decode -> analyse -> infer -> temporal -> compose -> encode.
+"""The runner: a source and stages joined by bounded queues, each stage a thread. It knows threads,
+queues, the policies and how to stop; nothing about colour (the colorizing stages are in ``stages``).
 
-Each stage is a thread; memory stays flat for any length because every queue is bounded. The
-policy follows the source:
+Memory stays flat for any length because every queue is bounded. The policy follows the source:
 
 * ``file``: back-pressure. A full queue blocks the stage before it, so nothing is ever dropped.
-* ``live``: stay current. The first queue keeps only the newest picture (older ones are counted
-  as dropped), and the network runs on one keyframe at a time, so no backlog can build.
+* ``live``: stay current. The first queue keeps only the newest item (older ones are counted as
+  dropped), and every later queue holds one item, so no backlog can build.
 
 Stopping (Ctrl-C, SIGTERM, --duration, an error) sets an Event: the source stops reading, sends
 the end-of-stream marker, and every stage drains what it holds and passes the marker on, so the
-sinks always see a clean end and can finalise their files.
+sinks always see a clean end and can finalise their files. The run ends in a ``RunResult``
+(complete, interrupted or failed), never in an exception: a stage that fails is reported there,
+and Ctrl-C is answered once every stage has drained.
+
+A stage is a ``Stage``: ``item -> list of items`` for the next one, and ``flush()`` at the end.
+What the items are is the stages' business. Packets that a file source hands over only to be
+passed along (audio, subtitles) travel between the frames as ``Passenger``s, in order; a stage
+sees them only through ``passenger()``, which hands them straight on unless it overrides it.
 """
 
 from __future__ import annotations
@@ -20,17 +27,13 @@ import time
 from collections import deque
 from dataclasses import dataclass, field
 from enum import Enum
+from pathlib import Path
 
 import numpy as np
 
-from .colorizer import Colorizer, ab_to_chroma, inference_shape, luma_to_small_L
-from .media.frames import Picture
-from .temporal import ChromaTracker, KeyframePolicy, TemporalConfig
+from .media.frames import Policy, Status
 
-
-class Policy(Enum):
-    FILE = "file"  # lose nothing
-    LIVE = "live"  # stay current
+__all__ = ["EOS", "Outcome", "Passenger", "Pipeline", "Policy", "RunResult", "Stage", "Stats", "summarise"]
 
 
 class _End:
@@ -40,8 +43,42 @@ class _End:
 EOS = _End()
 
 
+@dataclass(frozen=True)
+class Passenger:
+    """An item that rides through the stages untouched, in order (a file's audio packet)."""
+
+    payload: object
+
+
+class Stage:
+    """One step of a pipeline. Subclasses override ``__call__`` (or pass ``fn``); ``flush`` hands
+    over what the stage still holds at the end of the input; ``passenger`` sees Passengers."""
+
+    name = "stage"
+    fn = None
+    stats: Stats | None = None
+
+    def __init__(self, name: str | None = None, fn=None):
+        if name is not None:
+            self.name = name
+        self.fn = fn
+
+    def __call__(self, item) -> list:
+        return self.fn(item) if self.fn is not None else [item]
+
+    def passenger(self, item: Passenger) -> list:
+        return [item]  # overridden by a stage that holds items back (order) or writes them (a sink)
+
+    def flush(self) -> list:
+        return []
+
+    def bind(self, stats: Stats) -> None:
+        """Called once before the run: where the stage may count things (``stats.count``)."""
+        self.stats = stats
+
+
 class LatestQueue:
-    """A one-slot queue for live sources: a new picture replaces one not yet taken (counted)."""
+    """A one-slot queue for live sources: a new item replaces one not yet taken (counted)."""
 
     def __init__(self):
         self._items: deque = deque()
@@ -50,8 +87,8 @@ class LatestQueue:
 
     def put(self, item, timeout: float | None = None) -> None:
         with self._cond:
-            if isinstance(item, Picture):
-                while self._items and isinstance(self._items[-1], Picture):
+            if item is not EOS and not isinstance(item, Passenger):
+                while self._items and self._items[-1] is not EOS and not isinstance(self._items[-1], Passenger):
                     self._items.pop()
                     self.dropped += 1
             self._items.append(item)
@@ -65,31 +102,21 @@ class LatestQueue:
 
 
 @dataclass
-class PipelineConfig:
-    """How the pipeline runs; the colorizer and temporal options come from the command line."""
-
-    temporal: TemporalConfig = field(default_factory=TemporalConfig)
-    batch: int = 1  # keyframes per network call (file policy); live always uses 1
-    queue_size: int = 8
-    compare: bool = False  # gray | colour side by side
-    references: list = field(default_factory=list)  # reference.Reference: known colours of this view
-    colour_frames: object = None  # colour_frames.ColourFrames: user-coloured frames of this video
-
-
-@dataclass
 class Stats:
     """What happened: counts, time per stage, capture-to-output latency."""
 
     frames_in: int = 0
     frames_out: int = 0
-    keyframes: int = 0
-    cuts: int = 0
     dropped: int = 0
     started: float = field(default_factory=time.monotonic)
     finished: float | None = None
-    first_output: float | None = None  # when the first picture reached the sinks (time.monotonic)
+    first_output: float | None = None  # when the first item left the last stage (time.monotonic)
     stage_seconds: dict = field(default_factory=dict)
     latencies: deque = field(default_factory=lambda: deque(maxlen=5000))  # seconds, most recent
+    counts: dict = field(default_factory=dict)  # what the stages counted (keyframes, scene cuts, ...)
+
+    def count(self, name: str, n: int = 1) -> None:
+        self.counts[name] = self.counts.get(name, 0) + int(n)
 
     def latency_ms(self, q: float, recent: int | None = None) -> float | None:
         """Percentile ``q`` of the latencies kept, or of the last ``recent`` of them."""
@@ -104,41 +131,62 @@ class Stats:
             "frames_in": self.frames_in,
             "frames_out": self.frames_out,
             "dropped": self.dropped,
-            "keyframes": self.keyframes,
-            "scene_cuts": self.cuts,
+            **self.counts,
             "seconds": round(elapsed, 3),
             "fps": round(self.frames_out / elapsed, 2) if elapsed > 0 else 0.0,
-            "first_output_s": _round3(self.first_output - self.started if self.first_output else None),
+            "first_output_s": _round(self.first_output - self.started if self.first_output else None, 3),
             "latency_p50_ms": _round(self.latency_ms(50)),
             "latency_p95_ms": _round(self.latency_ms(95)),
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
         }
 
 
-def _round(v: float | None) -> float | None:
-    return None if v is None else round(v, 1)
+def _round(v: float | None, digits: int = 1) -> float | None:
+    return None if v is None else round(v, digits)
 
 
-def _round3(v: float | None) -> float | None:
-    return None if v is None else round(v, 3)
+class Outcome(Enum):
+    COMPLETE = "complete"  # the source ended, or the run was stopped as asked (--duration, q)
+    INTERRUPTED = "interrupted"  # Ctrl-C / SIGTERM: what was read is finished and written
+    FAILED = "failed"  # a stage failed; the items after the failure were drained, not processed
 
 
-class _Stage(threading.Thread):
-    """Takes items from ``inbox``, applies ``fn`` (item -> list of items), puts them in ``outbox``."""
+@dataclass
+class RunResult:
+    """How a run ended. The runner fills outcome, stats and failure; the job that ran it adds
+    where its output went (the partial name when it is not complete), the input's problems
+    (frames lost) and warnings."""
 
-    def __init__(self, name: str, fn, inbox, outbox, pipeline: Pipeline, flush=None):
-        super().__init__(name=f"rtcolor-{name}", daemon=True)
+    outcome: Outcome
+    stats: Stats
+    failure: str | None = None  # one line: "infer stage failed: ValueError: ..."
+    source_error: str | None = None  # a source that failed instead of ending
+    input: str | None = None
+    output: Path | None = None
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def complete(self) -> bool:
+        """Every frame of the input made it out."""
+        return self.outcome is Outcome.COMPLETE and not self.problems
+
+    def summary(self) -> dict:
+        out = {"input": self.input, "output": None if self.output is None else str(self.output)}
+        out.update(complete=self.complete, outcome=self.outcome.value, problems=list(self.problems))
+        out["warnings"] = list(self.warnings)
+        return {**out, **self.stats.summary()}
+
+
+class _Thread(threading.Thread):
+    """Runs one stage: takes items from ``inbox``, puts what the stage returns in ``outbox``."""
+
+    def __init__(self, stage: Stage, inbox, outbox, pipeline: Pipeline, last: bool):
+        super().__init__(name=f"rtcolor-{stage.name}", daemon=True)
         # Completion is an Event, not Thread.is_alive(): a join interrupted by Ctrl-C can leave
         # is_alive() wrongly False on CPython < 3.13, and the sinks must never be closed early.
         self.done = threading.Event()
-        self.stage, self.fn, self.inbox, self.outbox, self.pipeline, self.flush = (
-            name,
-            fn,
-            inbox,
-            outbox,
-            pipeline,
-            flush,
-        )
+        self.stage, self.inbox, self.outbox, self.pipeline, self.last = stage, inbox, outbox, pipeline, last
 
     def run(self) -> None:
         try:
@@ -147,275 +195,149 @@ class _Stage(threading.Thread):
             self.done.set()
 
     def _loop(self) -> None:
-        p = self.pipeline
+        p, stage = self.pipeline, self.stage
         busy = 0.0
         while True:
             item = self.inbox.get()
             if item is EOS:
                 break
-            if p.error is not None:
+            if p.failure is not None:
                 continue  # drain after a failure elsewhere
             t0 = time.perf_counter()
             try:
-                outs = self.fn(item)
-            except Exception as e:  # noqa: BLE001 - reported by Pipeline.run, never swallowed
-                p.fail(self.stage, e)
+                outs = stage.passenger(item) if isinstance(item, Passenger) else stage(item)
+            except Exception as e:  # noqa: BLE001 - reported in the RunResult, never swallowed
+                p.fail(stage.name, e)
                 continue
             busy += time.perf_counter() - t0
+            self._hand_on(outs)
+        if p.failure is None:
+            try:
+                self._hand_on(stage.flush())
+            except Exception as e:  # noqa: BLE001
+                p.fail(stage.name, e)
+        p.stats.stage_seconds[stage.name] = p.stats.stage_seconds.get(stage.name, 0.0) + busy
+        self.outbox.put(EOS)
+
+    def _hand_on(self, outs) -> None:
+        if not self.last:
             for out in outs:
                 self.outbox.put(out)
-        if self.flush is not None and p.error is None:
-            try:
-                for out in self.flush():
-                    self.outbox.put(out)
-            except Exception as e:  # noqa: BLE001
-                p.fail(self.stage, e)
-        p.stats.stage_seconds[self.stage] = p.stats.stage_seconds.get(self.stage, 0.0) + busy
-        if self.outbox is not None:
-            self.outbox.put(EOS)
+            return
+        s = self.pipeline.stats
+        for out in outs:  # out of the last stage: the item is done
+            if isinstance(out, Passenger):
+                continue
+            s.frames_out += 1
+            now = time.monotonic()
+            if s.first_output is None:
+                s.first_output = now
+            captured = getattr(out, "captured", None)  # items that say when they were captured
+            if captured is not None:
+                s.latencies.append(now - captured)
 
 
-class _Infer:
-    """Runs the network on keyframes, ``batch`` at a time, keeping every item's order."""
-
-    def __init__(self, colorizer: Colorizer, batch: int, max_pending: int):
-        self.colorizer, self.batch, self.max_pending = colorizer, batch, max_pending
-        self.pending: list = []
-        self.keys = 0
-
-    def __call__(self, item) -> list:
-        if not self.pending and not (isinstance(item, Picture) and item.meta["key"]):
-            return [item]  # nothing waits on a prediction: pass straight on
-        self.pending.append(item)
-        if isinstance(item, Picture) and item.meta["key"]:
-            self.keys += 1
-        if self.keys >= self.batch or len(self.pending) >= self.max_pending:
-            return self.flush()
-        return []
-
-    def flush(self) -> list:
-        keys = [p for p in self.pending if isinstance(p, Picture) and p.meta["key"]]
-        by_shape: dict[tuple, list[Picture]] = {}
-        for p in keys:
-            by_shape.setdefault(p.meta["L"].shape, []).append(p)
-        for group in by_shape.values():
-            for p, ab in zip(group, self.colorizer.predict_small([p.meta["L"] for p in group]), strict=True):
-                p.meta["ab_new"] = ab
-        out, self.pending, self.keys = self.pending, [], 0
-        return out
+class _Discard:
+    def put(self, item) -> None:
+        pass
 
 
 class Pipeline:
-    """Runs a source through the colorizer into one or more sinks, on threads."""
+    """Runs a source through ``stages`` on threads under ``policy``; ``run`` returns a RunResult.
 
-    def __init__(self, source, sinks: list, colorizer: Colorizer, cfg: PipelineConfig, policy: Policy | None = None):
-        self.source, self.sinks, self.colorizer, self.cfg = source, sinks, colorizer, cfg
-        self.policy = policy or (Policy.LIVE if getattr(source, "live", False) else Policy.FILE)
+    The source is anything with ``read() -> Read`` (see ``media.sources.open_source``), and
+    ``stop()`` / ``close()``; the pipeline stops it but never closes it (its opener does)."""
+
+    def __init__(self, stages: list[Stage], policy: Policy = Policy.FILE, queue_size: int = 8):
+        if not stages:
+            raise ValueError("a pipeline needs at least one stage")
+        self.stages, self.policy, self.queue_size = list(stages), policy, queue_size
         self.stats = Stats()
         self.stopping = threading.Event()
-        self.error: tuple[str, BaseException] | None = None
+        self.failure: str | None = None
+        self.error: BaseException | None = None
+        self.source_error: str | None = None
+        self.source = None
         self._lock = threading.Lock()
-        self._keys = KeyframePolicy(cfg.temporal)
-        self._tracker = ChromaTracker(cfg.temporal)
-
-    # -- plumbing --------------------------------------------------------------------------------
 
     def fail(self, stage: str, e: BaseException) -> None:
         with self._lock:
-            if self.error is None:
-                self.error = (stage, e)
+            if self.failure is None:
+                self.failure, self.error = f"{stage} stage failed: {e.__class__.__name__}: {e}", e
         self.stopping.set()
 
     def stop(self) -> None:
         """Ask the source to stop; everything already read is still finished and written."""
         self.stopping.set()
-        if hasattr(self.source, "stop"):
+        if self.source is not None:
             self.source.stop()  # a live source may be waiting for a camera to come back
-
-    # -- stages ------------------------------------------------------------------------------------
 
     def _read(self, outbox, done: threading.Event) -> None:
         try:
-            for item in self.source:
-                if isinstance(item, Picture):
+            while not self.stopping.is_set():
+                status, item, note = self.source.read()
+                if status is Status.FRAME:
                     self.stats.frames_in += 1
-                outbox.put(item)
-                if self.stopping.is_set():
+                    outbox.put(item)
+                elif status is Status.PACKET:
+                    outbox.put(Passenger(item))
+                elif status is Status.END:
                     break
+                elif status is Status.ERROR:
+                    self.source_error = note or "the source failed"
+                    break
+                # EMPTY (nothing yet) and SKIPPED (a bad picture, noted by the source): read again
         except Exception as e:  # noqa: BLE001
             self.fail("source", e)
         finally:
             outbox.put(EOS)
             done.set()
 
-    def _analyse(self, item) -> list:
-        if isinstance(item, Picture):
-            shape = inference_shape(*item.y.shape, self.colorizer.size)
-            lum = luma_to_small_L(item.y, item.full_range, shape)
-            key, cut = self._keys.decide(lum)
-            item.meta.update(L=lum, key=key, cut=cut)
-            self.stats.keyframes += key
-            self.stats.cuts += cut and item.index > 0
-        return [item]
-
-    def _temporal(self, item) -> list:
-        if isinstance(item, Picture):
-            m = item.meta
-            if m["L"].shape != getattr(self._tracker.prev_L, "shape", m["L"].shape):
-                self._tracker.reset()  # the source changed size (e.g. a camera reconnected)
-            m["ab"] = self._tracker.step(m["L"], m.pop("ab_new", None), m["cut"])
-            if self.cfg.references or self.cfg.colour_frames is not None:  # after the tracker: it
-                m["ab"] = self._reference(item, m["L"], m["ab"])  # carries the network's own chroma
-        return [item]
-
-    def _reference(self, item: Picture, lum: np.ndarray, ab: np.ndarray) -> np.ndarray:
-        from .color import luma_to_L_table
-        from .reference import blend_references
-
-        refs, shape, full_L = self.cfg.references, ab.shape[:2], None
-        if not all(r.fitted(shape) for r in refs):  # once per view size: align to this camera
-            full_L = luma_to_L_table(item.full_range)[item.y]
-            for r in refs:
-                if not r.fitted(shape):
-                    r.fit(full_L, shape)
-        if refs:
-            ab = blend_references(refs, lum, ab)
-        if self.cfg.colour_frames is not None:
-            full_L = luma_to_L_table(item.full_range)[item.y] if full_L is None else full_L
-            ab = self.cfg.colour_frames.apply(item.index, full_L, lum, ab)
-        return ab
-
-    def _compose(self, item) -> list:
-        if isinstance(item, Picture):
-            m = item.meta
-            item.u, item.v = ab_to_chroma(m["L"], m["ab"], item.matrix, item.full_range, item.chroma_shape)
-            if self.cfg.compare:
-                neutral = np.full_like(item.u, 128)
-                item.y = np.hstack([item.y, item.y])
-                item.u, item.v = np.hstack([neutral, item.u]), np.hstack([neutral, item.v])
-        return [item]
-
-    def _write(self, item) -> list:
-        if isinstance(item, Picture):
-            for sink in self.sinks:
-                sink.write(item)
-            self.stats.frames_out += 1
-            now = time.monotonic()
-            if self.stats.first_output is None:
-                self.stats.first_output = now
-            self.stats.latencies.append(now - item.captured)
-            item.meta.clear()
-        else:
-            for sink in self.sinks:
-                if hasattr(sink, "write_packet"):
-                    sink.write_packet(item)
-        return []
-
-    # -- running -----------------------------------------------------------------------------------
-
-    def run(self, poll: float = 0.2, on_poll=None) -> Stats:
-        """Run to the end of the source (or until ``stop``); returns the stats.
-
-        A stage failure does not raise: it is in ``self.error`` for the caller to report. Ctrl-C
-        (KeyboardInterrupt) propagates, but only after every stage has drained, so the sinks can
-        always be finalised."""
+    def run(self, source, poll: float = 0.2, on_poll=None) -> RunResult:
+        """Run ``source`` to its end (or until ``stop``); ``on_poll(pipeline)`` is called every
+        ``poll`` seconds from this thread (progress, telemetry)."""
+        self.source = source
         live = self.policy is Policy.LIVE
-        size = self.cfg.queue_size if not live else 1  # live: hold a frame, never a queue of them
-        first = LatestQueue() if live else queue.Queue(self.cfg.queue_size)
-        queues = [first] + [queue.Queue(size) for _ in range(4)]
-        batch = 1 if live else max(1, self.cfg.batch)
-        infer = _Infer(self.colorizer, batch, max_pending=batch * self.cfg.temporal.keyframe_interval + 16)
-        stages = [
-            _Stage("analyse", self._analyse, queues[0], queues[1], self),
-            _Stage("infer", infer, queues[1], queues[2], self, flush=infer.flush),
-            _Stage("temporal", self._temporal, queues[2], queues[3], self),
-            _Stage("compose", self._compose, queues[3], queues[4], self),
-            _Stage("encode", self._write, queues[4], None, self),
-        ]
+        size = self.queue_size if not live else 1  # live: hold an item, never a queue of them
+        first = LatestQueue() if live else queue.Queue(self.queue_size)
+        queues = [first] + [queue.Queue(size) for _ in self.stages[1:]] + [_Discard()]
+        threads = []
+        for i, stage in enumerate(self.stages):
+            stage.bind(self.stats)
+            threads.append(_Thread(stage, queues[i], queues[i + 1], self, last=i == len(self.stages) - 1))
         reader_done = threading.Event()
-        reader = threading.Thread(target=self._read, args=(queues[0], reader_done), name="rtcolor-source", daemon=True)
+        reader = threading.Thread(target=self._read, args=(first, reader_done), name="rtcolor-source", daemon=True)
         reader.start()
-        for s in stages:
-            s.start()
+        for t in threads:
+            t.start()
+        interrupted = False
         try:
-            while not stages[-1].done.wait(poll):  # short waits keep the main thread responsive to Ctrl-C
+            while not threads[-1].done.wait(poll):  # short waits keep the main thread responsive to Ctrl-C
                 if live:
                     self.stats.dropped = first.dropped
                 if on_poll is not None:
                     on_poll(self)
             if on_poll is not None:
                 on_poll(self)  # the last frames too: a progress bar ends at 30/30, not 29/30
+        except KeyboardInterrupt:
+            interrupted = True
         finally:
             self.stop()
-            for done in [reader_done, *(s.done for s in stages)]:
+            for done in [reader_done, *(t.done for t in threads)]:
                 while True:  # the sinks must be finished before anyone closes them
                     try:
                         if done.wait(poll):
                             break
                     except KeyboardInterrupt:
-                        pass  # a second Ctrl-C while draining: finish draining first
+                        interrupted = True  # a second Ctrl-C while draining: finish draining first
             if live:
                 self.stats.dropped = first.dropped
             self.stats.finished = time.monotonic()
-        return self.stats
+        outcome = Outcome.FAILED if self.failure else Outcome.INTERRUPTED if interrupted else Outcome.COMPLETE
+        return RunResult(outcome, self.stats, failure=self.failure, source_error=self.source_error)
 
 
 def summarise(problems: list[str]) -> str:
     """The first problem and how many more: one line, however damaged the file."""
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return f"{problems[0]}{more}"
-
-
-def colorize_file(
-    src,
-    dest,
-    colorizer: Colorizer,
-    cfg: PipelineConfig,
-    codec: str = "libx264",
-    crf: int = 18,
-    preset: str = "veryfast",
-    on_poll=None,
-) -> dict:
-    """Colorize one video file into ``dest`` (file policy). Returns the summary, including
-    ``output`` (where it went), ``complete`` and ``problems``. KeyboardInterrupt is re-raised after
-    the partial output has been finalised (its path is in the exception's ``partial`` attribute)."""
-    from .media.video import FileSink, FileSource
-
-    source = FileSource(src)
-    try:
-        sink = FileSink(dest, source=source, codec=codec, crf=crf, preset=preset)
-    except Exception:
-        source.close()
-        raise
-    pipe = Pipeline(source, [sink], colorizer, cfg, Policy.FILE)
-    interrupted = False
-    try:
-        pipe.run(on_poll=on_poll)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        source.close()
-    problems = list(source.problems)
-    if sink.out_of_order:
-        problems.append(f"{sink.out_of_order} frames whose timestamps went backwards were left out")
-    if pipe.error is not None:
-        stage, e = pipe.error
-        problems.append(f"{stage} stage failed: {e.__class__.__name__}: {e}")
-    complete = not interrupted and not problems
-    try:
-        out = sink.close(complete=complete)
-    except Exception as e:
-        sink.abort()
-        if problems:  # the reason nothing was written is the failure, not an empty input
-            from .media.video import VideoError
-
-            raise VideoError(f"{src}: {summarise(problems)}") from e
-        raise
-    summary = {"input": str(src), "output": str(out), "complete": complete, "problems": problems}
-    summary["warnings"] = list(source.warnings)
-    summary.update(pipe.stats.summary())
-    if interrupted:
-        e = KeyboardInterrupt()
-        e.partial = summary
-        raise e
-    return summary

@@ -117,35 +117,51 @@ class SegmentSource:
     on a multiple of K: its keyframes then fall on the frames a single run would pick (K apart
     from frame 0, until a scene cut or a still scene moves them in both runs alike)."""
 
-    live = False
-
     def __init__(self, path: str | Path, segment: Segment, keyframe_interval: int = 1):
-        from .media.video import FileSource
+        from .media.decode import FileSource
+        from .media.frames import Policy
 
+        self.policy = Policy.FILE
         self.inner = FileSource(path)
         self.segment = segment
         self.skip = -segment.warmup_index % max(1, keyframe_interval)
         self.info = self.inner.info
         self.problems = self.inner.problems
         self.warnings = self.inner.warnings
+        self.done = False
         if segment.warmup_from is not None:
             self.inner.container.seek(segment.warmup_from, stream=self.inner.video, backward=True, any_frame=False)
 
-    def __iter__(self):
-        end, skip = self.segment.end, self.skip
-        for item in self.inner:
-            if not hasattr(item, "y"):
+    def read(self, timeout: float = 1.0):
+        from .media.frames import Read, Status
+
+        while not self.done:
+            r = self.inner.read(timeout)
+            if r.status is Status.PACKET:
                 continue  # an audio or subtitle packet: copied once, from the source, at the join
-            if skip:
-                skip -= 1
+            if r.status is not Status.FRAME:
+                if r.status is Status.END:
+                    self._end()
+                return r
+            if self.skip:
+                self.skip -= 1
                 continue
-            if end is not None and item.pts is not None and item.pts >= end:
-                return  # the next segment's first frame: its worker writes it
-            yield item
+            end, pic = self.segment.end, r.item
+            if end is not None and pic.pts is not None and pic.pts >= end:
+                break  # the next segment's first frame: its worker writes it
+            return r
+        self._end()
+        return Read(Status.END)
+
+    def _end(self) -> None:
         # FileSource compares the frames it decoded with the container's count for the whole file;
         # a segment that started later decodes fewer by design. The join checks the real total.
+        self.done = True
         if self.segment.index > 0:
             self.problems[:] = [p for p in self.problems if not p.startswith("decoded ")]
+
+    def stop(self) -> None:
+        self.done = True
 
     def close(self) -> None:
         self.inner.close()
@@ -190,8 +206,10 @@ def colorize_segment(
     """Colorize one segment of ``src`` into the part file ``part`` (video only). Returns a summary
     with ``frames`` (own frames written) and ``first_pts`` (their first source pts). Raises
     VideoError when frames were lost; the part then does not exist (never half a part)."""
+    from .media.frames import Policy
     from .media.video import FileSink, VideoError
-    from .pipeline import Pipeline, Policy, summarise
+    from .pipeline import summarise
+    from .stages import colorize_pipeline
 
     source = SegmentSource(src, segment, cfg.temporal.keyframe_interval)
     try:
@@ -200,19 +218,19 @@ def colorize_segment(
         source.close()
         raise
     own = OwnFrames(sink, segment)
-    pipe = Pipeline(source, [own], colorizer, cfg, Policy.FILE)
     poll = None if on_frames is None else (lambda p: on_frames(own.frames))
     try:
-        pipe.run(on_poll=poll)
+        result = colorize_pipeline(colorizer, [own], cfg, Policy.FILE).run(source, on_poll=poll)
+        if result.outcome.value == "interrupted":
+            raise KeyboardInterrupt
     except BaseException:  # Ctrl-C or a cancelled task: no half part is left behind
         source.close()
         sink.abort()
         raise
     source.close()
     problems = list(source.problems)
-    if pipe.error is not None:
-        stage, e = pipe.error
-        problems.append(f"{stage} stage failed: {e.__class__.__name__}: {e}")
+    if result.failure is not None:
+        problems.append(result.failure)
     if sink.out_of_order:
         problems.append(f"{sink.out_of_order} frames whose timestamps went backwards were left out")
     if problems:
@@ -220,7 +238,7 @@ def colorize_segment(
         raise VideoError(f"{src}: segment {segment.index + 1} at {segment.start_seconds:.1f}s: {summarise(problems)}")
     sink.close(complete=True)
     summary = {"segment": segment.index, "frames": own.frames, "first_pts": own.first_pts}
-    summary.update(pipe.stats.summary())
+    summary.update(result.stats.summary())
     return summary
 
 

@@ -16,6 +16,9 @@ milliseconds a frame whatever the video size.
 * Smoothing: at a keyframe the new prediction is blended with the carried chroma, weighted by how
   well the carried frame explains the current L (occlusions and new content get the new colour).
   With K = 1 this is a motion-compensated exponential moving average.
+* The method that carries chroma between frames is chosen by name in the config
+  (``TemporalConfig.method``, one of ``TRACKERS``): ``flow`` (optical flow) or ``still`` (in place).
+  A new method is one new ``ChromaTracker`` subclass with its own ``_carry``, added to ``TRACKERS``.
 """
 
 from __future__ import annotations
@@ -42,7 +45,7 @@ class TemporalConfig:
     cut_threshold: float = 0.3  # L-histogram distance (0..1) above which a frame starts a new scene
     cut_spike: float = 5.0  # ... or a thumbnail difference this many times its recent median
     cut_min_diff: float = 2.0  # (L units) below which a thumbnail difference is never a cut
-    flow: bool = True  # motion-compensate the carried chroma (else carry it in place)
+    method: str = "flow"  # how chroma is carried between frames: a name in TRACKERS (flow, still)
     match_tolerance: float = 6.0  # L units: a warped pixel this far from the current L is not trusted
     static_stretch: int = 4  # a still scene stretches the keyframe interval (K > 1) up to this many K (1: never)
     static_change: float = 0.01  # ... still: under this fraction of thumbnail cells changed since the keyframe
@@ -55,6 +58,8 @@ class TemporalConfig:
             raise ValueError(f"smoothing {self.smoothing} must be in [0, 1)")
         if self.static_stretch < 1:
             raise ValueError(f"static stretch {self.static_stretch} must be at least 1 (1: off)")
+        if self.method not in TRACKERS:
+            raise ValueError(f"temporal method {self.method!r} is unknown; use one of {', '.join(TRACKERS)}")
 
 
 def l_histogram(lum: np.ndarray) -> np.ndarray:
@@ -104,47 +109,32 @@ class KeyframePolicy:
 
 
 class ChromaTracker:
-    """Carries ab from frame to frame along optical flow and blends in new predictions."""
+    """Carries ab from frame to frame and blends in new predictions. Subclasses say how chroma is
+    carried (``_carry``); ``make_tracker`` picks one by the config's ``method``."""
 
     def __init__(self, cfg: TemporalConfig):
         self.cfg = cfg
         self.prev_L: np.ndarray | None = None
         self.prev_ab: np.ndarray | None = None
-        self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST) if cfg.flow else None
-        self._grid: np.ndarray | None = None
-        self._prev_u8: np.ndarray | None = None  # prev_L as the flow's 8-bit input
 
     def reset(self) -> None:
-        self.prev_L = self.prev_ab = self._prev_u8 = None
+        self.prev_L = self.prev_ab = None
 
-    def _warp_maps(self, lum: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
-        if self.flow is None:
-            return None
-        cur = np.clip(lum * 2.55, 0, 255).astype(np.uint8)
-        if self._prev_u8 is None or self._prev_u8.shape != cur.shape:
-            self._prev_u8 = np.clip(self.prev_L * 2.55, 0, 255).astype(np.uint8)
-        flow = self.flow.calc(cur, self._prev_u8, None)  # cur(x) ~ prev(x + flow(x))
-        self._prev_u8 = cur  # the next frame's previous: converted once
-        h, w = lum.shape
-        if self._grid is None or self._grid.shape[:2] != (h, w):
-            gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
-            self._grid = np.stack([gx, gy], axis=-1)
-        maps = self._grid + flow
-        return maps[..., 0], maps[..., 1]
+    def _carry(self, lum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The previous frame's (ab, L) brought to where the current frame ``lum`` has them."""
+        raise NotImplementedError
 
     def step(self, lum: np.ndarray, ab_new: np.ndarray | None, cut: bool) -> np.ndarray:
         """Small L (h, w) and, on keyframes, the network's ab (h, w, 2) -> this frame's ab (h, w, 2)."""
+        if self.prev_L is not None and lum.shape != self.prev_L.shape:
+            self.reset()  # the source changed size (e.g. a camera reconnected)
         if cut or self.prev_L is None:
             if ab_new is None:
                 raise ValueError("a scene cut (or the first frame) needs a network prediction")
-            self.prev_L, self.prev_ab, self._prev_u8 = lum, ab_new, None
+            self.reset()
+            self.prev_L, self.prev_ab = lum, ab_new
             return ab_new
-        maps = self._warp_maps(lum)
-        if maps is None:
-            carried, warped_L = self.prev_ab, self.prev_L
-        else:
-            carried = cv2.remap(self.prev_ab, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-            warped_L = cv2.remap(self.prev_L, *maps, cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        carried, warped_L = self._carry(lum)
         if ab_new is None:
             ab = carried
         else:
@@ -155,3 +145,47 @@ class ChromaTracker:
             ab = w * carried + (1.0 - w) * ab_new
         self.prev_L, self.prev_ab = lum, ab.astype(np.float32, copy=False)
         return self.prev_ab
+
+
+class StillTracker(ChromaTracker):
+    """Carries the chroma in place (no motion compensation): the cheapest method (--no-flow)."""
+
+    def _carry(self, lum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return self.prev_ab, self.prev_L
+
+
+class FlowTracker(ChromaTracker):
+    """Carries the chroma along dense optical flow (DIS) computed on L."""
+
+    def __init__(self, cfg: TemporalConfig):
+        super().__init__(cfg)
+        self.flow = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_ULTRAFAST)
+        self._grid: np.ndarray | None = None
+        self._prev_u8: np.ndarray | None = None  # prev_L as the flow's 8-bit input
+
+    def reset(self) -> None:
+        super().reset()
+        self._prev_u8 = None
+
+    def _carry(self, lum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        cur = np.clip(lum * 2.55, 0, 255).astype(np.uint8)
+        if self._prev_u8 is None or self._prev_u8.shape != cur.shape:
+            self._prev_u8 = np.clip(self.prev_L * 2.55, 0, 255).astype(np.uint8)
+        flow = self.flow.calc(cur, self._prev_u8, None)  # cur(x) ~ prev(x + flow(x))
+        self._prev_u8 = cur  # the next frame's previous: converted once
+        h, w = lum.shape
+        if self._grid is None or self._grid.shape[:2] != (h, w):
+            gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
+            self._grid = np.stack([gx, gy], axis=-1)
+        maps = self._grid + flow
+        carried = cv2.remap(self.prev_ab, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        warped_L = cv2.remap(self.prev_L, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        return carried, warped_L
+
+
+TRACKERS: dict[str, type[ChromaTracker]] = {"flow": FlowTracker, "still": StillTracker}
+
+
+def make_tracker(cfg: TemporalConfig) -> ChromaTracker:
+    """The tracker the config names (``cfg.method``)."""
+    return TRACKERS[cfg.method](cfg)

@@ -25,7 +25,7 @@ from realtime_color.colorizer import Colorizer
 from realtime_color.evaluate import evaluate_video
 from realtime_color.media.images import read_image
 from realtime_color.media.synth import write_clip
-from realtime_color.pipeline import PipelineConfig
+from realtime_color.stages import PipelineConfig
 from realtime_color.temporal import TemporalConfig
 from realtime_color.weights import load_checkpoint
 

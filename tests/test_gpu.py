@@ -93,11 +93,11 @@ def test_video_pipeline_on_cuda(tmp_path):
     from realtime_color.backends import open_backend
     from realtime_color.colorizer import Colorizer
     from realtime_color.media.synth import write_clip
-    from realtime_color.pipeline import PipelineConfig, colorize_file
+    from realtime_color.stages import PipelineConfig, colorize_file
     from realtime_color.weights import load_checkpoint
 
     clip = write_clip(tmp_path / "c.mp4", seconds=1.0, width=320, height=180, gray=True)
     ckpt = load_checkpoint(None)
     col = Colorizer(open_backend("auto", ckpt, device="cuda:0"), size=256, chroma_gain=ckpt.chroma_gain)
-    s = colorize_file(clip, tmp_path / "o.mp4", col, PipelineConfig(batch=4), crf=0)
+    s = colorize_file(clip, tmp_path / "o.mp4", col, PipelineConfig(batch=4), crf=0).summary()
     assert s["complete"] and s["frames_out"] == 30

@@ -27,8 +27,9 @@ import numpy as np
 import pytest
 
 from realtime_color.media.frames import Picture, planes_from_rgb
-from realtime_color.media.live import LiveSource, Outages, SourceState
+from realtime_color.media.outages import Outages, SourceState
 from realtime_color.media.sinks import MjpegServer, RecordingSink, SinkError
+from realtime_color.media.sources import LiveSource
 from realtime_color.media.synth import SceneClip
 from tests.rtsp_server import RtspServer, free_port, rtsp_missing
 

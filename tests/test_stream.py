@@ -22,10 +22,10 @@ from typer.testing import CliRunner
 from realtime_color.backends import open_backend
 from realtime_color.cli import app
 from realtime_color.colorizer import Colorizer
-from realtime_color.media.live import LiveSource
-from realtime_color.media.sources import SourceError, parse_source
+from realtime_color.media.frames import Policy
+from realtime_color.media.sources import LiveSource, SourceError, parse_source
 from realtime_color.media.synth import SceneClip
-from realtime_color.pipeline import Pipeline, PipelineConfig
+from realtime_color.stages import PipelineConfig, colorize_pipeline
 from realtime_color.temporal import TemporalConfig
 from realtime_color.weights import load_checkpoint
 
@@ -70,12 +70,13 @@ def make_colorizer(ckpt_path, delay=0.0):
 
 def run_live(source, colorizer, seconds, k=1):
     sink = Collect()
-    pipe = Pipeline(source, [sink], colorizer, PipelineConfig(temporal=TemporalConfig(keyframe_interval=k)))
+    cfg = PipelineConfig(temporal=TemporalConfig(keyframe_interval=k))
+    pipe = colorize_pipeline(colorizer, [sink], cfg, Policy.LIVE)
     threading.Timer(seconds, pipe.stop).start()
-    stats = pipe.run()
+    result = pipe.run(source)
     source.close()
-    assert pipe.error is None, pipe.error
-    return stats, sink
+    assert result.failure is None, result.failure
+    return result.stats, sink
 
 
 def test_parse_source(tmp_path):
@@ -279,9 +280,9 @@ def test_udp_push_sink_reaches_a_receiver(random_checkpoint):
     time.sleep(0.5)  # the receiver is listening before the first packet
     push = open_sink(f"udp://127.0.0.1:{port}?pkt_size=1316")
     source = LiveSource("synth://?fps=30&size=160x96")
-    pipe = Pipeline(source, [push], make_colorizer(random_checkpoint), PipelineConfig())
+    pipe = colorize_pipeline(make_colorizer(random_checkpoint), [push], PipelineConfig(), Policy.LIVE)
     threading.Timer(3.0, pipe.stop).start()
-    pipe.run()
+    pipe.run(source)
     push.close()
     receiver.join(10)
     assert len(got) >= 20 and got[0] == (96, 160)

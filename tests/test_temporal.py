@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from realtime_color.metrics import TemporalScores, channel_histograms, js_divergence
-from realtime_color.temporal import ChromaTracker, KeyframePolicy, TemporalConfig
+from realtime_color.temporal import KeyframePolicy, TemporalConfig, make_tracker
 
 
 def textured_L(h=72, w=128, seed=0, shift=0):
@@ -54,7 +54,7 @@ def test_a_still_scene_stretches_the_keyframe_interval_and_change_ends_it():
 
 def test_chroma_follows_motion():
     """A red patch moving right: the carried chroma moves with it (optical flow on L)."""
-    tracker = ChromaTracker(TemporalConfig(keyframe_interval=100))
+    tracker = make_tracker(TemporalConfig(keyframe_interval=100))
     lum0 = textured_L(shift=0)
     ab0 = np.zeros((*lum0.shape, 2), np.float32)
     ab0[30:40, 50:60, 0] = 0.5  # 'red' where the texture is at x 50..60
@@ -74,7 +74,7 @@ def test_smoothing_reduces_flicker_and_cuts_reset():
     noisy = [truth + rng.normal(0, 0.05, truth.shape).astype(np.float32) for _ in range(20)]
 
     def run(smoothing):
-        t = ChromaTracker(TemporalConfig(keyframe_interval=1, smoothing=smoothing))
+        t = make_tracker(TemporalConfig(keyframe_interval=1, smoothing=smoothing))
         outs = [t.step(lum, n, cut=i == 0) for i, n in enumerate(noisy)]
         return np.mean([np.abs(b - a).mean() for a, b in zip(outs, outs[1:], strict=False)]), t
 
@@ -129,3 +129,18 @@ def test_a_pan_is_not_a_cut_but_a_jump_is():
     layout = np.where(np.arange(96) < 48, 12.0, -12.0).astype(np.float32)
     other = textured_L(w=96, seed=5) + layout  # different large-scale layout: a cut
     assert policy.decide(other)[1]
+
+
+def test_the_temporal_method_is_chosen_by_its_config():
+    from realtime_color.temporal import TRACKERS, FlowTracker, StillTracker
+
+    assert isinstance(make_tracker(TemporalConfig()), FlowTracker)
+    assert isinstance(make_tracker(TemporalConfig(method="still")), StillTracker)
+    with pytest.raises(ValueError, match="'wobble' is unknown; use one of flow, still"):
+        TemporalConfig(method="wobble")
+    lum = np.full((18, 32), 50.0, np.float32)
+    ab = np.full((18, 32, 2), 0.2, np.float32)
+    for method in TRACKERS:  # any method: the first frame takes the prediction, the next carries it
+        t = make_tracker(TemporalConfig(method=method))
+        assert np.array_equal(t.step(lum, ab, cut=True), ab)
+        assert np.allclose(t.step(lum, None, cut=False), ab, atol=1e-5)

@@ -40,11 +40,10 @@ def stream_cameras(specs, outs: list[str], opts: dict) -> None:
 
     from ..backends.batching import BatchingBackend
     from ..cameras import CameraSet, name_cameras
-    from ..media.live import LiveSource
     from ..media.sinks import SinkError, open_sink
-    from ..media.sources import SourceError
+    from ..media.sources import Policy, SourceError, open_source
     from ..media.video import VideoError
-    from ..pipeline import Pipeline, PipelineConfig
+    from ..stages import PipelineConfig, colorize_pipeline
 
     specs = name_cameras(specs)
     names = [s.name for s in specs]
@@ -59,8 +58,9 @@ def stream_cameras(specs, outs: list[str], opts: dict) -> None:
     try:
         for spec in specs:
             sources.append(
-                LiveSource(
+                open_source(
                     spec.source,
+                    Policy.LIVE,
                     pace=not opts["no_pace"],
                     loop=opts["loop"],
                     fps=opts["fps"],
@@ -91,10 +91,12 @@ def stream_cameras(specs, outs: list[str], opts: dict) -> None:
     colorizer = replace(colorizer, backend=batching)
     base = opts["temporal"]
     pipes = []
-    for spec, src, sinks, ref in zip(specs, sources, sinks_of, refs, strict=True):
+    for spec, sinks, ref in zip(specs, sinks_of, refs, strict=True):
         temporal = replace(base, keyframe_interval=spec.keyframe_interval) if spec.keyframe_interval else base
-        pipes.append(Pipeline(src, sinks, colorizer, PipelineConfig(temporal=temporal, references=ref)))
-    cams = CameraSet(names, pipes)
+        pipes.append(
+            colorize_pipeline(colorizer, sinks, PipelineConfig(temporal=temporal, references=ref), Policy.LIVE)
+        )
+    cams = CameraSet(names, pipes, sources)
     _log(f"{len(specs)} cameras: " + ", ".join(f"{s.name} ({s.source})" for s in specs))
     if opts["duration"] > 0:
         timer = threading.Timer(opts["duration"], cams.stop)
@@ -130,7 +132,7 @@ def stream_cameras(specs, outs: list[str], opts: dict) -> None:
     _telemetry(names, pipes, sources, final=True)
     if opts["stats_path"]:
         Path(opts["stats_path"]).write_text(json.dumps(summary, indent=2))
-    failed = [f"{n}: {p.error[0]} stage failed: {p.error[1]}" for n, p in zip(names, pipes, strict=True) if p.error]
+    failed = [f"{n}: {r.failure}" for n, r in zip(names, cams.results, strict=True) if r is not None and r.failure]
     failed += [f"{n}: {s.gave_up}" for n, s in zip(names, sources, strict=True) if s.gave_up]
     if failed or closing_errors:
         _fail("; ".join(failed + closing_errors), code=1)

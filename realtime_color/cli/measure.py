@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..temporal import DEFAULT_K
+from ..temporal import DEFAULT_K, TemporalConfig
 from . import BACKEND_OPTION, DEVICE_OPTION, MODEL_OPTION, SIZE_OPTION, _colorizer, _fail, _log, _note, app, out
 
 
@@ -178,8 +178,7 @@ def _end_to_end(ckpt, dev, clip, tmp, resolution, seconds, k, peers, naive_frame
     from ..bench import naive_fps, pipeline_fps, transcode_fps
     from ..colorizer import Colorizer
     from ..media.synth import write_clip
-    from ..pipeline import PipelineConfig
-    from ..temporal import TemporalConfig
+    from ..stages import PipelineConfig
 
     if clip is None:
         try:
@@ -225,7 +224,9 @@ def evaluate(
     keyframe_interval: int = typer.Option(
         DEFAULT_K, "--keyframe-interval", "-k", help="Video: network every K-th frame."
     ),
-    smoothing: float = typer.Option(0.6, "--smoothing", help="Video: temporal smoothing (see rtcolor colorize)."),
+    smoothing: float = typer.Option(
+        TemporalConfig.smoothing, "--smoothing", help="Video: temporal smoothing (see rtcolor colorize)."
+    ),
     sample_every: int = typer.Option(10, "--sample-every", help="Video: SSIM/CIEDE2000 on every N-th frame."),
     sheet: Path | None = typer.Option(None, "--sheet", help="Write a contact sheet (gray | ours | truth) PNG."),
     allow_partial: bool = typer.Option(
@@ -247,8 +248,8 @@ def evaluate(
     from ..evaluate import contact_sheet, evaluate_image, evaluate_video, gain_interval, mean_scores
     from ..media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, write_image
     from ..media.video import VIDEO_SUFFIXES, VideoError
-    from ..pipeline import PipelineConfig, summarise
-    from ..temporal import TemporalConfig
+    from ..pipeline import summarise
+    from ..stages import PipelineConfig
 
     files, unmatched = expand_inputs(paths, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES)
     for item in unmatched:

@@ -54,8 +54,9 @@ def image(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..colorizer import gray_rgb
-    from ..media.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, ImageReadError, expand_inputs, read_picture, write_image
+    from ..media.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, ImageReadError, expand_inputs, write_image
     from ..media.outputs import OutputError, check_folder, check_output
+    from ..media.sources import read_still
 
     paths, unmatched = expand_inputs(inputs)
     failures = 0
@@ -96,7 +97,8 @@ def image(
                     raise ImageReadError(f"{p}: another input already wrote {dest} (same file stem)")
                 if dest.exists() and not force:
                     raise ImageReadError(f"{p}: {dest} exists; pass --force to overwrite it")
-                img, alpha = read_picture(p)
+                pic = read_still(p)  # the picture as decoded, 8 or 16 bits, and its transparency
+                img, alpha = pic.pixels, pic.alpha
                 result = colorizer.colorize(img)
                 if compare:
                     result = np.concatenate([gray_rgb(img, result.dtype), result], axis=1)

@@ -1,4 +1,4 @@
-"""Video files and live sources: rtcolor colorize, rtcolor stream."""
+"""Video files: rtcolor colorize (on this machine, or spread over a Ray cluster)."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 
 from ..segments import DEFAULT_SEGMENT_SECONDS
-from ..temporal import DEFAULT_K
+from ..temporal import TemporalConfig
 from . import (
     BACKEND_OPTION,
     DEVICE_OPTION,
@@ -25,34 +25,35 @@ from . import (
 )
 from .cluster import CLUSTER_HELP, RESOURCES_HELP, SEGMENT_HELP
 
+_T = TemporalConfig  # the defaults below are the config's, read from it (never written here)
 TEMPORAL_HELP = {
     "keyframe": "Run the network on every K-th frame (and at every scene cut); the frames between carry "
-    "the chroma along optical flow. 1: every frame. The default 16 keeps 720p near 50 fps on a 2-core CPU; "
-    "use 4-8 for fast, complex motion when there is speed to spare.",
+    "the chroma along optical flow. 1: every frame. The default keeps 720p near 50 fps on a 2-core CPU; "
+    f"use 4-8 for fast, complex motion when there is speed to spare. Default: {_T.keyframe_interval}.",
     "smoothing": "Temporal smoothing of the chroma, 0 (off) to 0.95: the weight kept from the motion-"
-    "compensated previous frame where it still matches. Reset at scene cuts.",
-    "cut": "Scene-cut threshold: L-histogram distance between frames (0-1) that starts a new scene.",
+    f"compensated previous frame where it still matches. Reset at scene cuts. Default: {_T.smoothing}.",
+    "cut": "Scene-cut threshold: L-histogram distance between frames (0-1) that starts a new scene. "
+    f"Default: {_T.cut_threshold}.",
     "static": "In a still scene (under 1% of the picture changed since the last keyframe) the keyframe "
-    "interval stretches up to this many times K (K > 1), sparing an idle camera most network calls. 1: off.",
+    "interval stretches up to this many times K (K > 1), sparing an idle camera most network calls. 1: off. "
+    f"Default: {_T.static_stretch}.",
 }
 
+# None: the config's default. Only what the user typed overrides it.
+KEYFRAME_OPTION = typer.Option(None, "--keyframe-interval", "-k", help=TEMPORAL_HELP["keyframe"], show_default=False)
+STATIC_OPTION = typer.Option(None, "--static-stretch", help=TEMPORAL_HELP["static"], show_default=False)
+SMOOTHING_OPTION = typer.Option(None, "--smoothing", help=TEMPORAL_HELP["smoothing"], show_default=False)
+CUT_OPTION = typer.Option(None, "--cut-threshold", help=TEMPORAL_HELP["cut"], show_default=False)
+NO_FLOW_OPTION = typer.Option(False, "--no-flow", help="Carry chroma in place between keyframes (no optical flow).")
 
-KEYFRAME_OPTION = typer.Option(DEFAULT_K, "--keyframe-interval", "-k", help=TEMPORAL_HELP["keyframe"])
-STATIC_OPTION = typer.Option(4, "--static-stretch", help=TEMPORAL_HELP["static"])
-SMOOTHING_OPTION = typer.Option(0.6, "--smoothing", help=TEMPORAL_HELP["smoothing"])
 
-
-def _temporal(keyframe_interval: int, smoothing: float, cut_threshold: float, no_flow: bool, static_stretch: int):
-    from ..temporal import TemporalConfig
-
+def _temporal(**overrides) -> TemporalConfig:
+    """The temporal config with what the user typed (options left at None keep the config's default)."""
+    given = {k: v for k, v in overrides.items() if v is not None}
+    if given.pop("no_flow", False):
+        given["method"] = "still"
     try:
-        return TemporalConfig(
-            keyframe_interval=keyframe_interval,
-            smoothing=smoothing,
-            cut_threshold=cut_threshold,
-            flow=not no_flow,
-            static_stretch=static_stretch,
-        )
+        return TemporalConfig(**given)
     except ValueError as e:
         _fail(str(e))
 
@@ -80,11 +81,11 @@ def colorize(
     size: int | None = SIZE_OPTION,
     backend: str = BACKEND_OPTION,
     device: str = DEVICE_OPTION,
-    keyframe_interval: int = KEYFRAME_OPTION,
-    static_stretch: int = STATIC_OPTION,
-    smoothing: float = SMOOTHING_OPTION,
-    cut_threshold: float = typer.Option(0.3, "--cut-threshold", help=TEMPORAL_HELP["cut"]),
-    no_flow: bool = typer.Option(False, "--no-flow", help="Carry chroma in place between keyframes (no optical flow)."),
+    keyframe_interval: int | None = KEYFRAME_OPTION,
+    static_stretch: int | None = STATIC_OPTION,
+    smoothing: float | None = SMOOTHING_OPTION,
+    cut_threshold: float | None = CUT_OPTION,
+    no_flow: bool = NO_FLOW_OPTION,
     codec: str = typer.Option("libx264", "--codec", help="libx264, libx265, or h264_nvenc / hevc_nvenc on NVIDIA."),
     crf: int = typer.Option(18, "--crf", help="Quality (x264/x265 CRF, NVENC CQ): lower is better; 0 is lossless."),
     preset: str = typer.Option("veryfast", "--preset", help="Encoder speed preset (ultrafast ... veryslow)."),
@@ -125,7 +126,8 @@ def colorize(
     from ..media.images import expand_inputs
     from ..media.outputs import OutputError, check_folder, check_output, explain
     from ..media.video import CODECS, VIDEO_SUFFIXES, VideoError
-    from ..pipeline import PipelineConfig, colorize_file
+    from ..pipeline import Outcome
+    from ..stages import PipelineConfig, colorize_file
 
     if codec not in CODECS:
         _fail(f"--codec {codec!r} is not supported; choose one of {', '.join(CODECS)}")
@@ -156,7 +158,13 @@ def colorize(
     except OutputError as e:
         _fail(str(e))
     pcfg = PipelineConfig(
-        temporal=_temporal(keyframe_interval, smoothing, cut_threshold, no_flow, static_stretch),
+        temporal=_temporal(
+            keyframe_interval=keyframe_interval,
+            smoothing=smoothing,
+            cut_threshold=cut_threshold,
+            no_flow=no_flow,
+            static_stretch=static_stretch,
+        ),
         batch=batch,
         compare=compare,
         references=_references(references),
@@ -207,7 +215,7 @@ def colorize(
                 console=err,
             ) as bar:
                 task = bar.add_task(src.name, total=None, fps=0.0)
-                summary = colorize_file(
+                result = colorize_file(
                     src,
                     dest,
                     colorizer,
@@ -221,54 +229,44 @@ def colorize(
             _note("failed", "red", f"{src}: {e}" if str(src) not in str(e) else str(e))
             failures += 1
             continue
-        except KeyboardInterrupt as e:
-            summary = getattr(e, "partial", None)
-            if summary:
-                results.append(summary)
-                _log(f"interrupted: wrote the playable partial file {summary['output']}")
+        except KeyboardInterrupt:  # before the first frame: nothing was written
             _write_stats(stats_path, {"runs": results})
             raise typer.Exit(130) from None
+        summary = result.summary()
         results.append(summary)
+        if result.outcome is Outcome.INTERRUPTED:
+            _log(f"interrupted: wrote the playable partial file {result.output}")
+            _write_stats(stats_path, {"runs": results})
+            raise typer.Exit(130)
         _report(summary)
-        if not summary["complete"]:
+        if not result.complete:
             failures += 1
     _write_stats(stats_path, {"runs": results})
     if failures:
         raise typer.Exit(1)
 
 
-def _stream_cameras(sources: list[str], cameras_file: Path | None, references, outs: list[str], opts: dict) -> None:
-    from ..cameras import CamerasError, CameraSpec, load_cameras
-    from .cameras import stream_cameras
-
-    if references:
-        _fail("--reference belongs to one camera; with several, set reference = [...] per camera in --cameras")
-    try:
-        specs = [CameraSpec(source=s) for s in sources] + (load_cameras(cameras_file) if cameras_file else [])
-    except CamerasError as e:
-        _fail(str(e))
-    ks = opts["keyframe_interval"], opts["smoothing"], 0.3, False, opts["static_stretch"]
-    stream_cameras(specs, outs, {**opts, "temporal": _temporal(*ks)})
-
-
 def _fit_references(refs: list, src: Path, size: int) -> None:
     """Align each --reference to this video's first frame; one that does not match is refused."""
     if not refs:
         return
-    import av
-
     from ..color import luma_to_L_table
     from ..colorizer import inference_shape
+    from ..media.frames import Policy, Status
+    from ..media.sources import open_source
     from ..media.video import VideoError
     from ..reference import ReferenceError
 
+    source = open_source(src, Policy.FILE, kind="file")  # the same factory and decoder as the job
     try:
-        with av.open(str(src)) as c:
-            frame = next(c.decode(video=0))
-            full = frame.color_range == 2  # AVCOL_RANGE_JPEG
-            lum = luma_to_L_table(full)[frame.to_ndarray(format="gray")]
-    except (av.error.FFmpegError, OSError, StopIteration) as e:
-        raise VideoError(f"{src}: cannot read its first frame ({e or 'no video frame'})") from None
+        status, pic, note = source.read()
+        while status in (Status.PACKET, Status.EMPTY, Status.SKIPPED):
+            status, pic, note = source.read()
+    finally:
+        source.close()
+    if status is not Status.FRAME:
+        raise VideoError(f"{src}: cannot read its first frame ({note or 'no video frame'})")
+    lum = luma_to_L_table(pic.full_range)[pic.y]
     shape = inference_shape(*lum.shape, size)
     try:
         for r in refs:
@@ -337,186 +335,3 @@ def _write_stats(path: Path | None, data: dict) -> None:
         atomic_write(path, json.dumps(data, indent=2))
     except OSError as e:  # checked at the start; a disk that filled since is reported, plainly
         _fail(str(e), code=1)
-
-
-@app.command()
-def stream(
-    sources: list[str] | None = typer.Argument(
-        None,
-        help="Camera index, /dev/videoN, rtsp:// http:// udp:// URL, file, folder. Several: one process "
-        "colorizes them all (one model; --out templates with {name}).",
-        metavar="SOURCE...",
-    ),
-    camera: int | None = typer.Option(None, "--camera", "-c", help="Camera index (same as giving the number)."),
-    cameras_file: Path | None = typer.Option(
-        None,
-        "--cameras",
-        help="A TOML file of cameras ([[camera]] with source, and optionally name, reference, keyframe_interval).",
-    ),
-    outs: list[str] = typer.Option(
-        ["display"],
-        "--out",
-        "-o",
-        help="display, FILE.mp4 (recording), http://127.0.0.1:PORT (web preview), udp://HOST:PORT. Repeatable.",
-    ),
-    duration: float = typer.Option(0.0, "--duration", help="Stop after this many seconds (0: until Ctrl-C / q)."),
-    segment: float = typer.Option(0.0, "--segment", help="Roll recordings every N minutes (0: one file)."),
-    give_up_after: float = typer.Option(
-        0.0,
-        "--give-up-after",
-        help="Network sources: end with exit code 1 after this many seconds without a frame, at start or "
-        "in an outage (0: keep reconnecting until stopped).",
-    ),
-    no_pace: bool = typer.Option(False, "--no-pace", help="Files: run flat out instead of at their frame rate."),
-    loop: bool = typer.Option(False, "--loop", help="Files and picture folders: start again at the end."),
-    fps: float = typer.Option(5.0, "--fps", help="Picture folders: pictures per second."),
-    opencv: bool = typer.Option(False, "--opencv", help="Open http(s) URLs with OpenCV (MJPEG cameras)."),
-    model: Path | None = MODEL_OPTION,
-    size: int | None = SIZE_OPTION,
-    backend: str = BACKEND_OPTION,
-    device: str = DEVICE_OPTION,
-    keyframe_interval: int = KEYFRAME_OPTION,
-    static_stretch: int = STATIC_OPTION,
-    smoothing: float = SMOOTHING_OPTION,
-    report_every: float = typer.Option(5.0, "--report-every", help="Seconds between telemetry lines (0: off)."),
-    stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
-    force: bool = typer.Option(False, "--force", help="Overwrite existing recordings (the input never is)."),
-    references: list[Path] | None = REFERENCE_OPTION,
-) -> None:
-    """Colorize a live camera or stream: stays current (stale frames are dropped, never queued).
-
-    A camera or stream that drops, stalls or is not up yet is reopened with backoff while the
-    outputs stay up (--give-up-after bounds the wait); each outage is logged with its start and
-    length. Telemetry (source state, fps in and out, drops, capture-to-output latency p50/p95,
-    outages) is printed every few seconds and at the end.
-
-    Examples:
-      rtcolor stream --camera 0                                 (window; q quits)
-      rtcolor stream rtsp://cam.local/stream --out night.mp4 --segment 60 --out http://127.0.0.1:8080
-      rtcolor stream clip.mp4 --out rec.mp4 --duration 8
-      rtcolor stream rtsp://cam.local/night --reference cam_day.png --out rec.mp4
-      rtcolor stream rtsp://gate/s rtsp://yard/s --out rec/{name}.mp4 --out http://127.0.0.1:8080  (a grid)
-    """
-    import threading
-
-    from ..media.live import LiveSource
-    from ..media.sinks import SinkError, open_sink
-    from ..media.sources import SourceError
-    from ..media.video import VideoError
-    from ..pipeline import Pipeline, PipelineConfig, summarise
-
-    if segment < 0 or duration < 0 or give_up_after < 0 or fps <= 0:
-        _fail("--segment, --duration and --give-up-after must be >= 0 and --fps > 0")
-    _check_stats(stats_path)
-    sources = list(sources or []) + ([str(camera)] if camera is not None else [])
-    if cameras_file is not None or len(sources) > 1:
-        return _stream_cameras(sources, cameras_file, references, outs, locals())
-    if not sources:
-        _fail("name a source: rtcolor stream --camera 0, or a URL / file (see --help)")
-    source = sources[0]
-    log = _log
-    pcfg = PipelineConfig(
-        temporal=_temporal(keyframe_interval, smoothing, 0.3, False, static_stretch), references=_references(references)
-    )
-    try:
-        src = LiveSource(
-            source, pace=not no_pace, loop=loop, fps=fps, opencv=opencv, log=log, give_up_after=give_up_after
-        )
-    except SourceError as e:
-        _fail(str(e))
-    pipe_holder: list = []
-    sinks = []
-    try:  # outputs first: a bad --out fails before the model is loaded
-        for uri in outs:
-            sinks.append(
-                open_sink(
-                    uri,
-                    segment_minutes=segment,
-                    on_quit=lambda: pipe_holder[0].stop(),
-                    log=log,
-                    force=force,
-                    protect=frozenset({Path(source).resolve()} if Path(source).is_file() else ()),
-                )
-            )
-    except (SinkError, VideoError) as e:
-        for s in sinks:
-            s.close(complete=False)
-        src.close()
-        _fail(str(e))
-    try:
-        colorizer = _colorizer(model, backend, device, size)
-    except typer.Exit:
-        for s in sinks:
-            s.close(complete=False)
-        src.close()
-        raise
-    pipe = Pipeline(src, sinks, colorizer, pcfg)
-    pipe_holder.append(pipe)
-    if duration > 0:
-        timer = threading.Timer(duration, pipe.stop)
-        timer.daemon = True
-        timer.start()
-    last = {"t": time.monotonic(), "in": 0, "out": 0}
-
-    def telemetry(p) -> None:
-        state = src.outages.state.value
-        for sink in sinks:  # the preview says "reconnecting" while the camera is away
-            if hasattr(sink, "set_state"):
-                sink.set_state(state)
-        now = time.monotonic()
-        if report_every <= 0 or now - last["t"] < report_every:
-            return
-        s, dt = p.stats, now - last["t"]
-        fresh = s.frames_out - last["out"]  # one latency is recorded per frame out
-        p50, p95 = (s.latency_ms(q, recent=fresh) for q in (50, 95))
-        o = src.outages.summary()
-        away = f" for {src.outages.down_for():.0f} s" if state in ("reconnecting", "connecting") else ""
-        log(
-            f"{state}{away}: in {(s.frames_in - last['in']) / dt:.1f} fps, out {fresh / dt:.1f} fps, "
-            f"dropped {s.dropped}, latency p50 {p50 or 0:.0f} ms p95 {p95 or 0:.0f} ms, "
-            f"outages {o['outages']} ({o['outage_seconds']:.0f} s)"
-        )
-        last.update(t=now, **{"in": s.frames_in, "out": s.frames_out})
-
-    interrupted = False
-    try:
-        pipe.run(on_poll=telemetry)
-    except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        src.close()
-        closing_errors = []
-        for s in sinks:  # every output is closed, even when one fails (a full disk under a recording)
-            try:
-                s.close(complete=True)
-            except (SinkError, VideoError, OSError) as e:
-                closing_errors.append(str(e))
-    summary = pipe.stats.summary()
-    summary.update(source=source, reconnects=src.reconnects, outputs=outs, **src.outages.summary())
-    for s in sinks:
-        if getattr(s, "written", None):
-            summary.setdefault("recordings", []).extend(str(p) for p in s.written)
-    log(
-        f"{summary['frames_out']} of {summary['frames_in']} frames out ({summary['dropped']} dropped as stale), "
-        f"{summary['fps']:.1f} fps, latency p50 {summary['latency_p50_ms']} ms p95 {summary['latency_p95_ms']} ms, "
-        f"{src.reconnects} reconnects, {summary['outages']} outages ({summary['outage_seconds']:.1f} s in all, "
-        f"longest {summary['longest_outage_seconds']:.1f} s)"
-    )
-    problems = src.problems
-    if problems:
-        summary["problems"] = problems
-        _note("warning", "yellow", f"{source}: {summarise(problems)}; the recording holds each frame that decoded")
-    if src.gave_up:
-        summary["gave_up"] = src.gave_up
-    _write_stats(stats_path, summary)
-    if src.gave_up:
-        _fail(f"{src.gave_up}; gave up (--give-up-after {give_up_after:g})", code=1)
-    if pipe.error is not None:
-        stage, e = pipe.error
-        _fail(f"{stage} stage failed: {e.__class__.__name__}: {e}", code=1)
-    if closing_errors:
-        _fail("; ".join(closing_errors), code=1)
-    if interrupted:
-        raise typer.Exit(130)
-    if problems:  # frames were lost: a partial run is not a success
-        raise typer.Exit(1)

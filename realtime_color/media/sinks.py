@@ -1,7 +1,9 @@
 """Where colorized frames go, by URI: a window, a recording, an HTTP preview, a network push.
 
     display                 an OpenCV window with an fps / latency overlay (q or Esc quits)
-    rec.mp4                 a recording (``--segment MINUTES`` rolls rec_000.mp4, rec_001.mp4, ...)
+    rec.mp4                 a recording (``--segment MINUTES`` rolls rec_000.mp4, rec_001.mp4, ...);
+                            with a file ``source``, that file colorized: its timestamps, audio and
+                            metadata kept (``rtcolor colorize``)
     http://127.0.0.1:8080   a web page with the live stream as MJPEG (bound to the host given;
                             127.0.0.1 unless you name another address)
     udp://host:port         MPEG-TS / H.264 pushed with PyAV (rtsp:// pushes to an RTSP server)
@@ -258,9 +260,18 @@ def open_sink(
     log=None,
     force: bool = False,
     protect: frozenset[Path] = frozenset(),
+    source=None,
+    codec: str = "libx264",
+    crf: int | None = None,
+    preset: str = "veryfast",
 ):
-    """The sink for ``uri`` (raises SinkError when it cannot be opened). A recording never
-    replaces a file in ``protect`` (the inputs), nor an existing file unless ``force``."""
+    """The sink for ``uri`` (raises SinkError or VideoError when it cannot be opened). A recording
+    never replaces a file in ``protect`` (the inputs), nor an existing file unless ``force``.
+    With a file ``source`` (``decode.FileSource``) a file is that source colorized, encoded with
+    ``codec``, ``crf``, ``preset``: the caller has checked the name (``colorize`` does, per input)."""
+    if source is not None:
+        return FileSink(uri, source=source, codec=codec, crf=18 if crf is None else crf, preset=preset)
+    uri = str(uri)
     parsed = urlparse(uri)
     if uri == "display":
         return WindowSink(on_quit=on_quit)
@@ -281,4 +292,12 @@ def open_sink(
         return PushSink(uri, log=log)
     if parsed.scheme:
         raise SinkError(f"--out {uri}: unknown kind; {SINK_HELP}")
-    return RecordingSink(uri, segment_minutes=segment_minutes, force=force, protect=protect, log=log)
+    return RecordingSink(
+        uri,
+        segment_minutes=segment_minutes,
+        codec=codec,
+        crf=20 if crf is None else crf,
+        force=force,
+        protect=protect,
+        log=log,
+    )

@@ -11,25 +11,30 @@
                             generated frames (for trying things out and for tests); die_after=N
                             and down=SECONDS make it drop out and come back like a flaky camera
 
-``read()`` returns a status (a frame, nothing yet, the end, or an error) rather than raising;
-``LiveSource`` (media/live.py) turns that into a stream of Pictures. One rule for failures: a camera or stream
-that fails is reopened with backoff; a file (or a folder of pictures) is not a camera, so a frame
-it cannot decode is skipped with a warning and its end is the end.
+Every command opens its input here: ``open_source(uri, policy)`` parses what the user typed once
+(``parse_source``), picks the class from ``SOURCES`` (one class, one decoder, per kind) and, for the
+live policy, wraps it in ``LiveSource``, which reopens a failed camera or stream with backoff and
+stamps pictures with the capture clock. ``read()`` returns a ``Read``: a status (a frame, a packet
+to pass along, nothing yet, a skipped picture, the end, an error) rather than raising. One rule
+for failures: a camera or stream that fails is reopened; a file (or a folder of pictures) is not a
+camera, so a frame it cannot decode is skipped with a warning and its end is the end.
 """
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
-from enum import Enum
 from fractions import Fraction
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 import numpy as np
 
-from ..errors import RtcolorError
-from .images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, read_image
+from .decode import FileSource, StreamSource
+from .frames import Picture, Policy, Read, Source, SourceError, Status, picture_from_bgr, pictures
+from .images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, read_picture
+from .outages import FIRST_RETRY, LAST_RETRY, Outages, SourceState, clock_text
 
 SOURCE_HELP = (
     "Source: a camera index (0) or /dev/videoN, rtsp://, http(s)://, udp://, a video file, a folder "
@@ -37,18 +42,6 @@ SOURCE_HELP = (
 )
 CLOCK = Fraction(1, 90000)  # live pictures are stamped with the capture clock in these units
 NETWORK_KINDS = ("rtsp", "http", "udp")  # may come up after us, and may go away and come back
-STALL_SECONDS = 5.0  # a network stream that sends nothing for this long is lost (then reopened)
-
-
-class Status(Enum):
-    FRAME = "frame"
-    EMPTY = "empty"  # nothing new yet (timeout): try again
-    END = "end"  # the source has no more frames (a file without --loop)
-    ERROR = "error"  # the source failed; reopen it (a live source) or stop (a file)
-
-
-class SourceError(RtcolorError):
-    """A source that cannot be opened, with the reason and the fix."""
 
 
 @dataclass
@@ -58,41 +51,57 @@ class SourceSpec:
     options: dict = field(default_factory=dict)
 
 
-def parse_source(uri: str) -> SourceSpec:
-    """Turn what the user typed into a SourceSpec (no I/O beyond looking at the file system)."""
+SCHEMES = {"rtsp": "rtsp", "rtsps": "rtsp", "http": "http", "https": "http", "udp": "udp", "rtp": "udp",
+           "srt": "udp", "tcp": "udp", "synth": "synth"}  # fmt: skip
+
+
+def parse_source(uri: str | SourceSpec, kind: str | None = None) -> SourceSpec:
+    """Turn what the user typed into a SourceSpec (no I/O beyond looking at the file system).
+    ``kind`` forces one where the command knows it (``image`` reads any path as a picture)."""
+    if isinstance(uri, SourceSpec):
+        return uri
     text = str(uri).strip()
+    if kind is not None:
+        return SourceSpec(kind, text)
     if text.isdigit():
         return SourceSpec("camera", text, {"index": int(text)})
     if text.startswith("/dev/video"):
         return SourceSpec("camera", text, {"index": text})
     parsed = urlparse(text)
     scheme = parsed.scheme.lower()
-    if scheme in ("rtsp", "rtsps"):
-        return SourceSpec("rtsp", text)
-    if scheme in ("http", "https"):
-        return SourceSpec("http", text)
-    if scheme in ("udp", "rtp", "srt", "tcp"):
-        return SourceSpec("udp", text)
-    if scheme == "synth":
-        q = {k: v[-1] for k, v in parse_qs(parsed.query).items()}
-        return SourceSpec("synth", text, q)
+    if scheme in SCHEMES:
+        q = {k: v[-1] for k, v in parse_qs(parsed.query).items()} if scheme == "synth" else {}
+        return SourceSpec(SCHEMES[scheme], text, q)
+    if len(scheme) > 1 and "://" in text:  # (one letter is a Windows drive, C:\...)
+        raise SourceError(f"source {text!r}: unknown kind {scheme}://. {SOURCE_HELP}")
     path = Path(text)
-    if path.is_dir() or any(c in text for c in "*?["):
-        return SourceSpec("images", text)
-    if path.suffix.lower() in IMAGE_SUFFIXES:
+    if path.is_dir() or any(c in text for c in "*?[") or path.suffix.lower() in IMAGE_SUFFIXES:
         return SourceSpec("images", text)
     if not path.exists():
-        raise SourceError(f"source {text!r}: no such file, and not a camera index, device or URL")
+        raise SourceError(f"source {text!r}: no such file, and not a camera index, device or URL. {SOURCE_HELP}")
     return SourceSpec("file", text)
+
+
+@dataclass
+class SourceOptions:
+    """How to read a source; each kind uses the options that mean something for it."""
+
+    pace: bool = False  # files and pictures: hand frames over at their own rate (--fps for pictures)
+    loop: bool = False  # files and pictures: start again at the end
+    fps: float = 5.0  # pictures per second when paced
+    opencv: bool = False  # http(s): open with OpenCV (MJPEG cameras) instead of PyAV
+    chroma: bool = False  # keep the decoded chroma (``Picture.decoded_uv``): eval's truth, adapt's frames
+    packets: bool = False  # files: hand over the other streams' packets too (for muxing them unchanged)
+    give_up_after: float = 0.0  # live: seconds without a frame (at start or in an outage) before ending; 0: never
 
 
 _SYNTH_DOWN_UNTIL: dict[str, float] = {}  # a dead fake camera refuses to reopen until then
 
 
-class SynthSource:
+class SynthSource(Source):
     """Generated frames at a set rate; can die after N frames and stay away ``down`` seconds."""
 
-    def __init__(self, spec: SourceSpec):
+    def __init__(self, spec: SourceSpec, opts: SourceOptions | None = None):
         from .synth import SceneClip
 
         if time.monotonic() < _SYNTH_DOWN_UNTIL.get(spec.uri, 0.0):
@@ -114,10 +123,10 @@ class SynthSource:
         self.count = 0
         self.next_time = time.monotonic()
 
-    def read(self, timeout: float = 1.0) -> tuple[Status, np.ndarray | None]:
+    def read(self, timeout: float = 1.0) -> Read:
         if self.die_after and self.count >= self.die_after:
             _SYNTH_DOWN_UNTIL[self.uri] = time.monotonic() + self.down
-            return Status.ERROR, None
+            return Read(Status.ERROR, note="the fake camera died")
         wait = self.next_time - time.monotonic()
         if wait > 0:
             time.sleep(wait)
@@ -127,16 +136,14 @@ class SynthSource:
         rgb = self.clip.frame(self.count)
         self.count += 1
         code = cv2.COLOR_RGB2GRAY if self.gray else cv2.COLOR_RGB2BGR
-        return Status.FRAME, cv2.cvtColor(rgb, code)
-
-    def close(self) -> None:
-        pass
+        return Read(Status.FRAME, picture_from_bgr(cv2.cvtColor(rgb, code), self.count - 1))
 
 
-class CvSource:
-    """A camera (or an MJPEG URL) through OpenCV: V4L2, MJPG fourcc where offered, 1-frame buffer."""
+class CvSource(Source):
+    """A camera (or an MJPEG URL) through OpenCV: V4L2, MJPG fourcc where offered, 1-frame buffer.
+    OpenCV hands over BGR, so its pictures are full-range BT.601 luma (as JPEG), decided here."""
 
-    def __init__(self, spec: SourceSpec):
+    def __init__(self, spec: SourceSpec, opts: SourceOptions | None = None):
         import cv2
 
         target = spec.options.get("index", spec.uri)
@@ -150,151 +157,230 @@ class CvSource:
             self.cap.set(cv2.CAP_PROP_FOURCC, cv2.VideoWriter_fourcc(*"MJPG"))  # ignored when not offered
             self.cap.set(cv2.CAP_PROP_BUFFERSIZE, 1)  # a backlog in the driver is latency
         self.fps = self.cap.get(cv2.CAP_PROP_FPS) or 30.0
+        self.index = 0
 
-    def read(self, timeout: float = 1.0) -> tuple[Status, np.ndarray | None]:
+    def read(self, timeout: float = 1.0) -> Read:
         ok, frame = self.cap.read()
-        return (Status.FRAME, frame) if ok else (Status.ERROR, None)
+        if not ok:
+            return Read(Status.ERROR, note="the camera gave no frame")
+        self.index += 1
+        return Read(Status.FRAME, picture_from_bgr(frame, self.index - 1))
 
     def close(self) -> None:
         self.cap.release()
 
 
-class AvSource:
-    """A network stream or file through PyAV; files are paced at their own timestamps."""
+class ImageSource(Source):
+    """Pictures from a file, folder or glob, in name order; paced at ``fps`` for a live view.
 
-    def __init__(self, spec: SourceSpec, pace: bool = True, loop: bool = False):
-        import av
+    Each Picture holds the picture as decoded (``pixels``, 8 or 16 bits, and ``alpha``) for the
+    commands that colour stills, and its full-range BT.601 luma (as JPEG) for the video path."""
 
-        self.spec, self.pace, self.loop = spec, pace and spec.kind == "file", loop and spec.kind == "file"
-        options = {"timeout": "5000000"}  # microseconds: a dead stream is an error, not a hang
-        if spec.kind == "rtsp":
-            options = {"rtsp_transport": "tcp", "timeout": "5000000"}
-        elif spec.kind == "udp":
-            options = {"timeout": "5000000", "overrun_nonfatal": "1", "fifo_size": "500000"}
-        elif spec.kind == "file":
-            options = {}
-        try:
-            # (open, read) timeouts: a server that accepts and then says nothing is a stall, not a hang.
-            # Half the stall time for reads: the first timed-out read ends the demuxer, which hands
-            # back the frames its decoder still held, and only the next one fails.
-            timeout = (10.0, STALL_SECONDS / 2) if spec.kind != "file" else None
-            self.container = av.open(spec.uri, options=options, timeout=timeout)
-        except (av.error.FFmpegError, OSError) as e:
-            raise SourceError(f"cannot open {spec.uri}: {e}") from None
-        if not self.container.streams.video:
-            raise SourceError(f"{spec.uri}: has no video stream")
-        self.stream = self.container.streams.video[0]
-        self.stream.thread_type = "AUTO"
-        self.fps = float(self.stream.average_rate or 30)
-        self.problems: list[str] = []  # frames of a file that could not be decoded (skipped)
-        self.last_error: str | None = None  # why the last read failed (a stream's outage reason)
-        self.rotation = 0
-        self._frames = self._decode_file() if spec.kind == "file" else self.container.decode(self.stream)
-        self._t0: float | None = None
-        self._offset = 0.0
+    policy = Policy.FILE
 
-    def _decode_file(self):
-        """A file's frames, packet by packet: a damaged packet is skipped and noted in ``problems``
-        (a network stream's decode error ends ``read`` with ERROR instead, and is reopened)."""
-        import av
-
-        demux = self.container.demux(self.stream)
-        while True:
-            try:
-                packet = next(demux)
-            except StopIteration:
-                return
-            except av.error.FFmpegError as e:
-                self._problem(f"reading stopped early: {e}")
-                packet = None
-            try:
-                # ``None`` (after a demux error) flushes the frames the decoder still holds
-                yield from (packet.decode() if packet is not None else self.stream.codec_context.decode(None))
-            except av.error.FFmpegError as e:
-                self._problem(f"skipped an undecodable packet at pts {getattr(packet, 'pts', None)}: {e}")
-            if packet is None:
-                return
-
-    def _problem(self, text: str) -> None:
-        if text not in self.problems:  # --loop meets the same damage on every pass: noted once
-            self.problems.append(text)
-
-    def read(self, timeout: float = 1.0) -> tuple[Status, np.ndarray | None]:
-        import av
-
-        try:
-            frame = next(self._frames)
-        except StopIteration:
-            if self.spec.kind != "file":  # a camera does not end: the other side went away
-                self.last_error = "the stream ended"
-                return Status.ERROR, None
-            if not self.loop:
-                return Status.END, None
-            self.container.seek(0)
-            self._frames = self._decode_file()
-            self._offset = time.monotonic() - (self._t0 or time.monotonic())
-            self._t0 = None
-            return Status.EMPTY, None
-        except (av.error.FFmpegError, OSError) as e:
-            self.last_error = str(e) or e.__class__.__name__
-            return Status.ERROR, None
-        self.rotation = int(getattr(frame, "rotation", 0) or 0)
-        if self.pace and frame.pts is not None:
-            t = float(frame.pts * frame.time_base)
-            if self._t0 is None:
-                self._t0 = time.monotonic() - t
-            wait = self._t0 + t - time.monotonic()
-            if wait > 0:
-                time.sleep(wait)
-        gray = frame.to_ndarray(format="gray")  # the luma only: that is all the network uses
-        return Status.FRAME, gray
-
-    def close(self) -> None:
-        self.container.close()
-
-
-class ImageSource:
-    """Pictures from a folder or glob, one after the other at ``fps``."""
-
-    def __init__(self, spec: SourceSpec, fps: float = 5.0, loop: bool = False):
+    def __init__(self, spec: SourceSpec, opts: SourceOptions | None = None):
+        opts = opts or SourceOptions()
         self.paths, _ = expand_inputs([spec.uri])
         if not self.paths:
             raise SourceError(f"{spec.uri}: no pictures found")
-        self.fps, self.loop, self.i = fps, loop, 0
+        self.fps, self.pace, self.loop, self.i, self.index = opts.fps, opts.pace, opts.loop, 0, 0
         self.next_time = time.monotonic()
         self.problems: list[str] = []  # pictures that could not be read (skipped, as a file skips a bad frame)
 
-    def read(self, timeout: float = 1.0) -> tuple[Status, np.ndarray | None]:
+    def read(self, timeout: float = 1.0) -> Read:
         if self.i >= len(self.paths):
             if not self.loop:
-                return Status.END, None
+                return Read(Status.END)
             self.i = 0
-        wait = self.next_time - time.monotonic()
-        if wait > 0:
-            time.sleep(wait)
-        self.next_time = time.monotonic() + 1.0 / self.fps
+        if self.pace:
+            wait = self.next_time - time.monotonic()
+            if wait > 0:
+                time.sleep(wait)
+            self.next_time = time.monotonic() + 1.0 / self.fps
+        path = self.paths[self.i]
+        self.i += 1
         try:
-            img = read_image(self.paths[self.i])
+            img, alpha = read_picture(path)
         except ImageReadError as e:
             if str(e) not in self.problems:
                 self.problems.append(str(e))
-            self.i += 1
-            return Status.EMPTY, None
-        self.i += 1
-        if img.dtype == np.uint16:
-            img = (img >> 8).astype(np.uint8)
-        return Status.FRAME, img[..., 2::-1] if img.ndim == 3 else img  # RGB -> BGR
+            return Read(Status.SKIPPED, note=str(e))
+        img8 = (img >> 8).astype(np.uint8) if img.dtype == np.uint16 else img
+        bgr = img8[..., ::-1] if img8.ndim == 3 else img8
+        pic = picture_from_bgr(bgr, self.index, pixels=img, alpha=alpha, name=str(path))
+        self.index += 1
+        return Read(Status.FRAME, pic)
+
+
+# One class per kind: how each kind is opened and decoded is written once, for every command.
+SOURCES = {
+    "camera": CvSource,
+    "rtsp": StreamSource,
+    "http": StreamSource,  # CvSource with --opencv (MJPEG cameras)
+    "udp": StreamSource,
+    "file": FileSource,
+    "images": ImageSource,
+    "synth": SynthSource,
+}
+
+
+def _class(spec: SourceSpec, opts: SourceOptions) -> type[Source]:
+    return CvSource if spec.kind == "http" and opts.opencv else SOURCES[spec.kind]
+
+
+def open_raw(spec: SourceSpec, opts: SourceOptions) -> Source:
+    """The source object for a spec, from ``SOURCES`` (raises SourceError or VideoError, naming
+    the value, when it cannot be opened)."""
+    cls = _class(spec, opts)
+    source = getattr(cls, "from_spec", cls)(spec, opts)
+    source.spec = spec
+    return source
+
+
+def open_source(uri: str | SourceSpec, policy: Policy | None = None, kind: str | None = None, log=None, **options):
+    """Open what the user named (a camera index, device, URL, file, folder or glob of pictures,
+    synth://) for reading. ``policy`` LIVE (the default for cameras and streams) reopens a failed
+    source and stamps pictures with the capture clock; FILE reads it once, as it is. ``options``
+    are ``SourceOptions`` fields. The object returned has ``read``, ``stop``, ``close``, ``spec``,
+    ``policy`` and ``problems`` (frames a file lost)."""
+    spec = parse_source(uri, kind)
+    opts = SourceOptions(**options)
+    policy = policy or _class(spec, opts).policy  # files and pictures: FILE; cameras and streams: LIVE
+    if policy is Policy.LIVE:
+        return LiveSource(spec, opts, log=log)
+    source = open_raw(spec, opts)
+    source.policy = policy
+    return source
+
+
+def read_still(path: str | Path) -> Picture:
+    """One picture file through the factory, as every command reads pictures: a Picture holding
+    it as decoded (``pixels``, ``alpha``) and its luma; ImageReadError naming the file otherwise."""
+    try:
+        source = open_source(path, Policy.FILE, kind="images")
+    except SourceError as e:
+        raise ImageReadError(str(e)) from None
+    try:
+        status, pic, note = source.read()
+    finally:
+        source.close()
+    if status is not Status.FRAME:
+        raise ImageReadError(note or f"{path}: not a readable image")
+    return pic
+
+
+class LiveSource(Source):
+    """Reads Pictures from a source, reopening it with backoff when it fails (live policy).
+
+    Pictures are stamped with the capture clock, so a recording keeps real time across drops. A
+    network camera that is not up yet is waited for. ``log`` gets a line for each loss and return;
+    ``outages`` holds the gaps and the current state; ``gave_up`` says why it ended early, if it did.
+    """
+
+    policy = Policy.LIVE
+
+    def __init__(self, spec: str | SourceSpec, opts: SourceOptions | None = None, log=None):
+        self.spec = parse_source(spec)
+        self.opts = opts or SourceOptions(pace=True)
+        self.log = log or (lambda m: None)
+        self.stop_event = threading.Event()
+        self.reconnects = 0
+        self._problems: list[str] = []
+        self.index = 0
+        self.start = time.monotonic()
+        self.backoff = FIRST_RETRY
+        self.outages = Outages()
+        self.gave_up: str | None = None
+        try:
+            self.source = open_raw(self.spec, self.opts)  # fail early and clearly on a bad source ...
+        except (SourceError, OSError, ValueError) as e:
+            if self.spec.kind not in NETWORK_KINDS:
+                raise
+            self.source = None  # ... but a network camera may boot after the recorder: wait for it
+            self.outages.lost(str(e))
+            wait = self.opts.give_up_after
+            hint = f"giving up after {wait:g} s" if wait else "until it comes up (Ctrl-C stops)"
+            self.log(f"source {self.spec.uri}: not up yet ({e}); retrying with backoff {hint}")
+
+    @property
+    def ends(self) -> bool:
+        """Files and picture folders end; cameras and streams are reopened when they fail."""
+        return self.spec.kind in ("file", "images")
+
+    @property
+    def problems(self) -> list[str]:
+        """What a file lost (undecodable frames): the run is then partial."""
+        return [*self._problems, *(self.source.problems if self.source is not None else ())]
+
+    @property
+    def rotation(self) -> int:
+        return getattr(self.source, "rotation", 0)
+
+    def stop(self) -> None:
+        self.stop_event.set()
+
+    def _wait(self) -> None:
+        self.stop_event.wait(self.backoff)
+        self.backoff = min(self.backoff * 2, LAST_RETRY)
+
+    def _give_up(self) -> bool:
+        down = self.outages.down_for()
+        if not self.opts.give_up_after or down < self.opts.give_up_after:
+            return False
+        self.gave_up = f"no frame from {self.spec.uri} for {down:.0f} s ({self.outages.reason})"
+        self.outages.end()
+        return True
+
+    def read(self, timeout: float = 1.0) -> Read:
+        if self.stop_event.is_set():
+            self.outages.end()
+            return Read(Status.END)
+        if self.source is None:
+            if self._give_up():
+                return Read(Status.END)
+            try:
+                self.source = open_raw(self.spec, self.opts)
+            except (SourceError, OSError, ValueError) as e:  # VideoError included: a stream still away
+                self.outages.lost(str(e))
+                self._wait()
+                return Read(Status.EMPTY, note=str(e))
+            if self.outages.state is not SourceState.CONNECTING:  # a first connection is no reconnect
+                self.reconnects += 1
+            self.backoff = FIRST_RETRY
+        r = self.source.read(timeout)
+        if r.status is Status.FRAME:
+            gap = self.outages.frame()
+            if gap is not None:
+                n, since = len(self.outages.gaps), clock_text(gap[0])
+                self.log(f"source {self.spec.uri}: reconnected, back after {gap[1]:.1f} s (outage {n}, from {since})")
+            pic, captured = r.item, time.monotonic()
+            pic.index, pic.captured = self.index, captured
+            pic.pts, pic.time_base = int((captured - self.start) / CLOCK), CLOCK
+            self.index += 1
+            return r
+        if r.status is Status.PACKET:
+            return Read(Status.EMPTY)  # a live view has no use for a file's other streams
+        if r.status is Status.END and self.ends:
+            self.outages.end()
+        if r.status is not Status.ERROR:
+            return r  # END, EMPTY, SKIPPED (the source noted what it skipped)
+        if self.ends:  # a file is not a camera: never replay it
+            self._problems.append("reading failed before the end of the file")
+            return Read(Status.END)
+        if self.outages.lost(r.note or "read failed"):
+            self.log(
+                f"source {self.spec.uri}: lost at {clock_text(time.time())} ({r.note or 'read failed'}); reconnecting"
+            )
+        self.source.close()
+        self.source = None
+        if self._give_up():
+            return Read(Status.END)
+        self._wait()
+        return Read(Status.EMPTY)
+
+    def __iter__(self):
+        return pictures(self)
 
     def close(self) -> None:
-        pass
-
-
-def open_raw(spec: SourceSpec, pace: bool = True, loop: bool = False, fps: float = 5.0, opencv: bool = False):
-    """The source object for a spec (raises SourceError when it cannot be opened)."""
-    if spec.kind == "synth":
-        return SynthSource(spec)
-    if spec.kind == "camera" or (spec.kind == "http" and opencv):
-        return CvSource(spec)
-    if spec.kind == "images":
-        return ImageSource(spec, fps=fps, loop=loop)
-    return AvSource(spec, pace=pace, loop=loop)
+        if self.source is not None:
+            self.source.close()

@@ -1,4 +1,5 @@
-"""Video files through PyAV (FFmpeg): a source that decodes, a sink that encodes and muxes.
+"""Video files through PyAV (FFmpeg): opening one for decoding (``decode.FileSource`` reads it), and
+a sink that encodes and muxes.
 
 Nothing is lost on the way: every decoded frame keeps its pts (variable frame rate survives),
 packets of the other streams (audio, subtitles) are handed over untouched and muxed packet for
@@ -15,9 +16,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..color import ycbcr_matrix_for
 from ..errors import RtcolorError
-from .frames import Picture, subsampling_for
+from .frames import Picture
 from .outputs import discard, explain, sibling, temp_path
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".mts", ".mpg", ".mpeg", ".wmv", ".flv"}
@@ -87,112 +87,6 @@ def _info(path: Path, container) -> VideoInfo:
     )
 
 
-class FileSource:
-    """Decodes a video file into Pictures, in order, and passes the other streams' packets along.
-
-    A damaged stream is decoded as far as possible: bad packets are skipped and counted in
-    ``problems``; the caller decides what that means for the exit code.
-    """
-
-    live = False
-
-    def __init__(self, path: str | Path, keep_chroma: bool = False):
-        self.path = Path(path)
-        self.keep_chroma = keep_chroma  # evaluation: the original chroma rides along in meta
-        self.container = open_input(self.path)
-        self.info = _info(self.path, self.container)
-        self.video = self.container.streams.video[0]
-        self.video.thread_type = "AUTO"  # frame + slice threads in the decoder
-        self.copy_streams = [s for s in self.container.streams if s.type in ("audio", "subtitle")]
-        self.problems: list[str] = []  # frames lost: the output is partial
-        self.warnings: list[str] = []  # nothing lost, but the user should know (a size change)
-        self.rotation = 0
-        self.size: tuple[int, int] | None = None  # (width, height) of the first frame
-        self.metadata = dict(self.container.metadata)
-
-    def __iter__(self):
-        """Yield Pictures and pass-through packets, in demux order, until the end of the file."""
-        av = _av()
-        index = 0
-        streams = [self.video, *self.copy_streams]
-        demux = self.container.demux(*streams)
-        while True:
-            try:
-                packet = next(demux)
-            except StopIteration:
-                break
-            except av.error.FFmpegError as e:
-                self.problems.append(f"demuxing stopped: {e}")
-                packet = None  # flush the decoder: frames it still holds are good ones
-            if packet is None:
-                try:
-                    for frame in self.video.codec_context.decode(None):
-                        yield self._picture(frame, index)
-                        index += 1
-                except av.error.FFmpegError:
-                    pass
-                break
-            if packet.stream is not self.video:
-                if packet.dts is not None:
-                    yield packet
-                continue
-            try:
-                frames = packet.decode()
-            except av.error.FFmpegError as e:
-                self.problems.append(f"undecodable packet at pts {packet.pts}: {e}")
-                continue
-            for frame in frames:
-                if index == 0:
-                    self.rotation = int(getattr(frame, "rotation", 0) or 0)
-                yield self._picture(frame, index)
-                index += 1
-        # Only a count the container stores (MP4, MKV with statistics) says frames are missing; an
-        # estimate from duration x rate (MPEG-TS, AVI) is off by a frame or two on healthy files.
-        announced = self.video.frames
-        if announced and index < announced * 0.98 - 1 and not self.problems:
-            self.problems.append(f"decoded {index} of the {announced} frames the container announces")
-
-    def _picture(self, frame, index: int) -> Picture:
-        fmt = frame.format.name
-        if self.size is None:
-            self.size = (frame.width, frame.height)
-        width, height = self.size
-        if (frame.width, frame.height) != self.size:
-            # One rule for `colorize` and `eval`: a file is one picture size, so the frames after a
-            # mid-file size change are scaled to the first size, and the user is told.
-            if not self.warnings:
-                self.warnings.append(
-                    f"the picture size changes from {width}x{height} to {frame.width}x{frame.height} at frame "
-                    f"{index}; later frames are scaled to {width}x{height}"
-                )
-        subsampling = subsampling_for(height, width)
-        full = fmt.startswith("yuvj") or getattr(frame, "color_range", 0) == 2
-        target = "yuv444p" if subsampling == (1, 1) else ("yuvj420p" if full else "yuv420p")
-        if fmt != target or (frame.width, frame.height) != self.size:
-            frame = frame.reformat(width=width, height=height, format=target)
-        plane = frame.planes[0]
-        y = np.frombuffer(plane, np.uint8).reshape(frame.height, plane.line_size)[:, : frame.width]
-        pic = Picture(
-            y=np.ascontiguousarray(y),
-            index=index,
-            pts=frame.pts,
-            time_base=frame.time_base or self.video.time_base,
-            full_range=full,
-            matrix=ycbcr_matrix_for(frame.height, getattr(frame, "colorspace", None)),
-            subsampling=subsampling,
-            rotation=self.rotation,
-        )
-        if self.keep_chroma:
-            pic.meta["truth_uv"] = tuple(
-                np.frombuffer(p, np.uint8).reshape(-1, p.line_size)[: pic.chroma_shape[0], : pic.chroma_shape[1]].copy()
-                for p in frame.planes[1:3]
-            )
-        return pic
-
-    def close(self) -> None:
-        self.container.close()
-
-
 def partial_name(path: Path) -> Path:
     """Where an incomplete output goes: clip.mp4 -> clip.partial.mp4 (shortened to fit the file
     system when clip.mp4's name is near its limit)."""
@@ -223,7 +117,7 @@ class FileSink:
     def __init__(
         self,
         path: str | Path,
-        source: FileSource | None = None,
+        source=None,  # a decode.FileSource whose other streams and metadata are copied
         codec: str = "libx264",
         crf: int = 18,
         preset: str = "veryfast",

@@ -1,0 +1,252 @@
+"""The colorizing stages: analyse -> infer -> temporal -> compose -> encode, run by ``pipeline``.
+
+Each frame travels as a ``Work`` item: the decoded Picture and what the stages found about it
+(its small L, whether it is a keyframe or a scene cut, the network's ab, the chroma after the
+temporal step). Only the first stage sees a bare Picture and only the last one writes it.
+
+``colorize_file`` is the ``colorize`` command's job: a file source, this stage set, a file sink.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .colorizer import Colorizer, ab_to_chroma, inference_shape, luma_to_small_L
+from .media.frames import Picture, Policy
+from .pipeline import Outcome, Passenger, Pipeline, RunResult, Stage, summarise
+from .temporal import KeyframePolicy, TemporalConfig, make_tracker
+
+
+@dataclass
+class PipelineConfig:
+    """How the colorizing pipeline runs; the colorizer and temporal options come from the command line."""
+
+    temporal: TemporalConfig = field(default_factory=TemporalConfig)
+    batch: int = 1  # keyframes per network call (file policy); live always uses 1
+    queue_size: int = 8
+    compare: bool = False  # gray | colour side by side
+    references: list = field(default_factory=list)  # reference.Reference: known colours of this view
+    colour_frames: object = None  # colour_frames.ColourFrames: user-coloured frames of this video
+
+
+@dataclass
+class Work:
+    """One frame on its way through the colorizing stages."""
+
+    pic: Picture
+    lum: np.ndarray  # Lab L at the inference size
+    key: bool  # the network runs on this frame
+    cut: bool  # a scene starts here (temporal state is reset)
+    ab_new: np.ndarray | None = None  # the network's normalised ab (keyframes), (h, w, 2)
+    ab: np.ndarray | None = None  # this frame's ab after the temporal step
+
+    @property
+    def captured(self) -> float:
+        return self.pic.captured
+
+
+class Analyse(Stage):
+    """Picture -> Work: the small L the network and the temporal step see, keyframe and cut."""
+
+    name = "analyse"
+
+    def __init__(self, colorizer: Colorizer, cfg: TemporalConfig):
+        self.size, self.keys = colorizer.size, KeyframePolicy(cfg)
+
+    def bind(self, stats) -> None:
+        super().bind(stats)
+        stats.count("keyframes", 0)
+        stats.count("scene_cuts", 0)
+
+    def __call__(self, pic: Picture) -> list[Work]:
+        lum = luma_to_small_L(pic.y, pic.full_range, inference_shape(*pic.y.shape, self.size))
+        key, cut = self.keys.decide(lum)
+        self.stats.count("keyframes", key)
+        self.stats.count("scene_cuts", cut and pic.index > 0)
+        return [Work(pic, lum, key, cut)]
+
+
+class Infer(Stage):
+    """Runs the network on keyframes, ``batch`` at a time, keeping every item's order."""
+
+    name = "infer"
+
+    def __init__(self, colorizer: Colorizer, batch: int, max_pending: int):
+        self.colorizer, self.batch, self.max_pending = colorizer, batch, max_pending
+        self.pending: list = []  # Work and Passengers, in order, waiting on the keys' predictions
+        self.keys: list[Work] = []
+
+    def __call__(self, w: Work) -> list:
+        if not self.pending and not w.key:
+            return [w]  # nothing waits on a prediction: pass straight on
+        self.pending.append(w)
+        if w.key:
+            self.keys.append(w)
+        if len(self.keys) >= self.batch or len(self.pending) >= self.max_pending:
+            return self.flush()
+        return []
+
+    def passenger(self, item: Passenger) -> list:
+        if not self.pending:
+            return [item]
+        self.pending.append(item)  # behind the frames it came after
+        return []
+
+    def flush(self) -> list:
+        by_shape: dict[tuple, list[Work]] = {}
+        for w in self.keys:
+            by_shape.setdefault(w.lum.shape, []).append(w)
+        for group in by_shape.values():
+            for w, ab in zip(group, self.colorizer.predict_small([w.lum for w in group]), strict=True):
+                w.ab_new = ab
+        out, self.pending, self.keys = self.pending, [], []
+        return out
+
+
+class Temporal(Stage):
+    """Carries chroma between keyframes and smooths it (the method the config names)."""
+
+    name = "temporal"
+
+    def __init__(self, cfg: TemporalConfig):
+        self.tracker = make_tracker(cfg)
+
+    def __call__(self, w: Work) -> list[Work]:
+        w.ab = self.tracker.step(w.lum, w.ab_new, w.cut)
+        w.ab_new = None
+        return [w]
+
+
+class KnownColours(Stage):
+    """The colours the user gave, blended in where they apply (reference.py): pictures of this view
+    (aligned once per view size), and coloured frames of this video within their shots. After the
+    temporal step, which carries the network's own chroma."""
+
+    name = "reference"
+
+    def __init__(self, references: list, colour_frames=None):
+        self.references, self.colour_frames = references, colour_frames
+
+    def __call__(self, w: Work) -> list[Work]:
+        from .color import luma_to_L_table
+        from .reference import blend_references
+
+        shape, full_L = w.ab.shape[:2], None
+        if not all(r.fitted(shape) for r in self.references):  # once per view size: align to this camera
+            full_L = luma_to_L_table(w.pic.full_range)[w.pic.y]
+            for r in self.references:
+                if not r.fitted(shape):
+                    r.fit(full_L, shape)
+        if self.references:
+            w.ab = blend_references(self.references, w.lum, w.ab)
+        if self.colour_frames is not None:
+            full_L = luma_to_L_table(w.pic.full_range)[w.pic.y] if full_L is None else full_L
+            w.ab = self.colour_frames.apply(w.pic.index, full_L, w.lum, w.ab)
+        return [w]
+
+
+class Compose(Stage):
+    """The chroma planes of the picture from its small L and ab; its luma is never touched."""
+
+    name = "compose"
+
+    def __init__(self, compare: bool = False):
+        self.compare = compare
+
+    def __call__(self, w: Work) -> list[Work]:
+        pic = w.pic
+        pic.u, pic.v = ab_to_chroma(w.lum, w.ab, pic.matrix, pic.full_range, pic.chroma_shape)
+        if self.compare:
+            neutral = np.full_like(pic.u, 128)
+            pic.y = np.hstack([pic.y, pic.y])
+            pic.u, pic.v = np.hstack([neutral, pic.u]), np.hstack([neutral, pic.v])
+        return [w]
+
+
+class Encode(Stage):
+    """Hands each colorized picture to every sink (and a file's other packets to those that mux them)."""
+
+    name = "encode"
+
+    def __init__(self, sinks: list):
+        self.sinks = sinks
+
+    def __call__(self, w: Work) -> list[Work]:
+        for sink in self.sinks:
+            sink.write(w.pic)
+        w.lum = w.ab = None  # the frame is done: free its arrays before the runner lets go of it
+        return [w]
+
+    def passenger(self, item: Passenger) -> list:
+        for sink in self.sinks:
+            if hasattr(sink, "write_packet"):
+                sink.write_packet(item.payload)
+        return []
+
+
+def colorizing_stages(colorizer: Colorizer, sinks: list, cfg: PipelineConfig, policy: Policy) -> list[Stage]:
+    """The stage set for ``Pipeline``: a live source gets one keyframe per network call."""
+    batch = 1 if policy is Policy.LIVE else max(1, cfg.batch)
+    return [
+        Analyse(colorizer, cfg.temporal),
+        Infer(colorizer, batch, max_pending=batch * cfg.temporal.keyframe_interval + 16),
+        Temporal(cfg.temporal),
+        *([KnownColours(cfg.references, cfg.colour_frames)] if cfg.references or cfg.colour_frames else []),
+        Compose(cfg.compare),
+        Encode(sinks),
+    ]
+
+
+def colorize_pipeline(colorizer: Colorizer, sinks: list, cfg: PipelineConfig, policy: Policy) -> Pipeline:
+    """A runner with the colorizing stages, writing into ``sinks``."""
+    return Pipeline(colorizing_stages(colorizer, sinks, cfg, policy), policy, cfg.queue_size)
+
+
+def colorize_file(
+    src,
+    dest,
+    colorizer: Colorizer,
+    cfg: PipelineConfig,
+    codec: str = "libx264",
+    crf: int = 18,
+    preset: str = "veryfast",
+    on_poll=None,
+) -> RunResult:
+    """Colorize one video file into ``dest`` (file policy): every frame, the other streams copied.
+    The result says whether it is complete, interrupted (Ctrl-C: the partial output is finalised
+    and named in ``output``) or failed; an input or output that cannot be opened raises VideoError."""
+    from .media.sinks import open_sink
+    from .media.sources import open_source
+    from .media.video import VideoError
+
+    source = open_source(src, Policy.FILE, kind="file", packets=True)
+    try:
+        sink = open_sink(dest, source=source, codec=codec, crf=crf, preset=preset)
+    except Exception:
+        source.close()
+        raise
+    try:
+        result = colorize_pipeline(colorizer, [sink], cfg, Policy.FILE).run(source, on_poll=on_poll)
+    finally:
+        source.close()
+    result.input, result.warnings = str(src), list(source.warnings)
+    result.problems = list(source.problems)
+    if sink.out_of_order:
+        result.problems.append(f"{sink.out_of_order} frames whose timestamps went backwards were left out")
+    if result.failure is not None:
+        result.problems.append(result.failure)
+    try:
+        result.output = sink.close(complete=result.complete)
+    except Exception as e:
+        sink.abort()
+        if result.problems:  # the reason nothing was written is the failure, not an empty input
+            raise VideoError(f"{src}: {summarise(result.problems)}") from e
+        if result.outcome is Outcome.INTERRUPTED:
+            raise KeyboardInterrupt from None  # interrupted before the first frame: nothing to keep
+        raise
+    return result
+
+
+__all__ = ["PipelineConfig", "Work", "colorize_file", "colorize_pipeline", "colorizing_stages"]
