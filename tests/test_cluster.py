@@ -127,8 +127,8 @@ def test_cluster_colorizes_a_folder_and_a_long_clip_without_a_seam(ray_cluster, 
 
 def test_a_worker_that_cannot_see_an_input_fails_it_clearly(tmp_path):
     from realtime_color.cluster import WorkerOptions, run_segment
-    from realtime_color.pipeline import PipelineConfig
     from realtime_color.segments import Segment
+    from realtime_color.stages import PipelineConfig
 
     seg = Segment(0, None, None, None, 10, 1)
     opts = WorkerOptions(None, "onnxruntime", "cpu", None, PipelineConfig())
@@ -153,7 +153,7 @@ def test_a_killed_worker_s_segment_is_run_again(ray_cluster, clips, tmp_path):
     import threading
 
     from realtime_color.cluster import FileJob, WorkerOptions, run
-    from realtime_color.pipeline import PipelineConfig
+    from realtime_color.stages import PipelineConfig
 
     job = FileJob(clips / "long.mp4", tmp_path / "long.mp4")
     opts = WorkerOptions(None, "onnxruntime", "cpu", None, PipelineConfig(), crf=30)

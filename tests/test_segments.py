@@ -12,8 +12,8 @@ from realtime_color.checkpoint import ModelFile
 from realtime_color.colorizer import Colorizer
 from realtime_color.media.synth import write_clip
 from realtime_color.media.video import VideoError
-from realtime_color.pipeline import PipelineConfig, colorize_file
 from realtime_color.segments import colorize_segment, join_parts, part_path, plan_segments
+from realtime_color.stages import PipelineConfig, colorize_file
 
 SEGMENT_S, WARMUP_S = 1.5, 2.0  # a 6 s clip with a 1 s GOP: 3 segments, warm-ups from 0 s and 2 s
 
@@ -114,7 +114,7 @@ def test_split_run_equals_single_run(long_clip, colorizer, tmp_path):
     """Default quality (CRF 18): same frames, timestamps, audio packets and metadata as the input
     and as one run over the whole file; chroma within 35 dB PSNR of that run on every frame."""
     split, segs = _split_run(long_clip, tmp_path, colorizer, crf=18)
-    single = colorize_file(long_clip, tmp_path / "single.mp4", colorizer, PipelineConfig())["output"]
+    single = colorize_file(long_clip, tmp_path / "single.mp4", colorizer, PipelineConfig()).output
     t_in, _, audio_in, meta_in = read_video(long_clip)
     t_split, uv_split, audio_split, meta_split = read_video(split)
     t_one, uv_one, audio_one, meta_one = read_video(single)
