@@ -102,7 +102,8 @@ def test_rtsp_server_killed_and_restarted_ten_times(tmp_path, rtsp_server):
     stats = json.loads((tmp_path / "s.json").read_text())
     assert stats["outages"] == 10, out
     assert stats["reconnects"] == 10 and stats["state"] == "ended"
-    assert 10 <= stats["outage_seconds"] <= 10 * 3.5 and stats["longest_outage_seconds"] < 3.5, stats["gaps"]
+    # down 1 s each; back once the server is up, RTSP set up and a keyframe in (a few s on a busy machine)
+    assert 10 <= stats["outage_seconds"] <= 10 * 6 and stats["longest_outage_seconds"] < 6, stats["gaps"]
     assert len(stats["gaps"]) == 10 and all(g["seconds"] > 0.5 for g in stats["gaps"])
     assert out.count("lost at") == 10 and out.count("reconnected, back after") == 10
     times, size = decode_all(tmp_path / "rec.mp4")  # one file, playable end to end

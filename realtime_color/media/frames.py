@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from ..color import YCBCR_MATRICES, chroma_scale, luma_range, rgb_to_ycbcr, ycbcr_to_rgb
+from ..errors import RtcolorError
 
 Matrix = Literal["bt601", "bt709"]  # the Y'CbCr matrices color.py knows (YCBCR_MATRICES)
 
@@ -92,7 +93,7 @@ class Policy(Enum):
     LIVE = "live"  # stay current: stale frames dropped (counted), a failed source reopened
 
 
-class SourceError(Exception):
+class SourceError(RtcolorError):
     """A source that cannot be opened, with the reason and the fix."""
 
 

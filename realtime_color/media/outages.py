@@ -57,7 +57,7 @@ class Outages:
     def frame(self) -> tuple[float, float] | None:
         """A frame arrived; returns (wall-clock start, seconds) of the outage it ends, if any."""
         with self._lock:
-            if self.state is SourceState.LIVE:
+            if self.state in (SourceState.LIVE, SourceState.ENDED):  # ended: a read still in flight
                 return None
             was_connecting = self.state is SourceState.CONNECTING
             self.state = SourceState.LIVE

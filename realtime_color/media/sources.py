@@ -318,6 +318,7 @@ class LiveSource(Source):
 
     def stop(self) -> None:
         self.stop_event.set()
+        self.outages.end()  # an outage still open when the run stops is counted, up to now
 
     def _wait(self) -> None:
         self.stop_event.wait(self.backoff)
