@@ -35,6 +35,28 @@ def score_pair(ours: np.ndarray, gray: np.ndarray, truth: np.ndarray) -> dict:
     }
 
 
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
+
+
+def true_colours_at(gray: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """What a colorizer that knew the true colours would output for ``gray`` (8-bit): its L with
+    ``truth``'s ab, through the same gamut handling as ours, so a dark night frame's colours are
+    not held against anyone (known colours are scored against this)."""
+    from .color import AB_SCALE
+    from .colorizer import compose
+
+    lum = _lab(np.dstack([gray] * 3))[..., :1].transpose(2, 0, 1)[None]
+    ab = _lab(truth)[..., 1:].transpose(2, 0, 1)[None] / AB_SCALE
+    rgb = compose(lum.astype(np.float32), ab.astype(np.float32))[0]
+    return np.clip(rgb.transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
+
+
+def chroma_error(out: np.ndarray, want: np.ndarray, mask: np.ndarray) -> float:
+    """Mean CIE Lab ab distance between two 8-bit RGB pictures over ``mask``."""
+    return float(np.linalg.norm(_lab(out)[..., 1:] - _lab(want)[..., 1:], axis=-1)[mask].mean())
+
+
 MIN_SIDE = 3  # SSIM's smallest window (metrics.ssim): a smaller picture cannot be scored
 
 

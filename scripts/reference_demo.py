@@ -25,26 +25,9 @@ import av
 import cv2
 import numpy as np
 
-from realtime_color.colorizer import compose
+from realtime_color.evaluate import chroma_error, true_colours_at
 from realtime_color.media.images import write_image
-from realtime_color.media.synth import SceneClip, write_clip
-
-
-def night(rgb: np.ndarray, rng) -> np.ndarray:
-    g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
-    g = 0.75 * g**1.6 + 0.03 + rng.normal(0, 0.02, g.shape)
-    return np.clip(g * 255, 0, 255).astype(np.uint8)
-
-
-def lab(rgb: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
-
-
-def perfect(gray: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    lum = lab(np.dstack([gray] * 3))[..., :1].transpose(2, 0, 1)[None]
-    ab = lab(truth)[..., 1:].transpose(2, 0, 1)[None] / 110.0
-    rgb = compose(lum.astype(np.float32), ab.astype(np.float32))[0]
-    return np.clip(rgb.transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
+from realtime_color.media.synth import SceneClip, night_view, write_clip
 
 
 def colorize(src: Path, dest: Path, *args: str) -> float:
@@ -60,7 +43,7 @@ def frames(path: Path) -> list[np.ndarray]:
 
 
 def score(outs, wants, masks) -> dict:
-    e = lambda o, w, m: float(np.linalg.norm(lab(o)[..., 1:] - lab(w)[..., 1:], axis=-1)[m].mean())  # noqa: E731
+    e = chroma_error
     static = [e(o, w, ~m) for o, w, m in zip(outs, wants, masks, strict=True)]
     moved = [e(o, w, m) for o, w, m in zip(outs, wants, masks, strict=True) if m.sum() > 100]
     mse = [np.mean((o.astype(np.float64) - w) ** 2) for o, w in zip(outs, wants, strict=True)]
@@ -93,12 +76,12 @@ def main() -> int:
         s = c.add_stream("libx264", rate=a.fps)
         s.width, s.height, s.pix_fmt, s.options = w, h, "yuv420p", {"crf": "16", "preset": "veryfast"}
         for i, t in enumerate(truths):
-            grays.append(night(t, rng))
+            grays.append(night_view(t, rng))
             f = av.VideoFrame.from_ndarray(np.dstack([grays[-1]] * 3), format="rgb24").reformat(format="yuv420p")
             f.pts, f.time_base = i, Fraction(1, a.fps)
             c.mux(s.encode(f))
         c.mux(s.encode())
-    wants = [perfect(g, t) for g, t in zip(grays, truths, strict=True)]
+    wants = [true_colours_at(g, t) for g, t in zip(grays, truths, strict=True)]
     kernel = np.ones((9, 9), np.uint8)
     masks = [
         cv2.dilate((np.abs(t.astype(int) - day.astype(int)).max(-1) > 30).astype(np.uint8), kernel) > 0 for t in truths

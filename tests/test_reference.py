@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 from realtime_color.cli import app
-from realtime_color.colorizer import compose
+from realtime_color.evaluate import chroma_error, true_colours_at
 from realtime_color.media.images import write_image
-from realtime_color.media.synth import SceneClip
+from realtime_color.media.synth import SceneClip, night_view
 from realtime_color.reference import (
     Reference,
     ReferenceConfig,
@@ -26,13 +26,6 @@ from realtime_color.reference import (
 
 runner = CliRunner()
 H, W, FPS, N = 180, 320, 15, 30
-
-
-def night(rgb: np.ndarray, rng) -> np.ndarray:
-    """The camera at night: another exposure curve (darker, gamma), more sensor noise, gray."""
-    g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
-    g = 0.75 * g**1.6 + 0.03 + rng.normal(0, 0.02, g.shape)
-    return np.clip(g * 255, 0, 255).astype(np.uint8)
 
 
 def lab(rgb: np.ndarray) -> np.ndarray:
@@ -53,7 +46,7 @@ def fixed_camera(tmp_path_factory):
         s = c.add_stream("libx264", rate=FPS)
         s.width, s.height, s.pix_fmt, s.options = W, H, "yuv420p", {"crf": "12", "preset": "ultrafast"}
         for i, t in enumerate(truths):
-            g = night(t, rng)
+            g = night_view(t, rng)
             grays.append(g)
             f = av.VideoFrame.from_ndarray(np.dstack([g] * 3), format="rgb24").reformat(format="yuv420p")
             f.pts, f.time_base = i, Fraction(1, FPS)
@@ -71,19 +64,6 @@ def decoded(path) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
-def perfect(gray: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """What a colorizer that knew the true colours would output: the night L with the true ab
-    (through the same gamut handling as ours), so dark night colours are not held against us."""
-    lum = lab(np.dstack([gray] * 3))[..., :1].transpose(2, 0, 1)[None]
-    ab = lab(truth)[..., 1:].transpose(2, 0, 1)[None] / 110.0
-    rgb = compose(lum.astype(np.float32), ab.astype(np.float32))[0]
-    return np.clip(rgb.transpose(1, 2, 0) * 255 + 0.5, 0, 255).astype(np.uint8)
-
-
-def chroma_error(out: np.ndarray, want: np.ndarray, mask: np.ndarray) -> float:
-    return float(np.linalg.norm(lab(out)[..., 1:] - lab(want)[..., 1:], axis=-1)[mask].mean())
-
-
 def test_a_day_reference_colours_the_static_scene_and_leaves_what_moves_to_the_network(fixed_camera, tmp_path):
     d, truths, grays, moved = fixed_camera
     for args, name in (((), "plain.mp4"), (("--reference", str(d / "day.png")), "ref.mp4")):
@@ -94,7 +74,7 @@ def test_a_day_reference_colours_the_static_scene_and_leaves_what_moves_to_the_n
     day_ab = lab(cv2.imread(str(d / "day.png"))[..., ::-1])[..., 1:]
     static_plain, static_ref, to_network, to_reference = [], [], [], []
     for i in range(0, N, 5):
-        want, static = perfect(grays[i], truths[i]), ~moved[i]
+        want, static = true_colours_at(grays[i], truths[i]), ~moved[i]
         static_plain.append(chroma_error(plain[i], want, static))
         static_ref.append(chroma_error(ref[i], want, static))
         inside = cv2.erode(moved[i].astype(np.uint8), np.ones((9, 9))).astype(bool)
@@ -141,7 +121,7 @@ def test_image_reference_for_a_night_still(fixed_camera, tmp_path):
     for args, name in (((), "plain"), (("--reference", str(d / "day.png")), "ref")):
         r = runner.invoke(app, ["image", str(tmp_path / "night.png"), "-o", str(tmp_path / name), *args])
         assert r.exit_code == 0, r.output
-    want = perfect(grays[0], truths[0])
+    want = true_colours_at(grays[0], truths[0])
     read = lambda p: cv2.imread(str(p))[..., ::-1]  # noqa: E731
     e_plain = chroma_error(read(tmp_path / "plain/night.png"), want, ~moved[0])
     e_ref = chroma_error(read(tmp_path / "ref/night.png"), want, ~moved[0])
@@ -152,7 +132,7 @@ def test_structure_matching_is_robust_to_exposure_and_noise():
     rng = np.random.default_rng(0)
     day = SceneClip(H, W, FPS, seed=4, objects=0).frame(0)
     ref_L = lab(day)[..., 0]
-    night_L = lab(np.dstack([night(day, rng)] * 3))[..., 0]
+    night_L = lab(np.dstack([night_view(day, rng)] * 3))[..., 0]
     other_L = lab(SceneClip(H, W, FPS, seed=9, objects=0).frame(0))[..., 0]
     small = lambda x: cv2.resize(x, (128, 72), interpolation=cv2.INTER_AREA)  # noqa: E731 (the working size)
     cfg = ReferenceConfig()

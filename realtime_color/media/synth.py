@@ -46,6 +46,14 @@ def scene_background(height: int, width: int, seed: int = 0) -> np.ndarray:
     return np.clip(img + texture.reshape(height, width, 1), 0, 255).astype(np.uint8)
 
 
+def night_view(rgb: np.ndarray, rng) -> np.ndarray:
+    """The same view by night, as a gray camera sees it: a darker exposure curve (0.75 g^1.6 + 0.03)
+    and more sensor noise. With a day frame of the view, the test case for known colours."""
+    g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
+    g = 0.75 * g**1.6 + 0.03 + rng.normal(0, 0.02, g.shape)
+    return np.clip(g * 255, 0, 255).astype(np.uint8)
+
+
 def fit_photo(photo: np.ndarray, height: int, width: int) -> np.ndarray:
     """Scale an RGB photo to cover (height, width) and crop its centre: a real scene background."""
     if photo.ndim == 2:
