@@ -108,11 +108,6 @@ def load_cameras(path: Path) -> list[CameraSpec]:
     return specs
 
 
-def expand(template: str, name: str) -> str:
-    """An output for one camera: ``{name}`` replaced."""
-    return template.replace("{name}", name)
-
-
 class CameraSet:
     """The pipelines of several cameras, run on threads; ``stop`` ends them all."""
 

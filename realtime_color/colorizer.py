@@ -166,12 +166,10 @@ class Colorizer:
             return []
         lums, ab = self.analyse(frames)
         if self.references:  # known colours of this view (reference.py), blended where they apply
-            from .reference import blend_references
+            from .reference import blend_references, fit_references
 
             for i, (lum, one) in enumerate(zip(lums, ab, strict=True)):
-                for r in self.references:
-                    if not r.fitted(one.shape[1:]):
-                        r.fit(lum[0], one.shape[1:])
+                fit_references(self.references, one.shape[1:], lambda lum=lum: lum[0])
                 ab[i] = blend_references(self.references, lum[0], one.transpose(1, 2, 0)).transpose(2, 0, 1)
         rgb = compose(lums, ab)
         out_dtype = np.uint16 if frames[0].dtype == np.uint16 else np.uint8

@@ -54,21 +54,24 @@ def _box(x: np.ndarray, k: int) -> np.ndarray:
     return cv2.boxFilter(x, cv2.CV_32F, (k, k), borderType=cv2.BORDER_REFLECT)
 
 
-def tone_map(src: np.ndarray, ref: np.ndarray, bins: int = 256) -> np.ndarray:
-    """``src`` (L in [0, 100]) remapped so that its histogram matches ``ref``'s."""
-    edges = np.linspace(0.0, 100.0, bins + 1, dtype=np.float32)
-    src_cdf = np.cumsum(np.histogram(src, edges)[0]).astype(np.float64)
-    ref_cdf = np.cumsum(np.histogram(ref, edges)[0]).astype(np.float64)
-    src_cdf, ref_cdf = src_cdf / src_cdf[-1], ref_cdf / ref_cdf[-1]
-    centres = 0.5 * (edges[:-1] + edges[1:])
-    lut = np.interp(src_cdf, ref_cdf, centres).astype(np.float32)
+def _cdf(lum: np.ndarray, bins: int = 256) -> np.ndarray:
+    c = np.cumsum(np.histogram(lum, bins, range=(0.0, 100.0))[0]).astype(np.float64)
+    return c / c[-1]
+
+
+def tone_map(src: np.ndarray, ref: np.ndarray, ref_cdf: np.ndarray | None = None, bins: int = 256) -> np.ndarray:
+    """``src`` (L in [0, 100]) remapped so that its histogram matches ``ref``'s (whose CDF may be
+    given: the reference's is the same on every frame)."""
+    ref_cdf = _cdf(ref, bins) if ref_cdf is None else ref_cdf
+    centres = (np.arange(bins, dtype=np.float32) + 0.5) * (100.0 / bins)
+    lut = np.interp(_cdf(src, bins), ref_cdf, centres).astype(np.float32)
     idx = np.clip((src * (bins / 100.0)).astype(np.int32), 0, bins - 1)
     return lut[idx]
 
 
-def match_weights(frame_L: np.ndarray, ref_L: np.ndarray, cfg: ReferenceConfig) -> np.ndarray:
+def match_weights(frame_L: np.ndarray, ref_L: np.ndarray, cfg: ReferenceConfig, ref_cdf=None) -> np.ndarray:
     """Per pixel, how surely the reference applies (0..1): structure and brightness agree."""
-    return _match(frame_L, ref_L, cfg)[0]
+    return _match(frame_L, ref_L, cfg, ref_cdf=ref_cdf)[0]
 
 
 def match_score(frame_L: np.ndarray, ref_L: np.ndarray, cfg: ReferenceConfig) -> float:
@@ -80,8 +83,8 @@ def match_score(frame_L: np.ndarray, ref_L: np.ndarray, cfg: ReferenceConfig) ->
     return float(w[textured].mean()) if textured.any() else 0.0
 
 
-def _match(frame_L: np.ndarray, ref_L: np.ndarray, cfg: ReferenceConfig, feather: bool = True):
-    f = tone_map(frame_L.astype(np.float32), ref_L)
+def _match(frame_L: np.ndarray, ref_L: np.ndarray, cfg: ReferenceConfig, feather: bool = True, ref_cdf=None):
+    f = tone_map(frame_L.astype(np.float32), ref_L, ref_cdf)
     r = ref_L.astype(np.float32)
     k = cfg.window
     mf, mr = _box(f, k), _box(r, k)
@@ -110,13 +113,19 @@ def _equalised(lum: np.ndarray, long_side: int = 640) -> np.ndarray:
     return cv2.createCLAHE(clipLimit=2.0, tileGridSize=(8, 8)).apply(u8)
 
 
-def estimate_alignment(frame_L: np.ndarray, ref_L: np.ndarray) -> np.ndarray | None:
+def orb_features(lum: np.ndarray):
+    """ORB keypoints and descriptors of L (contrast-equalised, long side 640), and that picture's width."""
+    eq = _equalised(lum)
+    kp, desc = cv2.ORB_create(1500).detectAndCompute(eq, None)
+    return kp, desc, eq.shape[1]
+
+
+def estimate_alignment(frame_L: np.ndarray, ref_L: np.ndarray, ref_features=None) -> np.ndarray | None:
     """The 2x3 similarity that maps the reference onto the frame (full-resolution pixels), or
-    None when too few features agree (a featureless view: then it is used as it is)."""
-    a, b = _equalised(frame_L), _equalised(ref_L)
-    orb = cv2.ORB_create(1500)
-    ka, da = orb.detectAndCompute(a, None)
-    kb, db = orb.detectAndCompute(b, None)
+    None when too few features agree (a featureless view: then it is used as it is).
+    ``ref_features``: the reference's ``orb_features``, computed once by the caller."""
+    ka, da, wa = orb_features(frame_L)
+    kb, db, wb = ref_features or orb_features(ref_L)
     if da is None or db is None or len(ka) < 12 or len(kb) < 12:
         return None
     pairs = cv2.BFMatcher(cv2.NORM_HAMMING).knnMatch(db, da, k=2)
@@ -128,13 +137,14 @@ def estimate_alignment(frame_L: np.ndarray, ref_L: np.ndarray) -> np.ndarray | N
     m, inliers = cv2.estimateAffinePartial2D(src, dst, method=cv2.RANSAC, ransacReprojThreshold=3.0)
     if m is None or inliers is None or inliers.sum() < 12:
         return None
-    sa = frame_L.shape[1] / a.shape[1]  # back to the frame's pixels (both at the same long side)
-    sb = ref_L.shape[1] / b.shape[1]
+    sa = frame_L.shape[1] / wa  # back to the frame's pixels (both at the same long side)
+    sb = ref_L.shape[1] / wb
     return (np.diag([sa, sa]) @ m @ np.diag([1 / sb, 1 / sb, 1.0])).astype(np.float32)
 
 
 class Reference:
-    """A colour picture of the view. ``fit`` once per frame size, then ``apply`` on every frame."""
+    """A colour picture of the view. ``fit`` once per view size (``fit_references``), then
+    ``blend_references`` on every frame."""
 
     def __init__(self, path: str | Path, cfg: ReferenceConfig | None = None):
         from .media.images import ImageReadError, read_image
@@ -148,7 +158,8 @@ class Reference:
             raise ReferenceError(f"reference {self.path} is a gray picture; a reference must be in colour")
         rgb = rgb[..., :3].astype(np.float32) / (65535.0 if rgb.dtype == np.uint16 else 255.0)
         self.lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)  # L 0..100, a and b in Lab units
-        self._fitted: dict[tuple, tuple[np.ndarray, np.ndarray]] = {}
+        self._fitted: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # ab shape: L, ab, L's CDF
+        self._views: dict[tuple, tuple] = {}  # frame size: (the reference resampled to it, its ORB features)
         self.matched: float | None = None  # share of the view that matched at the last fit
 
     def fit(self, frame_L: np.ndarray, ab_shape: tuple[int, int], strict: bool = True) -> None:
@@ -162,15 +173,18 @@ class Reference:
                 f"reference {self.path} is {rw}x{rh} and the view {w}x{h}: another framing "
                 f"(aspect {rw / rh:.2f} vs {w / h:.2f}); crop the reference to the camera's view"
             )
-        lab = cv2.resize(self.lab, (w, h), interpolation=cv2.INTER_AREA if rw > w else cv2.INTER_LINEAR)
-        m = estimate_alignment(frame_L.astype(np.float32), lab[..., 0])
+        if (h, w) not in self._views:  # a colour frame is refitted on every frame of its shot: once is enough
+            lab = cv2.resize(self.lab, (w, h), interpolation=cv2.INTER_AREA if rw > w else cv2.INTER_LINEAR)
+            self._views[(h, w)] = (lab, orb_features(lab[..., 0]))
+        lab, features = self._views[(h, w)]
+        m = estimate_alignment(frame_L.astype(np.float32), lab[..., 0], features)
         if m is not None:
             lab = cv2.warpAffine(lab, m, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         small = cv2.resize(lab, (ab_shape[1], ab_shape[0]), interpolation=cv2.INTER_AREA)
         ref_ab = np.ascontiguousarray(small[..., 1:]) / np.float32(AB_SCALE)  # (h, w, 2), as the tracker's
         work = self._work_shape(ab_shape)
         ref_L = np.ascontiguousarray(cv2.resize(lab[..., 0], (work[1], work[0]), interpolation=cv2.INTER_AREA))
-        self._fitted[tuple(ab_shape)] = (ref_L, ref_ab.astype(np.float32))
+        self._fitted[tuple(ab_shape)] = (ref_L, ref_ab.astype(np.float32), _cdf(ref_L))
         lum = cv2.resize(frame_L.astype(np.float32), (work[1], work[0]), interpolation=cv2.INTER_AREA)
         self.matched = match_score(lum, ref_L, self.cfg)
         if strict and self.matched < self.cfg.min_match:
@@ -195,17 +209,23 @@ class Reference:
     def weights(self, lum: np.ndarray, ab_shape: tuple[int, int] | None = None) -> np.ndarray:
         """How surely the reference applies, at the chroma resolution (``lum``: L at any size)."""
         ab_shape = tuple(ab_shape or next(iter(self._fitted)))
-        ref_L = self._fitted[ab_shape][0]
+        ref_L, _, ref_cdf = self._fitted[ab_shape]
         if lum.shape != ref_L.shape:
             lum = cv2.resize(lum.astype(np.float32), ref_L.shape[::-1], interpolation=cv2.INTER_AREA)
-        w = match_weights(lum, ref_L, self.cfg)
+        w = match_weights(lum, ref_L, self.cfg, ref_cdf)
         if w.shape != ab_shape:
             w = cv2.resize(w, (ab_shape[1], ab_shape[0]), interpolation=cv2.INTER_LINEAR)
         return w
 
-    def apply(self, lum: np.ndarray, ab: np.ndarray) -> np.ndarray:
-        """Blend the reference's chroma into ``ab`` (normalised, (h, w, 2)) where it applies."""
-        return blend_references([self], lum, ab)
+
+def fit_references(refs: list[Reference], shape: tuple[int, int], full_L) -> None:
+    """Fit the references not yet fitted at this chroma ``shape``; ``full_L()`` gives the frame's L
+    (called only when one needs it: the conversion is not paid on every frame)."""
+    todo = [r for r in refs if not r.fitted(shape)]
+    if todo:
+        lum = full_L()
+        for r in todo:
+            r.fit(lum, shape)
 
 
 def blend_references(refs: list[Reference], lum: np.ndarray, ab: np.ndarray, priors=None) -> np.ndarray:

@@ -131,19 +131,21 @@ class KnownColours(Stage):
 
     def __call__(self, w: Work) -> list[Work]:
         from .color import luma_to_L_table
-        from .reference import blend_references
+        from .reference import blend_references, fit_references
 
-        shape, full_L = w.ab.shape[:2], None
-        if not all(r.fitted(shape) for r in self.references):  # once per view size: align to this camera
-            full_L = luma_to_L_table(w.pic.full_range)[w.pic.y]
-            for r in self.references:
-                if not r.fitted(shape):
-                    r.fit(full_L, shape)
+        shape, full = w.ab.shape[:2], None
+
+        def full_L():  # the frame's full-resolution L, made once and only when needed
+            nonlocal full
+            if full is None:
+                full = luma_to_L_table(w.pic.full_range)[w.pic.y]
+            return full
+
         if self.references:
+            fit_references(self.references, shape, full_L)  # once per view size: align to this camera
             w.ab = blend_references(self.references, w.lum, w.ab)
         if self.colour_frames is not None:
-            full_L = luma_to_L_table(w.pic.full_range)[w.pic.y] if full_L is None else full_L
-            w.ab = self.colour_frames.apply(w.pic.index, full_L, w.lum, w.ab)
+            w.ab = self.colour_frames.apply(w.pic.index, full_L(), w.lum, w.ab)
         return [w]
 
 

@@ -255,7 +255,7 @@ def _fit_references(refs: list, src: Path, size: int) -> None:
     from ..media.frames import Policy, Status
     from ..media.sources import open_source
     from ..media.video import VideoError
-    from ..reference import ReferenceError
+    from ..reference import ReferenceError, fit_references
 
     source = open_source(src, Policy.FILE, kind="file")  # the same factory and decoder as the job
     try:
@@ -269,8 +269,7 @@ def _fit_references(refs: list, src: Path, size: int) -> None:
     lum = luma_to_L_table(pic.full_range)[pic.y]
     shape = inference_shape(*lum.shape, size)
     try:
-        for r in refs:
-            r.fit(lum, shape)
+        fit_references(refs, shape, lambda: lum)
     except ReferenceError as e:
         raise VideoError(str(e)) from None
 
