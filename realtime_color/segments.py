@@ -40,6 +40,11 @@ from .media.outputs import discard, explain, temp_path
 # warm-up already matched a single run at >= 58 dB chroma PSNR on every frame (lossless encode).
 DEFAULT_WARMUP_SECONDS = 2.0
 DEFAULT_SEGMENT_SECONDS = 300.0  # 5 minutes: a 2-hour film becomes 24 tasks; warm-up costs < 1%
+# Frames after a segment's end that its encoder still sees (and does not write): x264's rate
+# control looks ahead (10 frames at veryfast, 40 at medium) and plans the last frames of a part
+# from what follows, as it would in one run; without them a part's last frames were coded quieter
+# and the IDR of the next part stood out. The first of them is an IDR, so nothing written needs them.
+LEADOUT_FRAMES = 40
 PART_SUFFIX = ".mp4"  # exact timestamps for any codec the sink writes (see the module docstring)
 
 
@@ -117,7 +122,7 @@ class SegmentSource:
     on a multiple of K: its keyframes then fall on the frames a single run would pick (K apart
     from frame 0, until a scene cut or a still scene moves them in both runs alike)."""
 
-    def __init__(self, path: str | Path, segment: Segment, keyframe_interval: int = 1):
+    def __init__(self, path: str | Path, segment: Segment, keyframe_interval: int = 1, leadout: int = 0):
         from .media.decode import FileSource
         from .media.frames import Policy
 
@@ -129,6 +134,7 @@ class SegmentSource:
         self.problems = self.inner.problems
         self.warnings = self.inner.warnings
         self.done = False
+        self.leadout = leadout  # frames passed on after the end (OwnFrames has them encoded, not written)
         if segment.warmup_from is not None:
             self.inner.container.seek(segment.warmup_from, stream=self.inner.video, backward=True, any_frame=False)
 
@@ -148,7 +154,9 @@ class SegmentSource:
                 continue
             end, pic = self.segment.end, r.item
             if end is not None and pic.pts is not None and pic.pts >= end:
-                break  # the next segment's first frame: its worker writes it
+                if self.leadout <= 0:
+                    break  # the next segment's frames are its worker's to write
+                self.leadout -= 1
             return r
         self._end()
         return Read(Status.END)
@@ -168,24 +176,33 @@ class SegmentSource:
 
 
 class OwnFrames:
-    """The sink of one segment: warm-up frames are dropped before the encoder (so the first frame
-    encoded, an IDR, is the segment's first own frame) and timestamps start at 0 in the part."""
+    """The sink of one segment: its own frames are written with timestamps from 0 in the part.
+
+    The warm-up frames before them and the lead-out frames after them are encoded too but not
+    written (the sink's ``keep_from`` / ``stop_at``): x264's rate control carries a history of the
+    frames before (its complexity average) and looks ahead at those after, so a part encoded alone
+    coded its first and last frames unlike one run, and the seam showed. The first own frame and the
+    first lead-out frame are IDRs, so nothing written refers to a frame that is not."""
 
     def __init__(self, sink, segment: Segment):
         self.sink, self.segment = sink, segment
-        self.first_pts: int | None = None  # source pts of the first own frame: the join's offset
+        self.first_pts: int | None = segment.start  # source pts of the first own frame: the join's offset
         self.frames = 0
+        tb = segment.time_base
+        sink.keep_from = None if segment.start is None else Fraction(0)
+        sink.stop_at = None if segment.end is None or segment.start is None else (segment.end - segment.start) * tb
 
     def write(self, pic) -> None:
-        start = self.segment.start
-        if start is not None and pic.pts is not None and pic.pts < start:
-            return  # warm-up
-        if self.first_pts is None:
+        if self.first_pts is None:  # the first segment: no warm-up
             self.first_pts = pic.pts or 0
+            if self.segment.end is not None:
+                self.sink.stop_at = (self.segment.end - self.first_pts) * self.segment.time_base
+        start, end = self.segment.start, self.segment.end
+        own = pic.pts is None or ((start is None or pic.pts >= start) and (end is None or pic.pts < end))
         if pic.pts is not None:
             pic.pts -= self.first_pts
         self.sink.write(pic)
-        self.frames += 1
+        self.frames += own
 
 
 def part_path(parts_dir: Path, segment: Segment) -> Path:
@@ -211,7 +228,7 @@ def colorize_segment(
     from .pipeline import summarise
     from .stages import colorize_pipeline
 
-    source = SegmentSource(src, segment, cfg.temporal.keyframe_interval)
+    source = SegmentSource(src, segment, cfg.temporal.keyframe_interval, LEADOUT_FRAMES)
     try:
         sink = FileSink(part, source=None, codec=codec, crf=crf, preset=preset, rate=source.info.rate)
     except Exception:

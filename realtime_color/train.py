@@ -163,10 +163,15 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
         log(f"DDP: {world} processes ({'nccl' if device.startswith('cuda') else 'gloo'})")
 
     model = build_model(ModelConfig(dropout=cfg.dropout))
-    backbone = load_backbone(cfg.backbone)
-    if backbone is not None:
-        init_backbone(model, backbone)
-    pretrained = backbone is not None
+    if cfg.init:
+        backbone_source = _start_from(model, cfg.init, data, val_idx)
+        pretrained = True
+    else:
+        backbone = load_backbone(cfg.backbone)
+        if backbone is not None:
+            init_backbone(model, backbone)
+        backbone_source = backbone.source if backbone else {"spec": "none"}
+        pretrained = backbone is not None
     freeze_epochs = cfg.freeze_epochs if cfg.freeze_epochs >= 0 else (2 if pretrained else 0)
     if cfg.cache_crops and world > 1:
         raise ConfigError([("cache_crops", cfg.cache_crops, "0 under torchrun (caching runs on one process)")])
@@ -266,7 +271,7 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
             )
             if _better(val, best, cfg.min_colourfulness):
                 best = val
-                extra = {"backbone": backbone.source if backbone else {"spec": "none"}, "val_cutouts": n_val_cutouts}
+                extra = {"backbone": backbone_source, "val_cutouts": n_val_cutouts}
                 _save(model, cfg, data, train_idx, val_idx, history, best, time.time() - t0, device, extra)
             state = {
                 "model": model.state_dict(),
@@ -294,6 +299,31 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
         dist.barrier()
         dist.destroy_process_group()
     return {"best": best, "history": history, "seconds": time.time() - t0}
+
+
+def _start_from(model, spec: str, data, val_idx: list[int]) -> dict:
+    """Load the checkpoint ``spec`` ("default": the bundled model) into ``model`` and return its
+    backbone record. Its validation pictures must be this run's, or validation would score pictures
+    the starting weights were trained on."""
+    from .checkpoint import default_model_path
+    from .weights import load_checkpoint
+
+    ckpt = load_checkpoint(None if spec == "default" else spec)
+    theirs_cfg = ckpt.model.config.to_dict()
+    if {**theirs_cfg, "dropout": 0} != {**model.config.to_dict(), "dropout": 0}:
+        raise ConfigError([("init", spec, f"a checkpoint of this network ({model.config.to_dict()}); it holds {theirs_cfg}")])
+    model.load_state_dict(ckpt.model.state_dict())
+    training = ckpt.meta.get("training", {})
+    theirs = sorted(training.get("val_images", []))
+    ours = sorted(data.names[i] for i in val_idx)
+    if theirs and theirs != ours:
+        raise ConfigError(
+            [("init", spec, "a checkpoint validated on this run's validation pictures (same data, seed and "
+              f"val_fraction); it was validated on {len(theirs)} others, some of which this run trains on")]
+        )
+    source = dict(training.get("backbone") or {"spec": "unknown"})
+    source["init"] = {"file": Path(ckpt.path or default_model_path()).name, "sha256": ckpt.sha256}
+    return source
 
 
 def _better(val: dict, best: dict | None, min_colour: float) -> bool:

@@ -49,6 +49,7 @@ class TrainConfig:
     data: list[str] = field(default_factory=list)
     out: str = "model.safetensors"
     backbone: str = "imagenet"
+    init: str = ""  # a checkpoint whose weights start the run ("default": the bundled model); backbone unused
     epochs: int = 20
     repeat: int = 8  # passes over the training images per epoch (each pass new random crops)
     batch_size: int = 16

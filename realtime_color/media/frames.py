@@ -37,6 +37,7 @@ class Picture:
     subsampling: tuple[int, int] = (2, 2)  # chroma subsampling (rows, cols): 4:2:0 -> (2, 2)
     rotation: int = 0  # degrees a player turns the picture (a phone's display matrix), kept by recordings
     captured: float = field(default_factory=time.monotonic)  # for capture-to-output latency
+    keyframe: bool = False  # the source coded it as a keyframe (a file output puts one there too)
     u: np.ndarray | None = None  # chroma planes, filled in by the colorizer
     v: np.ndarray | None = None
     # What some commands need beside the luma, decided by the source that decoded the picture:

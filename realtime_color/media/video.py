@@ -22,6 +22,7 @@ from .outputs import discard, explain, sibling, temp_path
 
 VIDEO_SUFFIXES = {".mp4", ".mkv", ".mov", ".avi", ".webm", ".m4v", ".ts", ".mts", ".mpg", ".mpeg", ".wmv", ".flv"}
 CODECS = ("libx264", "libx265", "h264_nvenc", "hevc_nvenc")
+KEYFRAME_MIN_SECONDS = 1.0  # source keyframes closer than this to the last one are not followed
 
 
 class VideoError(RtcolorError):
@@ -162,6 +163,13 @@ class FileSink:
         self.frames = 0
         self.out_of_order = 0  # frames left out because their time went backwards (damaged files)
         self._last_pts: int | None = None
+        self._last_key: float | None = None  # time of the last source keyframe made a keyframe here
+        # Frames outside [keep_from, stop_at) (seconds; None: unbounded) are encoded but not written:
+        # a segment's encoder sees the frames around its part, as one run's encoder would, and
+        # makes the first frame kept and the first after them IDRs (see segments.py).
+        self.keep_from: Fraction | None = None
+        self.stop_at: Fraction | None = None
+        self._cuts: set[int] = set()
         self._pending_packets: list = []
 
     def _open_video(self, pic: Picture) -> None:
@@ -221,11 +229,43 @@ class FileSink:
             self.out_of_order += 1
             return
         self._last_pts = frame.pts
+        t = frame.pts * frame.time_base
+        if self._cut_due(t):  # nothing written may refer to a frame that is not: an IDR here
+            frame.pict_type = av.video.frame.PictureType.I  # (libx264 closes its GOPs)
+            self._last_key = float(t)
+        elif pic.keyframe and self._key_due(float(t)):
+            frame.pict_type = av.video.frame.PictureType.I
         try:
-            self.container.mux(self.stream.encode(frame))
+            self._mux(self.stream.encode(frame))
         except (OSError, av.error.FFmpegError) as e:  # a disk that fills up mid-way
             raise VideoError(explain(self.path, e)) from None
-        self.frames += 1
+        self.frames += self._kept(t)
+
+    def _kept(self, t: Fraction) -> bool:
+        return (self.keep_from is None or t >= self.keep_from) and (self.stop_at is None or t < self.stop_at)
+
+    def _cut_due(self, t: Fraction) -> bool:
+        """Whether the frame at ``t`` is the first at or after ``keep_from`` or ``stop_at``."""
+        for i, at in enumerate((self.keep_from, self.stop_at)):
+            if at is not None and t >= at and i not in self._cuts:
+                self._cuts.add(i)
+                return True
+        return False
+
+    def _mux(self, packets) -> None:
+        if self.keep_from is not None or self.stop_at is not None:
+            packets = [p for p in packets if p.pts is None or self._kept(p.pts * p.time_base)]
+        self.container.mux(packets)
+
+    def _key_due(self, t: float) -> bool:
+        """Whether a source keyframe at ``pts`` becomes a keyframe here too. Following the source's
+        keyframes keeps its seek points and makes a film colorized in segments (cut at source
+        keyframes) the same GOPs as one colorized in one run; at most one a second, so an all-intra
+        source does not turn into an all-intra output."""
+        if self._last_key is not None and t - self._last_key < KEYFRAME_MIN_SECONDS:
+            return False
+        self._last_key = t
+        return True
 
     def write_packet(self, packet) -> None:
         """Mux a packet of a copied stream untouched."""
@@ -243,7 +283,7 @@ class FileSink:
         av = _av()
         try:
             if self.started:
-                self.container.mux(self.stream.encode())
+                self._mux(self.stream.encode())
             self.container.close()
         except (OSError, av.error.FFmpegError) as e:  # a full disk, a vanished folder: no broken file is left
             discard(self.tmp)
