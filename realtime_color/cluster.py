@@ -207,15 +207,37 @@ def run(
     task_opts = task_resources(resources)  # a bad value fails before Ray starts
     started_ray = not ray.is_initialized()  # a library caller (a test) may have started Ray already
     if started_ray:
+        handlers = _signal_handlers()
         try:
             ray.init(**init_options(address), include_dashboard=False, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
             raise ClusterError(f"--cluster {address}: cannot connect to Ray: {_one_line(e)}") from None
+        finally:
+            _restore(handlers)
     try:
         return _run(ray, jobs, opts, task_opts, segment_seconds, warmup_seconds, retries, on_progress, on_done)
     finally:
         if started_ray:
             ray.shutdown()
+
+
+def _signal_handlers() -> dict:
+    import signal
+
+    return {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+
+
+def _restore(handlers: dict) -> None:
+    """Put back the SIGINT/SIGTERM handlers ``ray.init`` replaced (its core dumps a stack and exits
+    1 on SIGTERM): a terminated job then cleans up like Ctrl-C does and exits 130."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        return  # only the main thread may set handlers (and Ray's were not installed from another)
+    for sig, handler in handlers.items():
+        if handler is not None and signal.getsignal(sig) is not handler:
+            signal.signal(sig, handler)
 
 
 def _run(ray, jobs, opts, task_opts, segment_seconds, warmup_seconds, retries, on_progress, on_done):

@@ -184,3 +184,40 @@ def test_a_killed_worker_s_segment_is_run_again(ray_cluster, clips, tmp_path):
     t_out, _, audio_out, _ = read_video(job.dest)
     assert t_out == t_in and audio_out == audio_in
     assert all(str(killed) not in w for r in job.results.values() for w in [r["worker"]])
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_a_signalled_job_keeps_finished_outputs_and_leaves_no_parts(sig, tmp_path):
+    """The real signal to the real command (its own Ray): exit 130, the outputs joined before it
+    decode, nothing else in the folder (no parts, no half file), no Ray stack dump."""
+    pytest.importorskip("ray")
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for i in range(3):
+        short_gop_clip(folder / f"c{i}.mp4", seconds=10.0, seed=i)
+    out = tmp_path / "out"
+    cmd = [sys.executable, "-m", "realtime_color.cli", "colorize", str(folder), "-o", str(out), "--cluster", "local"]
+    proc = subprocess.Popen(
+        [*cmd, *ARGS[:2], "--segment-seconds", "3"],
+        stderr=subprocess.PIPE,
+        stdout=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "COLUMNS": "200"},
+        start_new_session=True,  # not the test run's own Ctrl-C
+    )
+    lines = []
+    for line in proc.stderr:  # the first output joined: the job is half way
+        lines.append(line)
+        if " frames, " in line:
+            break
+    proc.send_signal(sig)
+    rest = proc.communicate(timeout=120)[1]
+    text = "".join(lines) + rest
+    assert proc.returncode == 130, text
+    assert "SIGTERM received" not in text and "Traceback" not in text, text
+    finished = sorted(p.name for p in out.iterdir())
+    assert 1 <= len(finished) < 3 and all(p.startswith("c") and p.endswith(".mp4") for p in finished), finished
+    for name in finished:
+        assert read_video(out / name)[0] == read_video(folder / name)[0]
+    assert not [p for p in tmp_path.rglob("*") if "rtcolor" in p.name or p.suffix == ".partial"]
