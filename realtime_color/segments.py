@@ -12,7 +12,11 @@ and it needs no Ray: every piece here runs and is tested on one machine.
   segment's own frames reach the encoder. The chroma at the seam then comes from the same
   converged state a single run would have had, so there is no visible jump.
 * **Parts**: each part is the segment's own frames only (video, no audio), with timestamps moved to
-  start at 0; the first frame the encoder sees is an IDR frame, so a part is decodable alone. MP4
+  start at 0; its first frame is an IDR frame, so a part is decodable alone. The part's encoder
+  also encodes the warm-up frames and a lead-out after the segment without writing them, so its
+  rate control starts and ends as one run's would; with the output's keyframes on the source's,
+  a split run's file is the single run's GOP for GOP (bit for bit where the warm-up reaches
+  back to the file's start), and a seam looks like any keyframe of a single run. MP4
   parts start at 0 because the MP4 edit list stores a non-zero start in milliseconds, which would
   round the source's exact timestamps.
 * **Join**: the parts' packets are copied (never re-encoded) in order, each shifted back to its

@@ -311,15 +311,23 @@ def _start_from(model, spec: str, data, val_idx: list[int]) -> dict:
     ckpt = load_checkpoint(None if spec == "default" else spec)
     theirs_cfg = ckpt.model.config.to_dict()
     if {**theirs_cfg, "dropout": 0} != {**model.config.to_dict(), "dropout": 0}:
-        raise ConfigError([("init", spec, f"a checkpoint of this network ({model.config.to_dict()}); it holds {theirs_cfg}")])
+        raise ConfigError(
+            [("init", spec, f"a checkpoint of this network ({model.config.to_dict()}); it holds {theirs_cfg}")]
+        )
     model.load_state_dict(ckpt.model.state_dict())
     training = ckpt.meta.get("training", {})
     theirs = sorted(training.get("val_images", []))
     ours = sorted(data.names[i] for i in val_idx)
     if theirs and theirs != ours:
         raise ConfigError(
-            [("init", spec, "a checkpoint validated on this run's validation pictures (same data, seed and "
-              f"val_fraction); it was validated on {len(theirs)} others, some of which this run trains on")]
+            [
+                (
+                    "init",
+                    spec,
+                    "a checkpoint validated on this run's validation pictures (same data, seed and "
+                    f"val_fraction); it was validated on {len(theirs)} others, some of which this run trains on",
+                )
+            ]
         )
     source = dict(training.get("backbone") or {"spec": "unknown"})
     source["init"] = {"file": Path(ckpt.path or default_model_path()).name, "sha256": ckpt.sha256}

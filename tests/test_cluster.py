@@ -91,9 +91,7 @@ ARGS = ["--backend", "onnxruntime", "--segment-seconds", str(SEGMENT_S)]
 def test_cluster_colorizes_a_folder_and_a_long_clip_without_a_seam(ray_cluster, clips, tmp_path):
     out = tmp_path / "out"
     stats = tmp_path / "stats.json"
-    r = runner.invoke(
-        app, ["colorize", str(clips), "-o", str(out), "--cluster", "local", *ARGS, "--stats", str(stats)]
-    )
+    r = runner.invoke(app, ["colorize", str(clips), "-o", str(out), "--cluster", "local", *ARGS, "--stats", str(stats)])
     assert r.exit_code == 0, r.output
     runs = {Path(s["input"]).name: s for s in json.loads(stats.read_text())["runs"]}
     assert runs["long.mp4"]["segments"] >= 3 and runs["short0.mp4"]["segments"] == 1
@@ -112,9 +110,7 @@ def test_cluster_colorizes_a_folder_and_a_long_clip_without_a_seam(ray_cluster, 
     ok, why = seam_ok(uv, seams)
     assert ok, why
     single = tmp_path / "single.mp4"
-    r = runner.invoke(
-        app, ["colorize", str(clips / "long.mp4"), "-o", str(single), "--backend", "onnxruntime"]
-    )
+    r = runner.invoke(app, ["colorize", str(clips / "long.mp4"), "-o", str(single), "--backend", "onnxruntime"])
     assert r.exit_code == 0, r.output
     _, uv_one, _, _ = read_video(single)
     assert min(psnr(a, b) for a, b in zip(uv, uv_one, strict=True)) >= 35.0

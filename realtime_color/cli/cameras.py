@@ -5,9 +5,36 @@ from __future__ import annotations
 import json
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from . import _colorizer, _fail, _log, _references
+
+if TYPE_CHECKING:
+    from ..temporal import TemporalConfig
+
+
+@dataclass(frozen=True)
+class LiveOptions:
+    """What `rtcolor stream` was asked, beside its sources, outputs and references: shared by the
+    one-camera path (cli/live.py) and the many-camera one (here)."""
+
+    temporal: TemporalConfig
+    model: Path | None = None
+    size: int | None = None
+    backend: str = "auto"
+    device: str = "auto"
+    duration: float = 0.0
+    segment: float = 0.0
+    give_up_after: float = 0.0
+    no_pace: bool = False
+    loop: bool = False
+    fps: float = 5.0
+    opencv: bool = False
+    report_every: float = 5.0
+    stats_path: Path | None = None
+    force: bool = False
 
 
 def _outputs(outs: list[str], names: list[str]) -> list[list[str]]:
@@ -33,9 +60,9 @@ def _outputs(outs: list[str], names: list[str]) -> list[list[str]]:
     return per
 
 
-def stream_cameras(specs, outs: list[str], opts: dict) -> None:
+def stream_cameras(specs, outs: list[str], opts: LiveOptions) -> None:
     """Run every camera of ``specs`` (cameras.CameraSpec) until the duration, Ctrl-C or the end of
-    finite sources. ``opts``: the stream command's options by name."""
+    finite sources."""
     from dataclasses import replace
 
     from ..backends.batching import BatchingBackend
@@ -61,20 +88,18 @@ def stream_cameras(specs, outs: list[str], opts: dict) -> None:
                 open_source(
                     spec.source,
                     Policy.LIVE,
-                    pace=not opts["no_pace"],
-                    loop=opts["loop"],
-                    fps=opts["fps"],
-                    opencv=opts["opencv"],
+                    pace=not opts.no_pace,
+                    loop=opts.loop,
+                    fps=opts.fps,
+                    opencv=opts.opencv,
                     log=log_for(spec.name),
-                    give_up_after=opts["give_up_after"],
+                    give_up_after=opts.give_up_after,
                 )
             )
         if http:
             server = open_sink(http[0], log=_log)
         for spec, mine in zip(specs, per_out, strict=True):
-            sinks = [
-                open_sink(o, segment_minutes=opts["segment"], log=log_for(spec.name), force=opts["force"]) for o in mine
-            ]
+            sinks = [open_sink(o, segment_minutes=opts.segment, log=log_for(spec.name), force=opts.force) for o in mine]
             if server is not None:
                 sinks.append(server.channel(spec.name))
             sinks_of.append(sinks)
@@ -86,10 +111,10 @@ def stream_cameras(specs, outs: list[str], opts: dict) -> None:
         if server is not None:
             server.close()
         _fail(str(e))
-    colorizer = _colorizer(opts["model"], opts["backend"], opts["device"], opts["size"])
+    colorizer = _colorizer(opts.model, opts.backend, opts.device, opts.size)
     batching = BatchingBackend(colorizer.backend, callers=len(specs))
     colorizer = replace(colorizer, backend=batching)
-    base = opts["temporal"]
+    base = opts.temporal
     pipes = []
     for spec, sinks, ref in zip(specs, sinks_of, refs, strict=True):
         temporal = replace(base, keyframe_interval=spec.keyframe_interval) if spec.keyframe_interval else base
@@ -98,8 +123,8 @@ def stream_cameras(specs, outs: list[str], opts: dict) -> None:
         )
     cams = CameraSet(names, pipes, sources)
     _log(f"{len(specs)} cameras: " + ", ".join(f"{s.name} ({s.source})" for s in specs))
-    if opts["duration"] > 0:
-        timer = threading.Timer(opts["duration"], cams.stop)
+    if opts.duration > 0:
+        timer = threading.Timer(opts.duration, cams.stop)
         timer.daemon = True
         timer.start()
     interrupted, last = False, time.monotonic()
@@ -111,7 +136,7 @@ def stream_cameras(specs, outs: list[str], opts: dict) -> None:
                 for s in sinks:
                     if hasattr(s, "set_state"):
                         s.set_state(src.outages.state.value)
-            if opts["report_every"] > 0 and time.monotonic() - last >= opts["report_every"]:
+            if opts.report_every > 0 and time.monotonic() - last >= opts.report_every:
                 last = time.monotonic()
                 _telemetry(names, pipes, sources)
     except KeyboardInterrupt:
@@ -130,8 +155,8 @@ def stream_cameras(specs, outs: list[str], opts: dict) -> None:
         batching.close()
     summary = _summary(names, specs, pipes, sources, sinks_of, batching)
     _telemetry(names, pipes, sources, final=True)
-    if opts["stats_path"]:
-        Path(opts["stats_path"]).write_text(json.dumps(summary, indent=2))
+    if opts.stats_path:
+        Path(opts.stats_path).write_text(json.dumps(summary, indent=2))
     failed = [f"{n}: {r.failure}" for n, r in zip(names, cams.results, strict=True) if r is not None and r.failure]
     failed += [f"{n}: {s.gave_up}" for n, s in zip(names, sources, strict=True) if s.gave_up]
     if failed or closing_errors:

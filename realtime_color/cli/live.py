@@ -21,6 +21,7 @@ from . import (
     _references,
     app,
 )
+from .cameras import LiveOptions
 from .video import KEYFRAME_OPTION, SMOOTHING_OPTION, STATIC_OPTION, _check_stats, _temporal, _write_stats
 
 
@@ -95,7 +96,24 @@ def stream(
     temporal = _temporal(keyframe_interval=keyframe_interval, smoothing=smoothing, static_stretch=static_stretch)
     sources = list(sources or []) + ([str(camera)] if camera is not None else [])
     if cameras_file is not None or len(sources) > 1:
-        return _stream_cameras(sources, cameras_file, references, outs, {**locals(), "temporal": temporal})
+        opts = LiveOptions(
+            temporal=temporal,
+            model=model,
+            size=size,
+            backend=backend,
+            device=device,
+            duration=duration,
+            segment=segment,
+            give_up_after=give_up_after,
+            no_pace=no_pace,
+            loop=loop,
+            fps=fps,
+            opencv=opencv,
+            report_every=report_every,
+            stats_path=stats_path,
+            force=force,
+        )
+        return _stream_cameras(sources, cameras_file, references, outs, opts)
     if not sources:
         _fail("name a source: rtcolor stream --camera 0, or a URL / file (see --help)")
     source = sources[0]
@@ -211,7 +229,9 @@ def stream(
         raise typer.Exit(1)
 
 
-def _stream_cameras(sources: list[str], cameras_file: Path | None, references, outs: list[str], opts: dict) -> None:
+def _stream_cameras(
+    sources: list[str], cameras_file: Path | None, references, outs: list[str], opts: LiveOptions
+) -> None:
     from ..cameras import CamerasError, CameraSpec, load_cameras
     from .cameras import stream_cameras
 
