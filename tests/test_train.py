@@ -219,3 +219,23 @@ def test_cache_needs_frozen_stages_and_bad_paste_knobs_are_named():
         AugmentConfig(paste_prob=2.0, paste_scale=(0.8, 0.2))
     msg = str(e.value)
     assert "paste_prob 2.0" in msg and "paste_scale (0.8, 0.2)" in msg and "--" not in msg
+
+
+def test_init_continues_a_checkpoint_and_refuses_one_validated_elsewhere(data_dir, tmp_path):
+    from realtime_color.errors import ConfigError
+
+    first = _cfg(data_dir, tmp_path, epochs=1)
+    train(first)
+    start = load_checkpoint(first.out)
+    # One more epoch at a learning rate of ~0: the run starts from those weights, not at random.
+    cont = _cfg(data_dir, tmp_path, init=first.out, out=str(tmp_path / "c.safetensors"), epochs=1, lr=1e-9)
+    train(cont)
+    after = load_checkpoint(cont.out)
+    for k, v in start.model.state_dict().items():
+        torch.testing.assert_close(after.model.state_dict()[k], v, atol=2e-3, rtol=1e-3)
+    meta = after.meta["training"]["backbone"]
+    assert meta["init"]["file"] == "m.safetensors" and meta["init"]["sha256"] == start.sha256
+    other_split = _cfg(data_dir, tmp_path, init=first.out, out=str(tmp_path / "d.safetensors"), seed=5)
+    with pytest.raises(ConfigError, match="validated on 2 others"):
+        train(other_split)
+    assert not (tmp_path / "d.safetensors").exists()
