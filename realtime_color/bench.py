@@ -289,19 +289,37 @@ def _peak_rss_mb(pid: int, stop) -> list[float]:
     return peak
 
 
-def camera_rows(counts: list[int], fps: float, width: int, height: int, seconds: float, tmp) -> list[dict]:
-    """N paced generated cameras through one `rtcolor stream` process each (recordings written):
-    per N, the worst camera's share of its frames kept, the worst p95 capture-to-output latency,
-    the process's peak RSS and the mean keyframe batch."""
+def camera_rows(
+    counts: list[int], fps: float, width: int, height: int, seconds: float, tmp, source: str = "file"
+) -> list[dict]:
+    """N paced cameras through one `rtcolor stream` process each (recordings written): per N, the
+    worst camera's share of its frames kept, the worst p95 capture-to-output latency, the
+    process's peak RSS and the mean keyframe batch.
+
+    ``source`` "file": each camera is a generated gray H.264 clip played at its frame rate (looped),
+    which costs the process what a real camera's stream does (decoding, ~4 ms a 720p frame here);
+    "synth": synth:// cameras, which draw and add noise to every frame in the process (~12-20 ms a
+    720p frame here), a heavier load than any real camera's."""
     import json
     import subprocess
     import sys
     import threading
     from pathlib import Path
 
+    from .media.synth import write_clip
+
     rows = []
+    clips = []
+    if source == "file":
+        for i in range(max(counts, default=0)):
+            clip = Path(tmp) / f"camera{i}.mp4"
+            write_clip(clip, seconds=10.0, width=width, height=height, fps=fps, gray=True, audio=False, seed=i)
+            clips.append(str(clip))
     for n in counts:
-        srcs = [f"synth://?fps={fps:g}&size={width}x{height}&seed={i}" for i in range(n)]
+        if source == "file":
+            srcs = [*clips[:n], "--loop"]
+        else:
+            srcs = [f"synth://?fps={fps:g}&size={width}x{height}&seed={i}" for i in range(n)]
         out = Path(tmp) / f"cams{n}"
         stats = Path(tmp) / f"cams{n}.json"
         outs = ["--out", str(out / "{name}.mp4")] if n > 1 else ["--out", str(out / "cam.mp4")]
@@ -320,6 +338,7 @@ def camera_rows(counts: list[int], fps: float, width: int, height: int, seconds:
         rows.append(
             {
                 "cameras": n,
+                "source": source,
                 "fps_offered": fps,
                 "size": f"{width}x{height}",
                 "kept_min": round(min(c["frames_out"] / max(1, c["frames_in"]) for c in cams), 3),

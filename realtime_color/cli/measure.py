@@ -36,6 +36,12 @@ def bench(
         [], "--cameras", help="Also run N paced generated cameras through one stream process (repeatable: 1 2 4)."
     ),
     camera_fps: float = typer.Option(15.0, "--camera-fps", help="Frame rate of each generated camera."),
+    camera_source: str = typer.Option(
+        "file",
+        "--camera-source",
+        help="file: each camera a generated H.264 clip played at its rate (what a real camera costs: "
+        "decoding); synth: synth:// cameras drawn in the process (heavier).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
 ) -> None:
     """Model-only throughput per backend, size and batch, beside the machine's matmul peak; then the
@@ -105,9 +111,12 @@ def bench(
         if cameras:
             from ..bench import camera_rows
 
+            if camera_source not in ("file", "synth"):
+                _fail(f"--camera-source {camera_source!r}: use file or synth")
+
             w, h = (int(v) for v in resolution.lower().split("x"))
-            _log(f"running {', '.join(map(str, cameras))} generated {w}x{h} cameras at {camera_fps:g} fps ...")
-            camera_table = camera_rows(cameras, camera_fps, w, h, min(seconds, 20.0), tmp)
+            _log(f"running {', '.join(map(str, cameras))} {camera_source} {w}x{h} cameras at {camera_fps:g} fps ...")
+            camera_table = camera_rows(cameras, camera_fps, w, h, min(seconds, 20.0), tmp, camera_source)
     except (VideoError, av.error.FFmpegError) as e:
         _fail(f"--clip {clip}: {e}")
     finally:
