@@ -48,7 +48,9 @@ def main() -> None:
     one = changes(uv1)
     print("the single run's change at the same frames:", [round(one[s - 1], 3) for s in seams])
     print("keyframes split / single:", keyframes(split), keyframes(single))
-    print("split vs single, chroma PSNR per frame:", " ".join(f"{psnr(a, b):.0f}" for a, b in zip(uv, uv1)))
+    print(
+        "split vs single, chroma PSNR per frame:", " ".join(f"{psnr(a, b):.0f}" for a, b in zip(uv, uv1, strict=True))
+    )
 
 
 if __name__ == "__main__":
