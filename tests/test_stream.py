@@ -335,3 +335,30 @@ def test_a_full_disk_at_the_end_of_a_recording_is_reported_and_leaves_no_broken_
     with pytest.raises(VideoError, match="cannot finish .*rec.mp4: No space left on device"):
         sink.close()  # reported, never taken for "no frame at all"
     assert list(tmp_path.iterdir()) == []
+
+
+def _x264_settings(path) -> str:
+    """The settings line libx264 writes into the first packet of its stream (an SEI)."""
+    with av.open(str(path)) as c:
+        data = bytes(next(p for p in c.demux(video=0) if p.size))
+    return data[data.index(b"x264 - core") :].split(b"\x00")[0].decode("ascii", "replace")
+
+
+def test_recordings_take_codec_crf_and_preset_one_camera_and_several(tmp_path, random_checkpoint):
+    from realtime_color.media.synth import write_clip
+
+    clips = [write_clip(tmp_path / f"cam{i}.mp4", seconds=1.0, width=160, height=96, audio=False) for i in range(2)]
+    common = ["--duration", "2", "--model", random_checkpoint, "--crf", "30", "--preset", "ultrafast"]
+    r = runner.invoke(app, ["stream", str(clips[0]), "--out", str(tmp_path / "one.mp4"), *common])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, ["stream", *map(str, clips), "--out", str(tmp_path / "rec" / "{name}.mp4"), *common])
+    assert r.exit_code == 0, r.output
+    for rec in [tmp_path / "one.mp4", tmp_path / "rec" / "cam0.mp4", tmp_path / "rec" / "cam1.mp4"]:
+        settings = _x264_settings(rec)
+        assert "crf=30.0" in settings and "subme=0" in settings, settings  # ultrafast: no subpixel search
+    default = runner.invoke(app, ["stream", str(clips[0]), "--out", str(tmp_path / "d.mp4"), *common[:4]])
+    assert default.exit_code == 0 and "crf=20.0" in _x264_settings(tmp_path / "d.mp4")  # recordings' default
+    assert "subme=2" in _x264_settings(tmp_path / "d.mp4")  # veryfast
+    r = runner.invoke(app, ["stream", str(clips[0]), "--out", str(tmp_path / "x.mp4"), "--preset", "quick"])
+    assert r.exit_code == 2 and "--preset 'quick' is not an x264/x265 preset" in " ".join(r.output.split())
+    assert not (tmp_path / "x.mp4").exists()

@@ -74,6 +74,9 @@ class BatchingBackend(BackendBase):
             return batch
 
     def _serve(self) -> None:
+        from ..pipeline import name_native_thread
+
+        name_native_thread("rtcolor-batch")
         while True:
             batch = self._take()
             if batch is None:

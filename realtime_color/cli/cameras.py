@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,6 +35,7 @@ class LiveOptions:
     report_every: float = 5.0
     stats_path: Path | None = None
     force: bool = False
+    encoder: dict = field(default_factory=dict)  # codec, crf, preset of the recordings
 
 
 def _outputs(outs: list[str], names: list[str]) -> list[list[str]]:
@@ -99,7 +100,10 @@ def stream_cameras(specs, outs: list[str], opts: LiveOptions) -> None:
         if http:
             server = open_sink(http[0], log=_log)
         for spec, mine in zip(specs, per_out, strict=True):
-            sinks = [open_sink(o, segment_minutes=opts.segment, log=log_for(spec.name), force=opts.force) for o in mine]
+            sinks = [
+                open_sink(o, segment_minutes=opts.segment, log=log_for(spec.name), force=opts.force, **opts.encoder)
+                for o in mine
+            ]
             if server is not None:
                 sinks.append(server.channel(spec.name))
             sinks_of.append(sinks)

@@ -22,7 +22,17 @@ from . import (
     app,
 )
 from .cameras import LiveOptions
-from .video import KEYFRAME_OPTION, SMOOTHING_OPTION, STATIC_OPTION, _check_stats, _temporal, _write_stats
+from .video import (
+    CODEC_OPTION,
+    KEYFRAME_OPTION,
+    PRESET_OPTION,
+    SMOOTHING_OPTION,
+    STATIC_OPTION,
+    _check_encoder,
+    _check_stats,
+    _temporal,
+    _write_stats,
+)
 
 
 @app.command()
@@ -67,6 +77,11 @@ def stream(
     stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing recordings (the input never is)."),
     references: list[Path] | None = REFERENCE_OPTION,
+    codec: str = CODEC_OPTION,
+    crf: int = typer.Option(
+        20, "--crf", help="Recordings' quality (x264/x265 CRF, NVENC CQ): lower is better; 0 is lossless."
+    ),
+    preset: str = PRESET_OPTION,
 ) -> None:
     """Colorize a live camera or stream: stays current (stale frames are dropped, never queued).
 
@@ -93,6 +108,7 @@ def stream(
     if segment < 0 or duration < 0 or give_up_after < 0 or fps <= 0:
         _fail("--segment, --duration and --give-up-after must be >= 0 and --fps > 0")
     _check_stats(stats_path)
+    _check_encoder(codec, crf, preset)
     temporal = _temporal(keyframe_interval=keyframe_interval, smoothing=smoothing, static_stretch=static_stretch)
     sources = list(sources or []) + ([str(camera)] if camera is not None else [])
     if cameras_file is not None or len(sources) > 1:
@@ -112,6 +128,7 @@ def stream(
             report_every=report_every,
             stats_path=stats_path,
             force=force,
+            encoder={"codec": codec, "crf": crf, "preset": preset},
         )
         return _stream_cameras(sources, cameras_file, references, outs, opts)
     if not sources:
@@ -143,6 +160,9 @@ def stream(
                     log=log,
                     force=force,
                     protect=frozenset({Path(source).resolve()} if Path(source).is_file() else ()),
+                    codec=codec,
+                    crf=crf,
+                    preset=preset,
                 )
             )
     except (SinkError, VideoError) as e:

@@ -45,6 +45,25 @@ STATIC_OPTION = typer.Option(None, "--static-stretch", help=TEMPORAL_HELP["stati
 SMOOTHING_OPTION = typer.Option(None, "--smoothing", help=TEMPORAL_HELP["smoothing"], show_default=False)
 CUT_OPTION = typer.Option(None, "--cut-threshold", help=TEMPORAL_HELP["cut"], show_default=False)
 NO_FLOW_OPTION = typer.Option(False, "--no-flow", help="Carry chroma in place between keyframes (no optical flow).")
+CODEC_OPTION = typer.Option("libx264", "--codec", help="libx264, libx265, or h264_nvenc / hevc_nvenc on NVIDIA.")
+PRESET_OPTION = typer.Option(
+    "veryfast",
+    "--preset",
+    help="Encoder speed preset (ultrafast ... veryslow): faster presets spend less CPU for larger files.",
+)
+X264_PRESETS = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
+
+
+def _check_encoder(codec: str, crf: int | None, preset: str) -> None:
+    """--codec, --crf and --preset as the encoders take them, or one line naming the bad one."""
+    from ..media.video import CODECS
+
+    if codec not in CODECS:
+        _fail(f"--codec {codec!r} is not supported; choose one of {', '.join(CODECS)}")
+    if codec.startswith("lib") and preset not in X264_PRESETS:
+        _fail(f"--preset {preset!r} is not an x264/x265 preset; choose one of {', '.join(X264_PRESETS)}")
+    if crf is not None and not 0 <= crf <= 51:
+        _fail(f"--crf {crf} must be between 0 (lossless) and 51")
 
 
 def _temporal(**overrides) -> TemporalConfig:
@@ -86,9 +105,9 @@ def colorize(
     smoothing: float | None = SMOOTHING_OPTION,
     cut_threshold: float | None = CUT_OPTION,
     no_flow: bool = NO_FLOW_OPTION,
-    codec: str = typer.Option("libx264", "--codec", help="libx264, libx265, or h264_nvenc / hevc_nvenc on NVIDIA."),
+    codec: str = CODEC_OPTION,
     crf: int = typer.Option(18, "--crf", help="Quality (x264/x265 CRF, NVENC CQ): lower is better; 0 is lossless."),
-    preset: str = typer.Option("veryfast", "--preset", help="Encoder speed preset (ultrafast ... veryslow)."),
+    preset: str = PRESET_OPTION,
     batch: int = typer.Option(
         0, "--batch", help="Keyframes per network call; 0: 8 on a GPU (fewer, larger calls), 1 on a CPU."
     ),
@@ -125,17 +144,11 @@ def colorize(
 
     from ..media.images import expand_inputs
     from ..media.outputs import OutputError, check_folder, check_output, explain
-    from ..media.video import CODECS, VIDEO_SUFFIXES, VideoError
+    from ..media.video import VIDEO_SUFFIXES, VideoError
     from ..pipeline import Outcome
     from ..stages import PipelineConfig, colorize_file
 
-    if codec not in CODECS:
-        _fail(f"--codec {codec!r} is not supported; choose one of {', '.join(CODECS)}")
-    presets = ("ultrafast", "superfast", "veryfast", "faster", "fast", "medium", "slow", "slower", "veryslow")
-    if codec.startswith("lib") and preset not in presets:
-        _fail(f"--preset {preset!r} is not an x264/x265 preset; choose one of {', '.join(presets)}")
-    if not 0 <= crf <= 51:
-        _fail(f"--crf {crf} must be between 0 (lossless) and 51")
+    _check_encoder(codec, crf, preset)
     _check_stats(stats_path)
     paths, unmatched = expand_inputs(inputs, suffixes=VIDEO_SUFFIXES)
     for item in unmatched:

@@ -54,6 +54,7 @@ class RecordingSink:
         force: bool = False,
         protect: frozenset[Path] = frozenset(),
         log=None,
+        preset: str = "veryfast",
     ):
         self.path = Path(path)
         self.log = log or (lambda m: None)
@@ -74,7 +75,7 @@ class RecordingSink:
                 raise SinkError(f"recording to {target} would overwrite the input; choose another --out")
             if target.exists() and not force:
                 raise SinkError(f"recording {target} exists; pass --force to overwrite it, or choose another --out")
-        self.codec, self.crf, self.force = codec, crf, force
+        self.codec, self.crf, self.preset, self.force = codec, crf, preset, force
         self.sink: FileSink | None = None
         self.segment = 0
         self.started = 0.0
@@ -93,7 +94,7 @@ class RecordingSink:
             self.segment += 1
             while not self.force and self._name().exists():  # a part made later than the check in __init__
                 self.segment += 1
-        self.sink = FileSink(self._name(), codec=self.codec, crf=self.crf, preset="veryfast", rate=Fraction(30))
+        self.sink = FileSink(self._name(), codec=self.codec, crf=self.crf, preset=self.preset, rate=Fraction(30))
         self.started, self.first_pts, self.shape = pic.captured, pic.pts or 0, pic.y.shape
 
     def write(self, pic: Picture) -> None:
@@ -300,4 +301,5 @@ def open_sink(
         force=force,
         protect=protect,
         log=log,
+        preset=preset,
     )
