@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import tempfile
 
-import pytest
 from typer.testing import CliRunner
 
 from realtime_color.cli import app
@@ -44,16 +43,3 @@ def test_bench_json_rows_and_no_temporary_files_left(tmp_path, random_checkpoint
 def test_bench_refuses_a_bad_clip_before_timing(tmp_path):
     r = runner.invoke(app, ["bench", "--clip", str(tmp_path / "missing.mp4")])
     assert r.exit_code == 2 and "no such file" in " ".join(r.output.split()) and "ms" not in r.output
-
-
-@pytest.mark.slow
-@pytest.mark.parametrize("source", ["file", "synth"])
-def test_camera_rows_run_n_cameras_through_one_process(source, tmp_path):
-    from realtime_color.bench import camera_rows
-
-    rows = camera_rows([2], fps=10.0, width=160, height=96, seconds=3.0, tmp=tmp_path, source=source)
-    (row,) = rows
-    assert row["cameras"] == 2 and row["source"] == source and row["size"] == "160x96"
-    assert 0.5 <= row["kept_min"] <= 1.0 and row["p95_ms_max"] > 0 and row["peak_rss_mb"] > 50
-    recordings = sorted((tmp_path / "cams2").glob("*.mp4"))  # one per camera, named after it
-    assert len(recordings) == 2 and all(p.stat().st_size > 1000 for p in recordings)

@@ -186,11 +186,16 @@ def test_the_grid_page_shows_every_camera_in_a_headless_browser(tmp_path, random
 
 
 @pytest.mark.slow
-def test_bench_reports_camera_capacity(tmp_path):
+@pytest.mark.parametrize(
+    "source, names", [("file", ["camera0.mp4", "camera1.mp4"]), ("synth", ["synth.mp4", "synth_2.mp4"])]
+)
+def test_bench_reports_camera_capacity(source, names, tmp_path):
+    """Cameras as played H.264 clips (what a real camera costs) or as synth:// (drawn in the process)."""
     from realtime_color.bench import camera_rows
 
-    rows = camera_rows([1, 2], 10.0, 160, 96, 3.0, tmp_path)
-    assert [r["cameras"] for r in rows] == [1, 2]
+    rows = camera_rows([1, 2], 10.0, 160, 96, 3.0, tmp_path, source=source)
+    assert [r["cameras"] for r in rows] == [1, 2] and {r["source"] for r in rows} == {source}
     for r in rows:
         assert 0.3 <= r["kept_min"] <= 1.0 and r["p95_ms_max"] > 0 and r["peak_rss_mb"] > 50
-    assert (tmp_path / "cams2" / "synth_2.mp4").exists()
+    recordings = sorted((tmp_path / "cams2").glob("*.mp4"))  # one per camera, named after it
+    assert [p.name for p in recordings] == names and all(p.stat().st_size > 1000 for p in recordings)
