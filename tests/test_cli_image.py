@@ -216,3 +216,22 @@ def test_version():
 
     r = runner.invoke(app, ["--version"])
     assert r.exit_code == 0 and r.output.strip() == f"rtcolor {__version__}"
+
+
+def test_bracketed_words_in_option_help_survive_rich_markup():
+    """Rich reads "[cluster]" as a markup tag and drops it: `pip install 'rtcolor[cluster]'` once
+    showed as `pip install 'rtcolor'`. Every bracketed word an option's help holds is shown."""
+    import re
+
+    from typer.main import get_command
+
+    group = get_command(app)
+    checked = 0
+    for name, command in group.commands.items():
+        shown = runner.invoke(app, [name, "--help"], env={"COLUMNS": "500"}).output
+        flat = " ".join(shown.replace("│", " ").split())
+        for param in command.params:
+            for word in re.findall(r"\[+[a-z_]+\]+", (getattr(param, "help", None) or "").replace("\\", "")):
+                assert word in flat, f"rtcolor {name} --help lost {word!r}"
+                checked += 1
+    assert checked >= 2  # [cluster] (colorize) and [[camera]] (stream) at least

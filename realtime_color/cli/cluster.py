@@ -11,7 +11,7 @@ CLUSTER_HELP = (
     "Spread the work over a Ray cluster: auto (the cluster this machine joined with `ray start`), local or "
     "local:N (Ray on this machine, N workers), ray://HOST:PORT (Ray Client) or HOST:PORT (the head node). "
     "Inputs, outputs and --model must be paths every worker can see (shared storage), and rtcolor must be "
-    "installed on every node. Needs Ray: pip install 'rtcolor[cluster]'."
+    "installed on every node. Needs Ray: pip install 'rtcolor\\[cluster]'."  # \[: not rich markup
 )
 RESOURCES_HELP = "What each task asks the cluster for, e.g. GPU=1 (one GPU per task) or CPU=2. Default CPU=1."
 SEGMENT_HELP = (

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 import typer
+from rich.markup import escape
 
 from ..media.sources import SOURCE_HELP
 from . import (
@@ -46,7 +47,9 @@ def stream(
     cameras_file: Path | None = typer.Option(
         None,
         "--cameras",
-        help="A TOML file of cameras ([[camera]] with source, and optionally name, reference, keyframe_interval).",
+        help=escape(
+            "A TOML file of cameras ([[camera]] with source, and optionally name, reference, keyframe_interval)."
+        ),
     ),
     outs: list[str] = typer.Option(
         ["display"],
