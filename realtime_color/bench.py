@@ -298,8 +298,8 @@ def camera_rows(
 
     ``source`` "file": each camera is a generated gray H.264 clip played at its frame rate (looped),
     which costs the process what a real camera's stream does (decoding, ~4 ms a 720p frame here);
-    "synth": synth:// cameras, which draw and add noise to every frame in the process (~12-20 ms a
-    720p frame here), a heavier load than any real camera's."""
+    "synth": synth:// cameras, which draw and add noise to every frame in the process (~22 ms a
+    720p frame here, scripts/frame_costs.py), a heavier load than any real camera's."""
     import json
     import subprocess
     import sys
@@ -317,15 +317,15 @@ def camera_rows(
             clips.append(str(clip))
     for n in counts:
         if source == "file":
-            srcs = [*clips[:n], "--loop"]
+            source_args = [*clips[:n], "--loop"]  # --loop: a 10 s clip plays for as long as the run
         else:
-            srcs = [f"synth://?fps={fps:g}&size={width}x{height}&seed={i}" for i in range(n)]
+            source_args = [f"synth://?fps={fps:g}&size={width}x{height}&seed={i}" for i in range(n)]
         out = Path(tmp) / f"cams{n}"
         stats = Path(tmp) / f"cams{n}.json"
         outs = ["--out", str(out / "{name}.mp4")] if n > 1 else ["--out", str(out / "cam.mp4")]
         if n == 1:
             out.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "realtime_color.cli", "stream", *srcs, *outs, "--duration", f"{seconds:g}"]
+        cmd = [sys.executable, "-m", "realtime_color.cli", "stream", *source_args, *outs, "--duration", f"{seconds:g}"]
         proc = subprocess.Popen([*cmd, "--stats", str(stats), "--report-every", "0", "--force"], stderr=subprocess.PIPE)
         stop = threading.Event()
         peak = _peak_rss_mb(proc.pid, stop)

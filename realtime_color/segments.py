@@ -190,17 +190,20 @@ class OwnFrames:
 
     def __init__(self, sink, segment: Segment):
         self.sink, self.segment = sink, segment
-        self.first_pts: int | None = segment.start  # source pts of the first own frame: the join's offset
+        self.first_pts: int | None = None  # source pts of the first own frame: the join's offset
         self.frames = 0
-        tb = segment.time_base
-        sink.keep_from = None if segment.start is None else Fraction(0)
-        sink.stop_at = None if segment.end is None or segment.start is None else (segment.end - segment.start) * tb
+        if segment.start is not None:  # frames before it are warm-up
+            sink.keep_from = Fraction(0)
+            self._rebase(segment.start)
+
+    def _rebase(self, first_pts: int) -> None:
+        self.first_pts = first_pts
+        if self.segment.end is not None:
+            self.sink.stop_at = (self.segment.end - first_pts) * self.segment.time_base
 
     def write(self, pic) -> None:
-        if self.first_pts is None:  # the first segment: no warm-up
-            self.first_pts = pic.pts or 0
-            if self.segment.end is not None:
-                self.sink.stop_at = (self.segment.end - self.first_pts) * self.segment.time_base
+        if self.first_pts is None:  # the first segment starts at its first frame
+            self._rebase(pic.pts or 0)
         start, end = self.segment.start, self.segment.end
         own = pic.pts is None or ((start is None or pic.pts >= start) and (end is None or pic.pts < end))
         if pic.pts is not None:

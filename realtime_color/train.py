@@ -305,7 +305,6 @@ def _start_from(model, spec: str, data, val_idx: list[int]) -> dict:
     """Load the checkpoint ``spec`` ("default": the bundled model) into ``model`` and return its
     backbone record. Its validation pictures must be this run's, or validation would score pictures
     the starting weights were trained on."""
-    from .checkpoint import default_model_path
     from .weights import load_checkpoint
 
     ckpt = load_checkpoint(None if spec == "default" else spec)
@@ -330,7 +329,7 @@ def _start_from(model, spec: str, data, val_idx: list[int]) -> dict:
             ]
         )
     source = dict(training.get("backbone") or {"spec": "unknown"})
-    source["init"] = {"file": Path(ckpt.path or default_model_path()).name, "sha256": ckpt.sha256}
+    source["init"] = {"file": ckpt.path.name, "sha256": ckpt.sha256}
     return source
 
 
