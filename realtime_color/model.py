@@ -31,6 +31,10 @@ class ModelConfig:
     skip_channels: tuple[int, int, int, int] = (128, 128, 64, 32)
     ab_scale: int = 2  # ab comes out at 1/ab_scale of the input resolution
     dropout: float = 0.1  # decoder Dropout2d while training: the default model sees only ~45 photos
+    # 0: the head predicts ab itself. N > 0: it predicts a distribution over an N x N grid of ab
+    # values (see bin_centres) and the network outputs its annealed mean at ``temperature``.
+    ab_bins: int = 0
+    temperature: float = 0.38  # 1: the distribution's mean; lower: nearer its mode (more vivid)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -46,6 +50,8 @@ class ModelConfig:
             raise ValueError(f"unknown model arch {cfg.arch!r}; this version knows {', '.join(map(repr, ARCHS))}")
         if cfg.ab_scale != 2:
             raise ValueError(f"ab_scale {cfg.ab_scale} is not supported (only 2)")
+        if cfg.ab_bins < 0 or cfg.ab_bins == 1 or not cfg.temperature > 0:
+            raise ValueError(f"ab_bins {cfg.ab_bins} / temperature {cfg.temperature}: need 0 or >= 2 bins, T > 0")
         return cfg
 
 
@@ -59,7 +65,10 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class ColorizerNet(nn.Module):
-    """L (N, 1, H, W) in [0, 1] -> normalised ab (N, 2, ceil(H/2), ceil(W/2))."""
+    """L (N, 1, H, W) in [0, 1] -> normalised ab (N, 2, ceil(H/2), ceil(W/2)).
+
+    ``logits=True`` (training a binned head): the per-bin logits (N, ab_bins**2, ...) instead.
+    """
 
     def __init__(self, config: ModelConfig | None = None) -> None:
         super().__init__()
@@ -84,7 +93,7 @@ class ColorizerNet(nn.Module):
         self.up4 = _block(s5 + s4, d4)
         self.up3 = _block(d4 + s3, d3)
         self.up2 = _block(d3 + s2, d2)
-        self.head = nn.Conv2d(d2, 2, 1)
+        self.head = nn.Conv2d(d2, self.config.ab_bins**2 if self.config.ab_bins else 2, 1)
         self.drop = nn.Dropout2d(self.config.dropout)
 
     def encoder_parameters(self) -> list[nn.Parameter]:
@@ -94,20 +103,20 @@ class ColorizerNet(nn.Module):
         enc = {id(p) for p in self.encoder.parameters()}
         return [p for p in self.parameters() if id(p) not in enc]
 
-    def forward(self, lum: torch.Tensor) -> torch.Tensor:
+    def forward(self, lum: torch.Tensor, logits: bool = False) -> torch.Tensor:
         h, w = lum.shape[-2:]
         pad_h, pad_w = (-h) % STRIDE, (-w) % STRIDE
         if pad_h or pad_w:
             # Replicate rather than zero: a black border would read as a dark object.
             lum = F.pad(lum, (0, pad_w, 0, pad_h), mode="replicate")
-        ab = self.forward_aligned(lum)
+        ab = self.forward_aligned(lum, logits)
         if pad_h or pad_w:
             ab = ab[..., : (h + 1) // 2, : (w + 1) // 2]
         return ab
 
-    def forward_aligned(self, lum: torch.Tensor) -> torch.Tensor:
+    def forward_aligned(self, lum: torch.Tensor, logits: bool = False) -> torch.Tensor:
         """The network proper, for H and W already multiples of 16 (what ONNX export traces)."""
-        return self.decode(self.encode(lum))
+        return self.decode(self.encode(lum), logits)
 
     def encode(self, x: torch.Tensor, start: int = 0) -> list[torch.Tensor]:
         """Outputs of the VGG stages ``start``..4 run on ``x`` (L, or the output of stage ``start - 1``).
@@ -120,14 +129,65 @@ class ColorizerNet(nn.Module):
             feats.append(x)
         return feats
 
-    def decode(self, feats: list[torch.Tensor | None]) -> torch.Tensor:
-        """The five stage outputs (the first is unused and may be None) -> normalised ab."""
+    def decode(self, feats: list[torch.Tensor | None], logits: bool = False) -> torch.Tensor:
+        """The five stage outputs (the first is unused and may be None) -> normalised ab.
+
+        With ``ab_bins`` and ``logits``, the head's per-bin logits instead (what training scores).
+        """
         _, f2, f3, f4, f5 = feats
         y = self.lateral[0](f5)
         y = self.drop(self.up4(torch.cat([_up(y), self.lateral[1](f4)], 1)))
         y = self.drop(self.up3(torch.cat([_up(y), self.lateral[2](f3)], 1)))
-        y = self.up2(torch.cat([_up(y), self.lateral[3](f2)], 1))
-        return self.head(y)
+        y = self.head(self.up2(torch.cat([_up(y), self.lateral[3](f2)], 1)))
+        if not self.config.ab_bins or logits:
+            return y
+        return annealed_mean(y, self.config.ab_bins, self.config.temperature)
+
+
+# The ab grid of a binned head: normalised a and b each from -BIN_RANGE to +BIN_RANGE (ab / 110;
+# sRGB's gamut in Lab spans about -0.78..+0.89 in a and -0.98..+0.86 in b). 21 bins a side put
+# them 11 ab units apart with one at neutral.
+BIN_RANGE = 1.0
+
+
+def bin_centres(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(n*n, 2) normalised (a, b) of the bins; bin ``i * n + j`` is (a_i, b_j)."""
+    axis = torch.linspace(-BIN_RANGE, BIN_RANGE, n, device=device, dtype=dtype)
+    a, b = torch.meshgrid(axis, axis, indexing="ij")
+    return torch.stack([a.reshape(-1), b.reshape(-1)], 1)
+
+
+def annealed_mean(logits: torch.Tensor, n: int, temperature: float) -> torch.Tensor:
+    """(N, n*n, H, W) bin logits -> (N, 2, H, W) ab: the mean of softmax(logits / T).
+
+    T = 1 is the distribution's mean (what a squared error learns: a compromise between hues, often
+    brown); T -> 0 its mode (vivid, and wrong where two hues are equally likely); between, the
+    colour commits where the network is sure and stays near neutral where it is not (Zhang et al.,
+    "Colorful Image Colorization", 2016). The sum over bins is a fixed 1x1 convolution, so the
+    exported ONNX graph needs no Einsum.
+    """
+    p = torch.softmax(logits / temperature, dim=1)
+    weight = bin_centres(n, device=logits.device, dtype=logits.dtype).t().reshape(2, n * n, 1, 1)
+    return F.conv2d(p, weight)
+
+
+def soft_bins(ab: torch.Tensor, n: int) -> torch.Tensor:
+    """(N, 2, H, W) normalised ab -> (N, n*n, H, W) target distribution: each pixel's weight split
+    bilinearly over the four bins around it, so the target's mean is the pixel's ab exactly (within
+    the grid; outside it, the nearest edge)."""
+    step = 2 * BIN_RANGE / (n - 1)
+    u = ((ab + BIN_RANGE) / step).clamp(0, n - 1)
+    i0 = u.floor().clamp(max=n - 2)
+    frac = u - i0
+    i0 = i0.long()
+    out = torch.zeros(ab.shape[0], n * n, *ab.shape[2:], dtype=ab.dtype, device=ab.device)
+    for da in (0, 1):
+        wa = frac[:, 0] if da else 1 - frac[:, 0]
+        for db in (0, 1):
+            wb = frac[:, 1] if db else 1 - frac[:, 1]
+            idx = (i0[:, 0] + da) * n + (i0[:, 1] + db)
+            out.scatter_add_(1, idx.unsqueeze(1), (wa * wb).unsqueeze(1))
+    return out
 
 
 def _up(x: torch.Tensor) -> torch.Tensor:

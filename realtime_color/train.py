@@ -32,7 +32,7 @@ from .data import (
 )
 from .errors import ConfigError, NotFoundError
 from .evaluate import evaluate_gains, pick_gain
-from .model import ModelConfig, build_model
+from .model import ModelConfig, build_model, soft_bins
 from .train_config import AugmentConfig, TrainConfig  # noqa: F401 - the configs of a run, importable from here
 from .weights import save_checkpoint
 
@@ -65,6 +65,18 @@ def ab_loss(pred: torch.Tensor, target: torch.Tensor, loss: str = "mse", chroma_
     if chroma_weight:
         base = base + chroma_weight * chroma_loss(pred, target)
     return base
+
+
+def bins_loss(logits: torch.Tensor, ab: torch.Tensor, n: int) -> torch.Tensor:
+    """Cross-entropy of the predicted bin distribution against each pixel's soft-binned ab."""
+    return -(soft_bins(ab, n) * F.log_softmax(logits, dim=1)).sum(1).mean()
+
+
+def step_loss(pred: torch.Tensor, ab: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
+    """The training loss of ``cfg`` for the network's output ``pred`` (bin logits with ``ab_bins``)."""
+    if cfg.ab_bins:
+        return bins_loss(pred, ab, cfg.ab_bins)
+    return ab_loss(pred, ab, cfg.loss, cfg.chroma_weight)
 
 
 def lr_at(step: int, total: int, base: float, warmup: int, time_fraction: float = 0.0) -> float:
@@ -162,7 +174,7 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
     if world > 1 and rank == 0:
         log(f"DDP: {world} processes ({'nccl' if device.startswith('cuda') else 'gloo'})")
 
-    model = build_model(ModelConfig(dropout=cfg.dropout))
+    model = build_model(ModelConfig(dropout=cfg.dropout, ab_bins=cfg.ab_bins, temperature=cfg.temperature))
     if cfg.init:
         backbone_source = _start_from(model, cfg.init, data, val_idx)
         pretrained = True
@@ -243,15 +255,15 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
             if cache is not None:
                 feats, ab = cache.sample(cfg.batch_size, rng, device)
                 with torch.autocast("cuda", dtype=amp_dtype, enabled=on_cuda):
-                    pred = model.decode(feats + model.encode(feats[-1], start=len(feats)))
+                    pred = model.decode(feats + model.encode(feats[-1], start=len(feats)), logits=True)
             else:
                 lum, ab = lab_split(batches.next().to(device, non_blocking=True))
                 lum = jitter_L(lum, cfg.augment.l_jitter, jitter_gen)
                 if on_cuda:
                     lum = lum.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cuda", dtype=amp_dtype, enabled=on_cuda):
-                    pred = net(lum)
-            losses.append(optimizer_step(opt, ab_loss(pred.float(), ab, cfg.loss, cfg.chroma_weight)))
+                    pred = net(lum, logits=True)
+            losses.append(optimizer_step(opt, step_loss(pred.float(), ab, cfg)))
             step += 1
             if progress:
                 progress.update(task, advance=1, description=f"epoch {epoch + 1}/{cfg.epochs} loss {losses[-1]:.4f}")

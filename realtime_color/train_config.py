@@ -64,6 +64,8 @@ class TrainConfig:
     paste: str = ""  # folder of RGBA cut-outs pasted onto the crops (copy-paste augmentation)
     paste_val_fraction: float = 0.15  # cut-outs held out and pasted onto the validation photos
     loss: str = "mse"
+    ab_bins: int = 0  # >0: predict a distribution over an N x N ab grid (cross-entropy) instead of ab itself
+    temperature: float = 0.38  # with ab_bins: the annealed mean's temperature the model is saved with
     dropout: float = 0.1
     chroma_weight: float = 0.0  # anti-sepia term, see train.chroma_loss(); costs PSNR (MODEL_CARD.md)
     val_fraction: float = 0.15
@@ -85,6 +87,12 @@ class TrainConfig:
                 "dropout": (0 <= self.dropout < 1, "in [0, 1)"),
                 "val_fraction": (0 < self.val_fraction < 1, "between 0 and 1"),
                 "loss": (self.loss in ("mse", "huber", "l1"), "mse, huber or l1"),
+                "ab_bins": (self.ab_bins == 0 or 2 <= self.ab_bins <= 64, "0 (predict ab) or 2..64 bins a side"),
+                "temperature": (self.temperature > 0, "positive (1: the mean; lower: more vivid)"),
+                "chroma_weight": (
+                    self.ab_bins == 0 or (self.chroma_weight == 0 and self.loss == "mse"),
+                    "0 with {ab_bins}, whose loss is the cross-entropy over bins (leave {loss} unset too)",
+                ),
                 "max_minutes": (self.max_minutes >= 0, "0 (no budget) or more"),
                 "freeze_stages": (0 <= self.freeze_stages <= 5, "0 to 5 (VGG16 has five stages)"),
                 "cache_crops": (

@@ -78,3 +78,50 @@ def test_pad_is_replicate_not_black(net):
         a = net(x)
         b = net.forward_aligned(F.pad(x, (0, 2, 0, 2), mode="replicate"))[..., :15, :15]
     torch.testing.assert_close(a, b)
+
+
+def test_soft_bins_are_a_distribution_whose_mean_is_the_pixel():
+    from realtime_color.model import BIN_RANGE, bin_centres, soft_bins
+
+    n = 21
+    ab = torch.rand(3, 2, 5, 7) * 1.8 - 0.9
+    ab[0, :, 0, 0] = torch.tensor([2.0, -3.0])  # outside the grid: the nearest edge bin
+    t = soft_bins(ab, n)
+    assert t.shape == (3, n * n, 5, 7) and (t >= 0).all()
+    torch.testing.assert_close(t.sum(1), torch.ones(3, 5, 7))
+    assert int((t > 0).sum(1).max()) <= 4  # the four bins around each pixel, nothing else
+    mean = torch.einsum("nqhw,qc->nchw", t, bin_centres(n))
+    inside = ab.abs().amax(1) <= BIN_RANGE
+    torch.testing.assert_close(mean.permute(0, 2, 3, 1)[inside], ab.permute(0, 2, 3, 1)[inside])
+    torch.testing.assert_close(mean[0, :, 0, 0], torch.tensor([BIN_RANGE, -BIN_RANGE]))
+
+
+def test_annealed_mean_goes_from_the_mean_to_the_mode():
+    from realtime_color.model import annealed_mean, bin_centres
+
+    n = 5
+    centres = bin_centres(n)
+    red, blue = 4 * n + 2, 0 * n + 2  # (a=+1, b=0) and (a=-1, b=0)
+    logits = torch.full((1, n * n, 1, 1), -30.0)
+    logits[0, red], logits[0, blue] = 0.2, 0.0  # torn between two hues, red slightly likelier
+    mean = annealed_mean(logits, n, 1.0)[0, :, 0, 0]
+    p = torch.softmax(logits[0, :, 0, 0], 0)
+    torch.testing.assert_close(mean, p @ centres)
+    assert abs(float(mean[0])) < 0.15  # T = 1: nearly neutral, the two hues cancel
+    cold = annealed_mean(logits, n, 0.02)[0, :, 0, 0]
+    torch.testing.assert_close(cold, centres[red], atol=1e-3, rtol=0)  # T -> 0: the likelier hue
+
+
+def test_a_binned_model_outputs_ab_and_exports_to_onnx(tmp_path):
+    from realtime_color.export import export_onnx, onnx_parity, parity_inputs
+
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(ab_bins=7, temperature=0.5)).eval()
+    x = torch.rand(2, 1, 48, 80)
+    with torch.no_grad():
+        assert net(x).shape == (2, 2, 24, 40)
+        assert net(x, logits=True).shape == (2, 49, 24, 40)
+        assert net(x).abs().max() <= 1.0 + 1e-6  # a mean of bin centres stays inside the grid
+    path = export_onnx(net, tmp_path / "bins.onnx", sample_shape=(1, 1, 64, 64))
+    par = onnx_parity(net, path, "fp32", parity_inputs(shape=(64, 96)))
+    assert par.ok, par

@@ -239,3 +239,42 @@ def test_init_continues_a_checkpoint_and_refuses_one_validated_elsewhere(data_di
     with pytest.raises(ConfigError, match="validated on 2 others"):
         train(other_split)
     assert not (tmp_path / "d.safetensors").exists()
+
+
+def test_a_binned_head_trains_on_cross_entropy_and_saves_its_temperature(data_dir, tmp_path):
+    from realtime_color.model import annealed_mean, soft_bins
+    from realtime_color.train import bins_loss, step_loss
+
+    torch.manual_seed(0)
+    ab = torch.rand(2, 2, 4, 4) * 1.6 - 0.8
+    target = soft_bins(ab, 9)
+    # The loss is lowest where the logits are the target distribution (cross-entropy >= entropy)...
+    best = bins_loss(target.clamp_min(1e-12).log(), ab, 9)
+    assert bins_loss(torch.zeros_like(target), ab, 9) > best + 0.5
+    cfg = _cfg(data_dir, tmp_path, ab_bins=9, temperature=0.5, epochs=2)
+    torch.testing.assert_close(step_loss(target.clamp_min(1e-12).log(), ab, cfg), best)
+    # ...so minimising it from a uniform guess recovers each pixel's colour as the mean at T = 1.
+    logits = torch.zeros_like(target, requires_grad=True)
+    opt = torch.optim.Adam([logits], lr=0.3)
+    for _ in range(300):
+        opt.zero_grad()
+        bins_loss(logits, ab, 9).backward()
+        opt.step()
+    torch.testing.assert_close(annealed_mean(logits.detach(), 9, 1.0), ab, atol=0.02, rtol=0)
+    res = train(cfg)
+    assert all(np.isfinite(h["train_loss"]) for h in res["history"])
+    ckpt = load_checkpoint(cfg.out)
+    assert ckpt.model.config.ab_bins == 9 and ckpt.model.config.temperature == 0.5
+    assert read_metadata(cfg.out)["training"]["config"]["ab_bins"] == 9
+    with torch.no_grad():
+        out = ckpt.model(torch.rand(1, 1, 32, 48))
+    assert out.shape == (1, 2, 16, 24) and torch.isfinite(out).all()
+
+
+def test_a_binned_head_refuses_a_second_loss():
+    with pytest.raises(ValueError, match="chroma_weight 0.5 must be 0 with ab_bins"):
+        TrainConfig(ab_bins=21, chroma_weight=0.5)
+    with pytest.raises(ValueError, match="0 with ab_bins"):
+        TrainConfig(ab_bins=21, loss="l1")
+    with pytest.raises(ValueError, match="ab_bins 1 must be 0"):
+        TrainConfig(ab_bins=1)

@@ -226,7 +226,10 @@ def info(
         )
     meta = read_metadata(default_model_path())
     val = meta.get("metrics", {}).get("validation", {})
+    mc = meta.get("model_config", {})
+    head = f"{mc['ab_bins']}x{mc['ab_bins']} ab bins at T {mc.get('temperature')}" if mc.get("ab_bins") else "ab"
     out.print(
-        f"default model: {default_model_path()} (size {meta.get('inference_size')}, val PSNR "
-        f"{val.get('psnr', float('nan')):.2f} dB vs gray {val.get('psnr_gray', float('nan')):.2f})"
+        f"default model: {default_model_path()} (size {meta.get('inference_size')}, predicts {head}, chroma gain "
+        f"{meta.get('chroma_gain', 1.0)}, val PSNR {val.get('psnr', float('nan')):.2f} dB vs gray "
+        f"{val.get('psnr_gray', float('nan')):.2f})"
     )

@@ -116,6 +116,18 @@ def train(
         help="Epochs with the encoder frozen; -1: 2 for a pretrained backbone, 0 otherwise.",
     ),
     loss: str | None = _knob(TrainConfig, "loss", help="mse, huber or l1 (on ab). mse targets PSNR directly."),
+    ab_bins: int | None = _knob(
+        TrainConfig,
+        "ab_bins",
+        help="0: predict ab itself (squared error). N (e.g. 21): predict a distribution over an N x N grid "
+        "of ab (cross-entropy) and output its annealed mean: vivid where the network is sure, neutral "
+        "where it is torn between hues.",
+    ),
+    temperature: float | None = _knob(
+        TrainConfig,
+        "temperature",
+        help="With --ab-bins: the annealed mean's temperature saved in the model (1: the mean; lower: more vivid).",
+    ),
     weight_decay: float | None = _knob(TrainConfig, "weight_decay"),
     l_jitter: float | None = _knob(
         AugmentConfig, "l_jitter", help="Strength of random exposure changes of the input L."
@@ -182,6 +194,8 @@ def train(
         paste=str(paste) if paste is not None else None,
         paste_val_fraction=paste_val_fraction,
         loss=loss,
+        ab_bins=ab_bins,
+        temperature=temperature,
         chroma_weight=chroma_weight,
         weight_decay=weight_decay,
         dropout=dropout,

@@ -1,0 +1,145 @@
+"""Choose a binned model's temperature and chroma gain on validation pictures, by a rule fixed in advance.
+
+    python scripts/make_val_set.py ../shared/data/train extras/paste valset/
+    python scripts/calibrate_temperature.py model.safetensors valset/ [--json sweep.json] [--write]
+    python scripts/calibrate_temperature.py model.safetensors holdout/ --only 0.38,0.8   # one row
+
+A model trained with ``--ab-bins`` predicts a distribution over ab and outputs its annealed mean
+at the temperature T stored in it: T = 1 is the mean (what a squared error gives), lower T commits
+to the likeliest hue. This sweeps T x chroma gain (the network runs once per T; each gain only
+rescales its ab) and reports, per row, the mean PSNR gain over gray, CIEDE2000 beside gray's and
+colourfulness, on the pictures given (fp32 PyTorch).
+
+The rule (written before the first binned model was scored, /work/s8/RULE.md in MODEL_CARD.md):
+the highest PSNR gain among rows with colourfulness >= 20, CIEDE2000 no higher than gray's and
+PSNR gain >= +0.2 dB; if no row qualifies, the highest PSNR gain among rows whose CIEDE2000 is no
+higher than ``--fallback-ciede``. ``--write`` stores the pick's T and gain in the checkpoint
+(atomically).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from realtime_color import metrics
+from realtime_color.backends.pytorch import TorchBackend
+from realtime_color.colorizer import Colorizer, compose, unit_to_frame
+from realtime_color.evaluate import gain_interval
+from realtime_color.media.images import expand_inputs, read_image
+from realtime_color.weights import load_checkpoint, save_checkpoint
+
+TEMPERATURES = (1.0, 0.6, 0.38, 0.25)
+GAINS = (0.5, 0.65, 0.8, 1.0, 1.2)
+
+
+def qualifies(r: dict) -> bool:
+    return r["colourfulness"] >= 20 and r["ciede"] <= r["ciede_gray"] and r["psnr_gain"] >= 0.2
+
+
+def pick(rows: dict, fallback_ciede: float) -> tuple[tuple | None, bool]:
+    """(the chosen (T, gain), whether it met all three bars); (None, False) when nothing is eligible."""
+    ok = [k for k, r in rows.items() if qualifies(r)]
+    if ok:
+        return max(ok, key=lambda k: rows[k]["psnr_gain"]), True
+    fall = [k for k, r in rows.items() if r["ciede"] <= fallback_ciede]
+    return (max(fall, key=lambda k: rows[k]["psnr_gain"]) if fall else None), False
+
+
+def sweep(model, size: int, paths: list, grid: list[tuple[float, float]]) -> dict:
+    acc: dict = {k: [] for k in grid}
+    temps = sorted({t for t, _ in grid}, reverse=True)
+    cols = {}
+    for t in temps:
+        m = load_checkpoint(model).model
+        m.config.temperature = t
+        cols[t] = Colorizer(TorchBackend(m, device="cpu", precision="fp32"), size=size)
+    for n, path in enumerate(paths, 1):
+        img = read_image(path)[..., :3]
+        gray = metrics.to_gray(img)
+        for t in temps:
+            lum, ab = cols[t].analyse([gray])
+            gray3 = unit_to_frame(compose(lum, np.zeros_like(ab))[0], img.dtype)
+            pg, cg = metrics.psnr(gray3, img), metrics.ciede2000(gray3, img)
+            for k in grid:
+                if k[0] != t:
+                    continue
+                out = unit_to_frame(compose(lum, ab * np.float32(k[1]))[0], img.dtype)
+                acc[k].append(
+                    (metrics.psnr(out, img) - pg, metrics.ciede2000(out, img), cg, metrics.colourfulness(out))
+                )
+        print(f"{n}/{len(paths)} {path}", file=sys.stderr, flush=True)
+    rows = {}
+    for k, r in acc.items():
+        m = np.array(r)
+        lo, hi = gain_interval([{"psnr": g, "psnr_gray": 0.0} for g in m[:, 0]])["psnr_gain_interval"]
+        mean = m.mean(0)
+        rows[k] = {
+            "psnr_gain": float(mean[0]),
+            "psnr_gain_95": [float(lo), float(hi)],
+            "ciede": float(mean[1]),
+            "ciede_gray": float(mean[2]),
+            "colourfulness": float(mean[3]),
+            "above_gray": int((m[:, 0] > 0).sum()),
+            "pictures": len(m),
+        }
+    return rows
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("model", type=Path)
+    ap.add_argument("pictures")
+    ap.add_argument("--only", default=None, help="score one 'T,gain' row only (for a test set)")
+    ap.add_argument("--fallback-ciede", type=float, default=10.70, help="the shipped model's validation CIEDE2000")
+    ap.add_argument("--json", default=None)
+    ap.add_argument("--write", action="store_true", help="store the pick's temperature and gain in MODEL")
+    a = ap.parse_args()
+    ckpt = load_checkpoint(a.model)
+    if not ckpt.model.config.ab_bins:
+        print(f"{a.model} predicts ab directly (no --ab-bins): use scripts/calibrate_gain.py", file=sys.stderr)
+        return 2
+    grid = [tuple(map(float, a.only.split(",")))] if a.only else [(t, g) for t in TEMPERATURES for g in GAINS]
+    paths, _ = expand_inputs([a.pictures])
+    rows = sweep(a.model, ckpt.inference_size, paths, grid)
+    print(f"    T  gain  PSNR gain (95%)           CIEDE (gray)    colourfulness  above gray  [{len(paths)} pictures]")
+    for k, r in rows.items():
+        lo, hi = r["psnr_gain_95"]
+        print(
+            f"{k[0]:5.2f}  {k[1]:4.2f}  {r['psnr_gain']:+.3f} ({lo:+.2f} to {hi:+.2f})  "
+            f"{r['ciede']:.2f} ({r['ciede_gray']:.2f})   {r['colourfulness']:5.1f}         {r['above_gray']}"
+        )
+    chosen, full = pick(rows, a.fallback_ciede)
+    print(
+        "rule picks:",
+        f"T {chosen[0]}, gain {chosen[1]}" if chosen else "nothing",
+        "(meets all three bars)" if full else "",
+    )
+    if a.json:
+        with open(a.json, "w") as f:
+            json.dump(
+                {"rows": {f"{k[0]},{k[1]}": v for k, v in rows.items()}, "chosen": chosen, "meets_bars": full},
+                f,
+                indent=1,
+            )
+    if a.write and chosen and not a.only:
+        meta = {k: v for k, v in ckpt.meta.items() if k != "sha256"}
+        ckpt.model.config.temperature, meta["chroma_gain"] = chosen
+        meta.setdefault("metrics", {})["temperature_calibration"] = {
+            "rule": "highest validation PSNR gain with colourfulness >= 20, CIEDE2000 <= gray's and PSNR >= gray + "
+            f"0.2 dB; else the highest with CIEDE2000 <= {a.fallback_ciede}",
+            "meets_bars": full,
+            "pictures": len(paths),
+            "sweep": {f"{k[0]},{k[1]}": v for k, v in rows.items()},
+        }
+        save_checkpoint(ckpt.model, a.model, meta, half=meta.get("dtype") == "float16")
+        print(f"wrote T {chosen[0]} and gain {chosen[1]} into {a.model}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
