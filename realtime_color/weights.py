@@ -52,6 +52,9 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, meta: dict | None 
         "dtype": "float16" if half else "float32",
     }
     doc.update(meta or {})
+    # The network's own config wins: a header copied from another checkpoint (meta=ckpt.meta, to
+    # re-save with a new gain or temperature) must not describe the old network.
+    doc["model_config"] = model.config.to_dict()
     tensors = {
         k: (v.detach().half() if half and v.is_floating_point() else v.detach()).contiguous().cpu()
         for k, v in model.state_dict().items()

@@ -36,6 +36,21 @@ def test_round_trip_fp32_and_fp16(tmp_path):
         torch.testing.assert_close(got, want, atol=2e-2 if half else 1e-6, rtol=0)
 
 
+def test_a_resaved_checkpoint_describes_its_network_not_the_header_it_copied(tmp_path):
+    """Re-saving with a new temperature (scripts/calibrate_temperature.py) passes the old header
+    as meta; the file must record the network's config, or it would load with the old one."""
+    from realtime_color.model import ModelConfig, build_model
+
+    torch.manual_seed(0)
+    path = save_checkpoint(build_model(ModelConfig(ab_bins=5, temperature=0.38)), tmp_path / "m.safetensors")
+    ck = load_checkpoint(path)
+    ck.model.config.temperature = 0.6
+    again = save_checkpoint(ck.model, tmp_path / "m2.safetensors", dict(ck.meta, chroma_gain=1.2))
+    assert read_metadata(again)["model_config"]["temperature"] == 0.6
+    reloaded = load_checkpoint(again)
+    assert reloaded.model.config.temperature == 0.6 and reloaded.chroma_gain == 1.2
+
+
 def test_bundled_default_is_small_fp16_and_self_describing():
     path = default_model_path()
     assert path.is_file() and path.stat().st_size <= 40e6
