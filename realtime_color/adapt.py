@@ -23,7 +23,7 @@ from .errors import NotFoundError
 from .evaluate import evaluate_gains, pick_gain
 from .media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, is_gray
 from .media.sources import read_still
-from .train import ab_loss, lr_at, optimizer_step
+from .train import fit_loss, lr_at, optimizer_step
 from .train_config import AdaptConfig
 from .weights import load_checkpoint, save_checkpoint
 
@@ -158,7 +158,7 @@ def adapt(cfg: AdaptConfig, log=print, progress=None) -> dict:
             lum, ab = lab_split(batches.next())
             for g in opt.param_groups:
                 g["lr"] = lr_at(step, 10**9, cfg.lr, 20, time_fraction=frac)
-            losses.append(optimizer_step(opt, ab_loss(model(lum), ab)))
+            losses.append(optimizer_step(opt, fit_loss(model(lum, logits=True), ab, model.config.ab_bins)))
             step += 1
             if progress:
                 progress.update(

@@ -138,10 +138,10 @@ class ColorizerNet(nn.Module):
         y = self.lateral[0](f5)
         y = self.drop(self.up4(torch.cat([_up(y), self.lateral[1](f4)], 1)))
         y = self.drop(self.up3(torch.cat([_up(y), self.lateral[2](f3)], 1)))
-        y = self.head(self.up2(torch.cat([_up(y), self.lateral[3](f2)], 1)))
+        y = self.up2(torch.cat([_up(y), self.lateral[3](f2)], 1))
         if not self.config.ab_bins or logits:
-            return y
-        return annealed_mean(y, self.config.ab_bins, self.config.temperature)
+            return self.head(y)
+        return binned_ab(y, self.head, self.config.ab_bins, self.config.temperature)
 
 
 # The ab grid of a binned head: normalised a and b each from -BIN_RANGE to +BIN_RANGE (ab / 110;
@@ -163,12 +163,24 @@ def annealed_mean(logits: torch.Tensor, n: int, temperature: float) -> torch.Ten
     T = 1 is the distribution's mean (what a squared error learns: a compromise between hues, often
     brown); T -> 0 its mode (vivid, and wrong where two hues are equally likely); between, the
     colour commits where the network is sure and stays near neutral where it is not (Zhang et al.,
-    "Colorful Image Colorization", 2016). The sum over bins is a fixed 1x1 convolution, so the
-    exported ONNX graph needs no Einsum.
+    "Colorful Image Colorization", 2016). The definition; the network runs it as ``binned_ab``.
     """
     p = torch.softmax(logits / temperature, dim=1)
-    weight = bin_centres(n, device=logits.device, dtype=logits.dtype).t().reshape(2, n * n, 1, 1)
-    return F.conv2d(p, weight)
+    return torch.einsum("nqhw,qc->nchw", p, bin_centres(n, device=logits.device, dtype=logits.dtype))
+
+
+def binned_ab(features: torch.Tensor, head: nn.Conv2d, n: int, temperature: float) -> torch.Tensor:
+    """``annealed_mean(head(features), n, temperature)``, computed channels-last for speed.
+
+    ONNX Runtime's Softmax over the channel axis of an NCHW tensor took 54 ms for 441 bins at
+    72x128 on this project's CPU; over the last axis, 6 ms; and transposing the 32 input channels
+    instead of the 441 logits saves another 5 ms. The 1x1 head becomes a MatMul with 1/T folded into
+    its weights (constants in the exported graph); the result equals annealed_mean's to float error.
+    """
+    f = features.permute(0, 2, 3, 1)
+    z = F.linear(f, head.weight.flatten(1) / temperature, head.bias / temperature)
+    ab = torch.softmax(z, dim=-1) @ bin_centres(n, device=features.device, dtype=features.dtype)
+    return ab.permute(0, 3, 1, 2)
 
 
 def soft_bins(ab: torch.Tensor, n: int) -> torch.Tensor:

@@ -72,11 +72,12 @@ def bins_loss(logits: torch.Tensor, ab: torch.Tensor, n: int) -> torch.Tensor:
     return -(soft_bins(ab, n) * F.log_softmax(logits, dim=1)).sum(1).mean()
 
 
-def step_loss(pred: torch.Tensor, ab: torch.Tensor, cfg: TrainConfig) -> torch.Tensor:
-    """The training loss of ``cfg`` for the network's output ``pred`` (bin logits with ``ab_bins``)."""
-    if cfg.ab_bins:
-        return bins_loss(pred, ab, cfg.ab_bins)
-    return ab_loss(pred, ab, cfg.loss, cfg.chroma_weight)
+def fit_loss(pred: torch.Tensor, ab: torch.Tensor, ab_bins: int = 0, loss: str = "mse", chroma_weight: float = 0.0):
+    """What a network is fitted with (training and adapting): with ``ab_bins``, ``pred`` are the bin
+    logits (``model(lum, logits=True)``) and the loss is their cross-entropy; else ``loss`` on ab."""
+    if ab_bins:
+        return bins_loss(pred, ab, ab_bins)
+    return ab_loss(pred, ab, loss, chroma_weight)
 
 
 def lr_at(step: int, total: int, base: float, warmup: int, time_fraction: float = 0.0) -> float:
@@ -263,7 +264,7 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
                     lum = lum.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cuda", dtype=amp_dtype, enabled=on_cuda):
                     pred = net(lum, logits=True)
-            losses.append(optimizer_step(opt, step_loss(pred.float(), ab, cfg)))
+            losses.append(optimizer_step(opt, fit_loss(pred.float(), ab, cfg.ab_bins, cfg.loss, cfg.chroma_weight)))
             step += 1
             if progress:
                 progress.update(task, advance=1, description=f"epoch {epoch + 1}/{cfg.epochs} loss {losses[-1]:.4f}")

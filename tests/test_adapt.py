@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from realtime_color.backends import open_backend
@@ -35,13 +36,26 @@ def mean_ab(ckpt_path, rgb):
     return rgb2lab(col.colorize(to_gray(rgb)))[..., 1:].reshape(-1, 2).mean(0)
 
 
-def test_adapt_moves_toward_the_cameras_palette(tmp_path, random_checkpoint):
+@pytest.mark.parametrize("head", ["ab", "bins"])
+def test_adapt_moves_toward_the_cameras_palette(tmp_path, random_checkpoint, head):
+    if head == "bins":  # a binned head is fitted on its own loss (cross-entropy over bins)
+        import torch
+
+        from realtime_color.model import ModelConfig, build_model
+        from realtime_color.weights import save_checkpoint
+
+        torch.manual_seed(0)
+        random_checkpoint = str(tmp_path / "bins.safetensors")
+        save_checkpoint(
+            build_model(ModelConfig(ab_bins=9, temperature=0.6)).eval(), random_checkpoint, {"inference_size": 64}
+        )
     frames = tmp_path / "day"
     for i in range(16):
         write_image(frames / f"f{i:03d}.png", magenta_frame(i))
     out = tmp_path / "cam.safetensors"
     args = ["adapt", str(frames), "--out", str(out), "--base", random_checkpoint, "--minutes", "0.25"]
-    r = runner.invoke(app, [*args, "--crop", "48", "--batch-size", "4", "--lr", "1e-3"])
+    lr = "1e-3" if head == "ab" else "3e-3"
+    r = runner.invoke(app, [*args, "--crop", "48", "--batch-size", "4", "--lr", lr])
     assert r.exit_code == 0, r.output
     text = " ".join(r.output.split())
     assert "before: val PSNR" in text and "held-out PSNR" in text
@@ -86,7 +100,7 @@ def test_ctrl_c_keeps_the_best_state_validated_so_far(tmp_path, random_checkpoin
     frames = tmp_path / "day"
     for i in range(8):
         write_image(frames / f"f{i:03d}.png", magenta_frame(i))
-    validations, real_validate, real_loss = [], adapt_mod._validate, adapt_mod.ab_loss
+    validations, real_validate, real_loss = [], adapt_mod._validate, adapt_mod.fit_loss
 
     def validate(*a, **k):
         validations.append(1)
@@ -98,7 +112,7 @@ def test_ctrl_c_keeps_the_best_state_validated_so_far(tmp_path, random_checkpoin
         return real_loss(*a, **k)
 
     monkeypatch.setattr(adapt_mod, "_validate", validate)
-    monkeypatch.setattr(adapt_mod, "ab_loss", loss_then_ctrl_c)
+    monkeypatch.setattr(adapt_mod, "fit_loss", loss_then_ctrl_c)
     out = tmp_path / "cam.safetensors"
     args = ["adapt", str(frames), "--out", str(out), "--base", random_checkpoint, "--minutes", "0.1"]
     r = runner.invoke(app, [*args, "--crop", "32", "--batch-size", "2"])

@@ -114,6 +114,7 @@ def test_annealed_mean_goes_from_the_mean_to_the_mode():
 
 def test_a_binned_model_outputs_ab_and_exports_to_onnx(tmp_path):
     from realtime_color.export import export_onnx, onnx_parity, parity_inputs
+    from realtime_color.model import annealed_mean
 
     torch.manual_seed(0)
     net = build_model(ModelConfig(ab_bins=7, temperature=0.5)).eval()
@@ -122,6 +123,8 @@ def test_a_binned_model_outputs_ab_and_exports_to_onnx(tmp_path):
         assert net(x).shape == (2, 2, 24, 40)
         assert net(x, logits=True).shape == (2, 49, 24, 40)
         assert net(x).abs().max() <= 1.0 + 1e-6  # a mean of bin centres stays inside the grid
+        # The fast channels-last path is the annealed mean of the head's logits.
+        torch.testing.assert_close(net(x), annealed_mean(net(x, logits=True), 7, 0.5), atol=1e-5, rtol=0)
     path = export_onnx(net, tmp_path / "bins.onnx", sample_shape=(1, 1, 64, 64))
     par = onnx_parity(net, path, "fp32", parity_inputs(shape=(64, 96)))
     assert par.ok, par

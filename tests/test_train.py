@@ -243,7 +243,7 @@ def test_init_continues_a_checkpoint_and_refuses_one_validated_elsewhere(data_di
 
 def test_a_binned_head_trains_on_cross_entropy_and_saves_its_temperature(data_dir, tmp_path):
     from realtime_color.model import annealed_mean, soft_bins
-    from realtime_color.train import bins_loss, step_loss
+    from realtime_color.train import bins_loss, fit_loss
 
     torch.manual_seed(0)
     ab = torch.rand(2, 2, 4, 4) * 1.6 - 0.8
@@ -252,7 +252,7 @@ def test_a_binned_head_trains_on_cross_entropy_and_saves_its_temperature(data_di
     best = bins_loss(target.clamp_min(1e-12).log(), ab, 9)
     assert bins_loss(torch.zeros_like(target), ab, 9) > best + 0.5
     cfg = _cfg(data_dir, tmp_path, ab_bins=9, temperature=0.5, epochs=2)
-    torch.testing.assert_close(step_loss(target.clamp_min(1e-12).log(), ab, cfg), best)
+    torch.testing.assert_close(fit_loss(target.clamp_min(1e-12).log(), ab, cfg.ab_bins), best)
     # ...so minimising it from a uniform guess recovers each pixel's colour as the mean at T = 1.
     logits = torch.zeros_like(target, requires_grad=True)
     opt = torch.optim.Adam([logits], lr=0.3)
