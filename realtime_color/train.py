@@ -175,7 +175,7 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
     if world > 1 and rank == 0:
         log(f"DDP: {world} processes ({'nccl' if device.startswith('cuda') else 'gloo'})")
 
-    model = build_model(ModelConfig(dropout=cfg.dropout, ab_bins=cfg.ab_bins, temperature=cfg.temperature))
+    model = build_model(_network_config(cfg))
     if cfg.init:
         backbone_source = _start_from(model, cfg.init, data, val_idx)
         pretrained = True
@@ -264,7 +264,9 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
                     lum = lum.contiguous(memory_format=torch.channels_last)
                 with torch.autocast("cuda", dtype=amp_dtype, enabled=on_cuda):
                     pred = net(lum, logits=True)
-            losses.append(optimizer_step(opt, fit_loss(pred.float(), ab, cfg.ab_bins, cfg.loss, cfg.chroma_weight)))
+            losses.append(
+                optimizer_step(opt, fit_loss(pred.float(), ab, model.config.ab_bins, cfg.loss, cfg.chroma_weight))
+            )
             step += 1
             if progress:
                 progress.update(task, advance=1, description=f"epoch {epoch + 1}/{cfg.epochs} loss {losses[-1]:.4f}")
@@ -312,6 +314,26 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
         dist.barrier()
         dist.destroy_process_group()
     return {"best": best, "history": history, "seconds": time.time() - t0}
+
+
+def _network_config(cfg: TrainConfig) -> ModelConfig:
+    """The network this run trains: a new one as ``cfg`` says, or with ``init`` the checkpoint's
+    (its head and temperature; this run's dropout). ``ab_bins`` given with ``init`` must agree."""
+    if not cfg.init:
+        return ModelConfig(dropout=cfg.dropout, ab_bins=cfg.ab_bins, temperature=cfg.temperature)
+    from .checkpoint import CheckpointError, default_model_path, read_metadata
+
+    path = default_model_path() if cfg.init == "default" else cfg.init
+    try:
+        theirs = ModelConfig.from_dict(read_metadata(path).get("model_config", {}))
+    except (TypeError, ValueError) as e:
+        raise CheckpointError(f"{path}: bad model config ({e})") from e
+    if cfg.ab_bins and cfg.ab_bins != theirs.ab_bins:
+        raise ConfigError(
+            [("ab_bins", cfg.ab_bins, f"0 (the checkpoint's) or {theirs.ab_bins}, as {cfg.init} was trained with")]
+        )
+    theirs.dropout = cfg.dropout
+    return theirs
 
 
 def _start_from(model, spec: str, data, val_idx: list[int]) -> dict:

@@ -271,6 +271,22 @@ def test_a_binned_head_trains_on_cross_entropy_and_saves_its_temperature(data_di
     assert out.shape == (1, 2, 16, 24) and torch.isfinite(out).all()
 
 
+def test_init_takes_the_checkpoints_head(data_dir, tmp_path):
+    """--init continues the checkpoint's network, binned head and temperature included, without
+    restating them; a different --ab-bins is refused by name."""
+    from realtime_color.errors import ConfigError
+
+    first = _cfg(data_dir, tmp_path, ab_bins=5, temperature=0.6, epochs=1)
+    train(first)
+    cont = _cfg(data_dir, tmp_path, init=first.out, out=str(tmp_path / "c.safetensors"), epochs=1, lr=1e-9)
+    train(cont)
+    after = load_checkpoint(cont.out).model.config
+    assert after.ab_bins == 5 and after.temperature == 0.6
+    clash = _cfg(data_dir, tmp_path, init=first.out, out=str(tmp_path / "d.safetensors"), ab_bins=7)
+    with pytest.raises(ConfigError, match="ab_bins 7 must be 0 .the checkpoint's. or 5"):
+        train(clash)
+
+
 def test_a_binned_head_refuses_a_second_loss():
     with pytest.raises(ValueError, match="chroma_weight 0.5 must be 0 with ab_bins"):
         TrainConfig(ab_bins=21, chroma_weight=0.5)
