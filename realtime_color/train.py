@@ -324,8 +324,9 @@ def _network_config(cfg: TrainConfig) -> ModelConfig:
     from .checkpoint import CheckpointError, default_model_path, read_metadata
 
     path = default_model_path() if cfg.init == "default" else cfg.init
+    meta = read_metadata(path)  # a missing or unreadable file is refused here, in its own words
     try:
-        theirs = ModelConfig.from_dict(read_metadata(path).get("model_config", {}))
+        theirs = ModelConfig.from_dict(meta.get("model_config", {}))
     except (TypeError, ValueError) as e:
         raise CheckpointError(f"{path}: bad model config ({e})") from e
     if cfg.ab_bins and cfg.ab_bins != theirs.ab_bins:
