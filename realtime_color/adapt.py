@@ -21,9 +21,9 @@ import torch
 from .data import Batches, DataError, lab_split
 from .errors import NotFoundError
 from .evaluate import evaluate_gains, pick_gain
+from .fitting import fit_loss, lr_at, optimizer_step
 from .media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, is_gray
 from .media.sources import read_still
-from .train import fit_loss, lr_at, optimizer_step
 from .train_config import AdaptConfig
 from .weights import load_checkpoint, save_checkpoint
 

@@ -172,9 +172,9 @@ def annealed_mean(logits: torch.Tensor, n: int, temperature: float) -> torch.Ten
 def binned_ab(features: torch.Tensor, head: nn.Conv2d, n: int, temperature: float) -> torch.Tensor:
     """``annealed_mean(head(features), n, temperature)``, computed channels-last for speed.
 
-    ONNX Runtime's Softmax over the channel axis of an NCHW tensor took 54 ms for 441 bins at
-    72x128 on this project's CPU; over the last axis, 6 ms; and transposing the 32 input channels
-    instead of the 441 logits saves another 5 ms. The 1x1 head becomes a MatMul with 1/T folded into
+    ONNX Runtime's Softmax over the channel axis of an NCHW tensor took 49-54 ms for 441 bins at
+    72x128 on this project's CPU; over the last axis, 6 ms; transposing the 32 input channels
+    instead of the 441 logits, 3 ms (scripts/head_layout_bench.py). The 1x1 head becomes a MatMul with 1/T folded into
     its weights (constants in the exported graph); the result equals annealed_mean's to float error.
     """
     f = features.permute(0, 2, 3, 1)

@@ -51,23 +51,23 @@ def pick(rows: dict, fallback_ciede: float) -> tuple[tuple | None, bool]:
 
 
 def sweep(model, size: int, paths: list, grid: list[tuple[float, float]]) -> dict:
+    """Mean figures per (T, gain) over ``paths``; ``model`` (a binned ColorizerNet) runs once per
+    picture and temperature (its config's T is what the forward pass reads); each gain only
+    rescales that ab."""
     acc: dict = {k: [] for k in grid}
     temps = sorted({t for t, _ in grid}, reverse=True)
-    cols = {}
-    for t in temps:
-        m = load_checkpoint(model).model
-        m.config.temperature = t
-        cols[t] = Colorizer(TorchBackend(m, device="cpu", precision="fp32"), size=size)
+    col = Colorizer(TorchBackend(model, device="cpu", precision="fp32"), size=size)
     for n, path in enumerate(paths, 1):
         img = read_image(path)[..., :3]
         gray = metrics.to_gray(img)
+        gray3 = None
         for t in temps:
-            lum, ab = cols[t].analyse([gray])
-            gray3 = unit_to_frame(compose(lum, np.zeros_like(ab))[0], img.dtype)
-            pg, cg = metrics.psnr(gray3, img), metrics.ciede2000(gray3, img)
-            for k in grid:
-                if k[0] != t:
-                    continue
+            model.config.temperature = t
+            lum, ab = col.analyse([gray])
+            if gray3 is None:
+                gray3 = unit_to_frame(compose(lum, np.zeros_like(ab))[0], img.dtype)
+                pg, cg = metrics.psnr(gray3, img), metrics.ciede2000(gray3, img)
+            for k in (k for k in grid if k[0] == t):
                 out = unit_to_frame(compose(lum, ab * np.float32(k[1]))[0], img.dtype)
                 acc[k].append(
                     (metrics.psnr(out, img) - pg, metrics.ciede2000(out, img), cg, metrics.colourfulness(out))
@@ -105,7 +105,9 @@ def main() -> int:
         return 2
     grid = [tuple(map(float, a.only.split(",")))] if a.only else [(t, g) for t in TEMPERATURES for g in GAINS]
     paths, _ = expand_inputs([a.pictures])
-    rows = sweep(a.model, ckpt.inference_size, paths, grid)
+    stored_t = ckpt.model.config.temperature
+    rows = sweep(ckpt.model, ckpt.inference_size, paths, grid)
+    ckpt.model.config.temperature = stored_t
     print(f"    T  gain  PSNR gain (95%)           CIEDE (gray)    colourfulness  above gray  [{len(paths)} pictures]")
     for k, r in rows.items():
         lo, hi = r["psnr_gain_95"]

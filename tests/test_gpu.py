@@ -50,7 +50,8 @@ def test_cuda_graph_equals_eager(model):
 
 
 def test_cuda_training_step_reduces_loss():
-    from realtime_color.train import ab_loss, lab_split
+    from realtime_color.data import lab_split
+    from realtime_color.fitting import ab_loss
 
     torch.manual_seed(0)
     model = ColorizerNet().cuda().to(memory_format=torch.channels_last)

@@ -11,8 +11,9 @@ import pytest
 import torch
 
 from realtime_color.data import load_images, split
+from realtime_color.fitting import chroma_loss, lr_at
 from realtime_color.media.images import write_image
-from realtime_color.train import TrainConfig, chroma_loss, lr_at, train
+from realtime_color.train import TrainConfig, train
 from realtime_color.train_config import AugmentConfig
 from realtime_color.weights import load_checkpoint, read_metadata
 
@@ -242,8 +243,8 @@ def test_init_continues_a_checkpoint_and_refuses_one_validated_elsewhere(data_di
 
 
 def test_a_binned_head_trains_on_cross_entropy_and_saves_its_temperature(data_dir, tmp_path):
+    from realtime_color.fitting import bins_loss, fit_loss
     from realtime_color.model import annealed_mean, soft_bins
-    from realtime_color.train import bins_loss, fit_loss
 
     torch.manual_seed(0)
     ab = torch.rand(2, 2, 4, 4) * 1.6 - 0.8
