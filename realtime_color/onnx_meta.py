@@ -22,6 +22,10 @@ PRECISION_KEY = "rtcolor.precision"
 # reuse an old file.
 INT8_RECIPE = "enc"
 INT8_RECIPE_KEY = "rtcolor.int8_recipe"
+# In the cached file's name: bump when the exported graph of the same weights changes (a new head
+# layout, say), so a cache made by an older rtcolor is exported again instead of reused. 2: the
+# binned head runs channels-last.
+GRAPH_VERSION = "2"
 
 
 def export_props(checkpoint, precision: str) -> dict[str, str]:

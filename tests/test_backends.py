@@ -109,3 +109,23 @@ def test_int8_backend_is_built_once_checked_and_close_to_fp32(tmp_path, monkeypa
     said = []
     assert open_backend("auto", ckpt, device="cpu", log=said.append).precision == "fp32"
     assert any("int8 model rejected" in line for line in said)
+
+
+def test_an_export_cached_by_an_older_graph_is_not_reused(tmp_path, monkeypatch):
+    """The cache's file names carry the export graph's version: a file an older rtcolor cached for
+    the same checkpoint (another head layout) is left alone and the checkpoint is exported again."""
+    import shutil
+
+    from realtime_color.backends.ort import onnx_cache_dir
+    from realtime_color.onnx_meta import GRAPH_VERSION
+    from realtime_color.weights import default_model_path
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
+    ckpt = load_checkpoint(shutil.copy(default_model_path(), tmp_path / "model.safetensors"))
+    onnx_cache_dir().mkdir(parents=True)
+    old = onnx_cache_dir() / f"{ckpt.sha256[:16]}-fp32.onnx"  # the name before graph versions
+    old.write_bytes(b"an export with another graph")
+    be = OrtBackend.from_checkpoint(ckpt, precision="fp32")
+    assert be.path.name == f"{ckpt.sha256[:16]}-g{GRAPH_VERSION}-fp32.onnx"
+    assert be.export_info.source_sha256 == ckpt.sha256
+    assert old.read_bytes() == b"an export with another graph"

@@ -135,12 +135,14 @@ def test_a_stale_shipped_file_is_not_used(tmp_path, monkeypatch):
     ckpt = ModelFile.open()
     ckpt.meta["sha256"] = "0" * 64  # as if default.safetensors had been replaced
     monkeypatch.setattr(ort_module, "onnx_cache_dir", lambda: tmp_path)
-    cached = tmp_path / f"{'0' * 16}-fp32.onnx"  # a cached export of that replacement
+    from realtime_color.onnx_meta import GRAPH_VERSION
+
+    cached = tmp_path / f"{'0' * 16}-g{GRAPH_VERSION}-fp32.onnx"  # a cached export of that replacement
     cached.write_bytes(shipped_onnx_path("fp32").read_bytes())
     describe_onnx(cached, {SOURCE_SHA256_KEY: "0" * 64})
     said = []
     be = OrtBackend.from_checkpoint(ckpt, precision="fp32", log=said.append)
-    assert be.path.parent == tmp_path
+    assert be.path == cached  # the cache was used, not a new export
     assert any("scripts/build_default_onnx.py" in line for line in said)
 
 

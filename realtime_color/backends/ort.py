@@ -14,7 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from ..checkpoint import TORCH_EXTRA, shipped_onnx_path
-from ..onnx_meta import INT8_RECIPE, INT8_RECIPE_KEY, SOURCE_SHA256_KEY, ExportInfo, export_props
+from ..onnx_meta import GRAPH_VERSION, INT8_RECIPE, INT8_RECIPE_KEY, SOURCE_SHA256_KEY, ExportInfo, export_props
 from .base import BackendBase, BackendError
 
 PRECISIONS = ("fp32", "fp16", "int8")
@@ -78,7 +78,8 @@ class OrtBackend(BackendBase):
     @classmethod
     def from_checkpoint(cls, checkpoint, device: str = "cpu", precision: str | None = None, log=None) -> OrtBackend:
         """The shipped ONNX file for the bundled default, if it was built from this very checkpoint;
-        otherwise export the checkpoint once into the cache (keyed by its sha256) and open it. int8
+        otherwise export the checkpoint once into the cache (keyed by its sha256 and the export graph's
+        version) and open it. int8
         is quantised from the fp32 export and kept only if it passes its parity check."""
         precision = precision or "fp32"
         if precision not in PRECISIONS:
@@ -90,7 +91,7 @@ class OrtBackend(BackendBase):
         reuse = checkpoint.sha256 != ""  # an unsaved model has no stable key: always rebuild
 
         def cache_file(tag: str) -> Path:
-            return onnx_cache_dir() / f"{key}-{tag}.onnx"
+            return onnx_cache_dir() / f"{key}-g{GRAPH_VERSION}-{tag}.onnx"
 
         path = cache_file(f"int8{INT8_RECIPE}" if precision == "int8" else precision)
         if reuse and path.is_file():
