@@ -146,7 +146,9 @@ def adapt(cfg: AdaptConfig, log=print, progress=None) -> dict:
     interrupted = False
     try:
         while True:
-            frac = (time.monotonic() - t0) / budget
+            frac = (time.monotonic() - t0) / budget  # how far along: time, or steps where they end it sooner
+            if cfg.steps:
+                frac = max(frac, step / cfg.steps)
             if frac >= next_eval or frac >= 1.0:
                 val = _validate(model, frames.val, size)
                 log(f"{frac * 100:3.0f}% ({step} steps): val PSNR {val['psnr']:.2f} dB, gain {val['chroma_gain']:.2f}")
@@ -161,9 +163,7 @@ def adapt(cfg: AdaptConfig, log=print, progress=None) -> dict:
             losses.append(optimizer_step(opt, fit_loss(model(lum, logits=True), ab, model.config.ab_bins)))
             step += 1
             if progress:
-                progress.update(
-                    task, completed=min(budget, time.monotonic() - t0), description=f"loss {losses[-1]:.4f}"
-                )
+                progress.update(task, completed=min(1.0, frac) * budget, description=f"loss {losses[-1]:.4f}")
     except KeyboardInterrupt:
         if best_state is None:
             raise  # nothing validated yet: nothing worth keeping

@@ -117,6 +117,7 @@ class AdaptConfig:
     out: str = "adapted.safetensors"
     base: str | None = None  # the bundled default model when None
     minutes: float = 5.0
+    steps: int = 0  # stop after this many optimizer steps if the time budget has not ended it (0: none)
     max_frames: int = 300  # frames sampled per source at most
     frame_long_side: int = 384  # sampled frames are stored this size (training crops come from them)
     dedup: float = 0.01  # a frame where less than this fraction of a 64x36 thumbnail moved is skipped
@@ -133,6 +134,7 @@ class AdaptConfig:
             self,
             {
                 "minutes": (self.minutes > 0, "positive"),
+                "steps": (self.steps >= 0, "0 (no step limit) or more"),
                 "max_frames": (self.max_frames >= 2, "at least 2 (one to train on, one to hold out)"),
                 "val_fraction": (0 < self.val_fraction < 1, "between 0 and 1"),
                 "frozen_stages": (0 <= self.frozen_stages <= 5, "between 0 and 5"),

@@ -231,6 +231,9 @@ def adapt(
     out_path: Path = typer.Option(Path("adapted.safetensors"), "--out", "-o", help="Checkpoint to write."),
     base: Path | None = typer.Option(None, "--base", help="Model to start from (default: the bundled one)."),
     minutes: float | None = _knob(AdaptConfig, "minutes", help="Time budget for fine-tuning (validation included)."),
+    steps: int | None = _knob(
+        AdaptConfig, "steps", help="Also stop after this many steps (0: no limit); the same run on any machine."
+    ),
     max_frames: int | None = _knob(AdaptConfig, "max_frames", help="Frames sampled per source at most."),
     val_fraction: float | None = _knob(
         AdaptConfig, "val_fraction", help="Last part of each source (in time) held out."
@@ -268,6 +271,7 @@ def adapt(
         base=str(base) if base else None,
         augment=augment,
         minutes=minutes,
+        steps=steps,
         max_frames=max_frames,
         val_fraction=val_fraction,
         frozen_stages=frozen_stages,
