@@ -38,16 +38,54 @@ def ab_loss(pred: torch.Tensor, target: torch.Tensor, loss: str = "mse", chroma_
     return base
 
 
-def bins_loss(logits: torch.Tensor, ab: torch.Tensor, n: int) -> torch.Tensor:
-    """Cross-entropy of the predicted bin distribution against each pixel's soft-binned ab."""
-    return -(soft_bins(ab, n) * F.log_softmax(logits, dim=1)).sum(1).mean()
+def bins_loss(logits: torch.Tensor, ab: torch.Tensor, n: int, weights: torch.Tensor | None = None) -> torch.Tensor:
+    """Cross-entropy of the predicted bin distribution against each pixel's soft-binned ab; with
+    ``weights`` (one per bin, ``rebalance_weights``) each pixel's term is weighted by its colour's."""
+    target = soft_bins(ab, n)
+    ce = -(target * F.log_softmax(logits, dim=1)).sum(1)
+    if weights is not None:
+        ce = ce * torch.einsum("nqhw,q->nhw", target, weights.to(ce))
+    return ce.mean()
 
 
-def fit_loss(pred: torch.Tensor, ab: torch.Tensor, ab_bins: int = 0, loss: str = "mse", chroma_weight: float = 0.0):
+def bin_prior(ab: torch.Tensor, n: int, chunk: int = 32) -> torch.Tensor:
+    """(n*n,) how often each bin is a pixel's colour in ``ab`` (N, 2, H, W), soft-binned, then
+    smoothed over the grid by a Gaussian of half a bin (Zhang et al. smooth by 5 ab units on a
+    10-unit grid; the bins here are 11 apart)."""
+    total = torch.zeros(n * n, dtype=torch.float64)
+    for i in range(0, len(ab), chunk):  # soft_bins is (chunk, n*n, H, W): keep it small
+        total += soft_bins(ab[i : i + chunk].float(), n).sum((0, 2, 3)).double()
+    k = torch.exp(-0.5 * (torch.arange(-2, 3, dtype=torch.float64) / 0.5) ** 2)
+    k = (k / k.sum()).float()
+    grid = (total / total.sum()).float().view(1, 1, n, n)
+    grid = F.conv2d(F.pad(grid, (2, 2, 0, 0), mode="replicate"), k.view(1, 1, 1, 5))
+    grid = F.conv2d(F.pad(grid, (0, 0, 2, 2), mode="replicate"), k.view(1, 1, 5, 1))
+    return (grid / grid.sum()).flatten()
+
+
+def rebalance_weights(prior: torch.Tensor, mix: float) -> torch.Tensor:
+    """Per-bin loss weights that make rare colours count (Zhang et al., "Colorful Image
+    Colorization", 2016): w proportional to 1 / ((1 - mix) * prior + mix / Q), scaled so that the
+    expected weight of a pixel is 1. Without it the cross-entropy is dominated by the common,
+    desaturated colours (skies, walls, roads) and the network learns to hedge toward them; mix 1
+    weights every colour alike (no rebalancing), mix 0 inverts the prior entirely."""
+    w = 1.0 / ((1 - mix) * prior + mix / prior.numel())
+    return w / (prior * w).sum()
+
+
+def fit_loss(
+    pred: torch.Tensor,
+    ab: torch.Tensor,
+    ab_bins: int = 0,
+    loss: str = "mse",
+    chroma_weight: float = 0.0,
+    bin_weights: torch.Tensor | None = None,
+):
     """What a network is fitted with (training and adapting): with ``ab_bins``, ``pred`` are the bin
-    logits (``model(lum, logits=True)``) and the loss is their cross-entropy; else ``loss`` on ab."""
+    logits (``model(lum, logits=True)``) and the loss is their cross-entropy (weighted per colour by
+    ``bin_weights`` where given); else ``loss`` on ab."""
     if ab_bins:
-        return bins_loss(pred, ab, ab_bins)
+        return bins_loss(pred, ab, ab_bins, bin_weights)
     return ab_loss(pred, ab, loss, chroma_weight)
 
 

@@ -31,7 +31,7 @@ from .data import (
 )
 from .errors import ConfigError, NotFoundError
 from .evaluate import evaluate_gains, pick_gain
-from .fitting import fit_loss, lr_at, optimizer_step
+from .fitting import bin_prior, fit_loss, lr_at, optimizer_step, rebalance_weights
 from .model import ModelConfig, build_model
 from .train_config import AugmentConfig, TrainConfig  # noqa: F401 - the configs of a run, importable from here
 from .weights import save_checkpoint
@@ -169,6 +169,15 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
             model, batches, cfg.freeze_stages, cfg.cache_crops, cfg.augment.l_jitter, jitter_gen, device, log, progress
         )
         batches.close()  # every step now samples the cache
+    bin_weights = None
+    if cfg.rebalance:
+        # The colour prior from what this run trains on: the cached crops, or 32 fresh batches.
+        # (Under torchrun each rank estimates it from its own shard.)
+        seen = cache.ab if cache is not None else torch.cat([lab_split(batches.next())[1] for _ in range(32)])
+        prior = bin_prior(seen, model.config.ab_bins)
+        bin_weights = rebalance_weights(prior, cfg.rebalance).to(device)
+        used = bin_weights[prior > 1e-4]
+        log(f"rebalancing colours (mix {cfg.rebalance}): bin weights {used.min():.2f} to {used.max():.2f}")
 
     def time_frac() -> float:
         return (time.time() - t0) / (60 * cfg.max_minutes) if cfg.max_minutes > 0 else 0.0
@@ -201,7 +210,9 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
                 with torch.autocast("cuda", dtype=amp_dtype, enabled=on_cuda):
                     pred = net(lum, logits=True)
             losses.append(
-                optimizer_step(opt, fit_loss(pred.float(), ab, model.config.ab_bins, cfg.loss, cfg.chroma_weight))
+                optimizer_step(
+                    opt, fit_loss(pred.float(), ab, model.config.ab_bins, cfg.loss, cfg.chroma_weight, bin_weights)
+                )
             )
             step += 1
             if progress:

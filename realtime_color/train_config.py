@@ -66,6 +66,7 @@ class TrainConfig:
     loss: str = "mse"
     ab_bins: int = 0  # >0: predict a distribution over an N x N ab grid (cross-entropy) instead of ab itself
     temperature: float = 0.38  # with ab_bins: the annealed mean's temperature the model is saved with
+    rebalance: float = 0.0  # with ab_bins: weight rare colours up (Zhang et al.'s lambda, 0.5 there); 0: off
     dropout: float = 0.1
     chroma_weight: float = 0.0  # anti-sepia term, see train.chroma_loss(); costs PSNR (MODEL_CARD.md)
     val_fraction: float = 0.15
@@ -89,6 +90,10 @@ class TrainConfig:
                 "loss": (self.loss in ("mse", "huber", "l1"), "mse, huber or l1"),
                 "ab_bins": (self.ab_bins == 0 or 2 <= self.ab_bins <= 64, "0 (predict ab) or 2..64 bins a side"),
                 "temperature": (self.temperature > 0, "positive (1: the mean; lower: more vivid)"),
+                "rebalance": (
+                    self.rebalance == 0 or (self.ab_bins > 0 and 0 < self.rebalance <= 1),
+                    "0 (off), or in (0, 1] with {ab_bins} (it weights the cross-entropy over bins)",
+                ),
                 "chroma_weight": (
                     self.ab_bins == 0 or (self.chroma_weight == 0 and self.loss == "mse"),
                     "0 with {ab_bins}, whose loss is the cross-entropy over bins (leave {loss} unset too)",

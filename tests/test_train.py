@@ -295,3 +295,46 @@ def test_a_binned_head_refuses_a_second_loss():
         TrainConfig(ab_bins=21, loss="l1")
     with pytest.raises(ValueError, match="ab_bins 1 must be 0"):
         TrainConfig(ab_bins=1)
+    with pytest.raises(ValueError, match="rebalance 0.5 must be 0 .off., or in .0, 1. with ab_bins"):
+        TrainConfig(rebalance=0.5)  # a regression head has no bins to weight
+    with pytest.raises(ValueError, match="rebalance 1.5 must be"):
+        TrainConfig(ab_bins=21, rebalance=1.5)
+
+
+def test_rebalancing_weights_rare_colours_up_and_keeps_the_loss_scale():
+    from realtime_color.fitting import bin_prior, bins_loss, rebalance_weights
+    from realtime_color.model import bin_centres
+
+    n = 9
+    # Mostly near-neutral pixels, a few saturated red ones.
+    ab = torch.zeros(8, 2, 6, 6)
+    ab[:, 0] = 0.05
+    ab[:2, :, :2, :2] = torch.tensor([0.6, 0.4]).view(2, 1, 1)
+    prior = bin_prior(ab, n)
+    assert prior.shape == (n * n,) and torch.isclose(prior.sum(), torch.tensor(1.0))
+    centres = bin_centres(n)
+    neutral = int(torch.cdist(torch.tensor([[0.05, 0.0]]), centres).argmin())
+    red = int(torch.cdist(torch.tensor([[0.6, 0.4]]), centres).argmin())
+    assert prior[neutral] > 20 * prior[red] > 0
+    w = rebalance_weights(prior, 0.5)
+    assert torch.isclose((prior * w).sum(), torch.tensor(1.0))  # a pixel's expected weight is 1
+    assert w[red] > 3 * w[neutral]
+    torch.testing.assert_close(rebalance_weights(prior, 1.0), torch.ones(n * n))  # mix 1: no rebalancing
+    # Every pixel predicted neutral: the weighted loss counts the red pixels' miss more than the
+    # unweighted one does, and the neutral pixels' (near) hit less.
+    logits = torch.zeros(8, n * n, 6, 6)
+    logits[:, neutral] = 5.0
+    reds, rest = (slice(0, 2), slice(None), slice(0, 2), slice(0, 2)), (slice(2, 8),)
+    assert bins_loss(logits[reds], ab[reds], n, w) > 3 * bins_loss(logits[reds], ab[reds], n)
+    assert bins_loss(logits[rest], ab[rest], n, w) < bins_loss(logits[rest], ab[rest], n)
+    torch.testing.assert_close(bins_loss(logits, ab, n, torch.ones(n * n)), bins_loss(logits, ab, n))
+
+
+@pytest.mark.slow
+def test_a_rebalanced_binned_head_trains(data_dir, tmp_path):
+    said = []
+    cfg = _cfg(data_dir, tmp_path, ab_bins=9, rebalance=0.5, epochs=1)
+    res = train(cfg, log=said.append)
+    assert np.isfinite(res["history"][0]["train_loss"])
+    assert any(line.startswith("rebalancing colours (mix 0.5)") for line in said)
+    assert read_metadata(cfg.out)["training"]["config"]["rebalance"] == 0.5

@@ -128,6 +128,12 @@ def train(
         "temperature",
         help="With --ab-bins: the annealed mean's temperature saved in the model (1: the mean; lower: more vivid).",
     ),
+    rebalance: float | None = _knob(
+        TrainConfig,
+        "rebalance",
+        help="With --ab-bins: weight rare colours up in the loss (0: off; 0.5 as in Zhang et al. 2016), "
+        "so common grays and browns do not drown out the colours of objects.",
+    ),
     weight_decay: float | None = _knob(TrainConfig, "weight_decay"),
     l_jitter: float | None = _knob(
         AugmentConfig, "l_jitter", help="Strength of random exposure changes of the input L."
@@ -196,6 +202,7 @@ def train(
         loss=loss,
         ab_bins=ab_bins,
         temperature=temperature,
+        rebalance=rebalance,
         chroma_weight=chroma_weight,
         weight_decay=weight_decay,
         dropout=dropout,
