@@ -3,6 +3,7 @@
     python scripts/make_val_set.py ../shared/data/train extras/paste valset/
     python scripts/calibrate_temperature.py model.safetensors valset/ [--json sweep.json] [--write]
     python scripts/calibrate_temperature.py model.safetensors holdout/ --only 0.38,0.8   # one row
+    python scripts/calibrate_temperature.py model.safetensors valset/ --temperatures 0.6 --gains 1.5,1.8
 
 A model trained with ``--ab-bins`` predicts a distribution over ab and outputs its annealed mean
 at the temperature T stored in it: T = 1 is the mean (what a squared error gives), lower T commits
@@ -95,6 +96,8 @@ def main() -> int:
     ap.add_argument("model", type=Path)
     ap.add_argument("pictures")
     ap.add_argument("--only", default=None, help="score one 'T,gain' row only (for a test set)")
+    ap.add_argument("--temperatures", default=None, help="comma-separated T values instead of the grid's")
+    ap.add_argument("--gains", default=None, help="comma-separated chroma gains instead of the grid's")
     ap.add_argument("--fallback-ciede", type=float, default=10.70, help="the shipped model's validation CIEDE2000")
     ap.add_argument("--json", default=None)
     ap.add_argument("--write", action="store_true", help="store the pick's temperature and gain in MODEL")
@@ -103,7 +106,9 @@ def main() -> int:
     if not ckpt.model.config.ab_bins:
         print(f"{a.model} predicts ab directly (no --ab-bins): use scripts/calibrate_gain.py", file=sys.stderr)
         return 2
-    grid = [tuple(map(float, a.only.split(",")))] if a.only else [(t, g) for t in TEMPERATURES for g in GAINS]
+    temps = [float(t) for t in a.temperatures.split(",")] if a.temperatures else TEMPERATURES
+    gains = [float(g) for g in a.gains.split(",")] if a.gains else GAINS
+    grid = [tuple(map(float, a.only.split(",")))] if a.only else [(t, g) for t in temps for g in gains]
     paths, _ = expand_inputs([a.pictures])
     stored_t = ckpt.model.config.temperature
     rows = sweep(ckpt.model, ckpt.inference_size, paths, grid)
@@ -128,7 +133,7 @@ def main() -> int:
                 f,
                 indent=1,
             )
-    if a.write and chosen and not a.only:
+    if a.write and chosen and not (a.only or a.temperatures or a.gains):  # only the rule's own grid is written
         meta = {k: v for k, v in ckpt.meta.items() if k != "sha256"}
         ckpt.model.config.temperature, meta["chroma_gain"] = chosen
         meta.setdefault("metrics", {})["temperature_calibration"] = {

@@ -130,3 +130,36 @@ def test_backbone_file_loads_with_weights_only(tmp_path):
     assert bb.convs[0][0].shape == (64, 1, 3, 3) and bb.source["format"] == "torchvision"
     with pytest.raises(BackboneError, match="neither"):
         load_backbone(str(tmp_path / "absent.pth"))
+
+
+def test_average_weights_script_writes_the_mean_and_refuses_another_network(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    from realtime_color.model import ModelConfig, build_model
+
+    script = Path(__file__).parents[1] / "scripts" / "average_weights.py"
+    paths = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        paths.append(tmp_path / f"m{seed}.safetensors")
+        save_checkpoint(build_model(ModelConfig(ab_bins=5)).eval(), paths[-1], {"inference_size": 64})
+    out = tmp_path / "soup.safetensors"
+    r = subprocess.run([sys.executable, str(script), *map(str, paths), "-o", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    a, b, m = (load_checkpoint(p).model.float().state_dict() for p in (*paths, out))
+    for k in ("head.weight", "lateral.0.weight"):
+        torch.testing.assert_close(m[k], (a[k] + b[k]) / 2, atol=2e-3, rtol=1e-2)  # stored as fp16
+    assert [s["file"] for s in load_checkpoint(out).meta["training"]["averaged_from"]] == [
+        "m0.safetensors",
+        "m1.safetensors",
+    ]
+    other = tmp_path / "other.safetensors"
+    save_checkpoint(build_model(ModelConfig(ab_bins=7)).eval(), other, {"inference_size": 64})
+    r = subprocess.run(
+        [sys.executable, str(script), str(paths[0]), str(other), "-o", str(tmp_path / "x.safetensors")],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "is another network" in r.stderr
