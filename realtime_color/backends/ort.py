@@ -78,9 +78,9 @@ class OrtBackend(BackendBase):
     @classmethod
     def from_checkpoint(cls, checkpoint, device: str = "cpu", precision: str | None = None, log=None) -> OrtBackend:
         """The shipped ONNX file for the bundled default, if it was built from this very checkpoint;
-        otherwise export the checkpoint once into the cache (keyed by its sha256 and the export graph's
-        version) and open it. int8
-        is quantised from the fp32 export and kept only if it passes its parity check."""
+        otherwise export the checkpoint once into the cache (keyed by its sha256 and the export
+        graph's version) and open it. int8 is quantised from the fp32 export and kept only if it
+        passes its parity check."""
         precision = precision or "fp32"
         if precision not in PRECISIONS:
             raise BackendError(f"onnxruntime precision {precision!r}: use fp32, fp16 or int8")
