@@ -119,8 +119,10 @@ def test_ctrl_c_keeps_the_best_state_validated_so_far(tmp_path, random_checkpoin
     monkeypatch.setattr(adapt_mod, "_validate", validate)
     monkeypatch.setattr(adapt_mod, "fit_loss", loss_then_ctrl_c)
     out = tmp_path / "cam.safetensors"
-    args = ["adapt", str(frames), "--out", str(out), "--base", random_checkpoint, "--minutes", "0.1"]
+    # Steps, not seconds, set the validation points (after steps 2 and 4 of 8), so a busy machine
+    # cannot end the run before the second one (a 6-second budget did, beside a training job).
+    args = ["adapt", str(frames), "--out", str(out), "--base", random_checkpoint, "--minutes", "10", "--steps", "8"]
     r = runner.invoke(app, [*args, "--crop", "32", "--batch-size", "2"])
-    assert r.exit_code == 130
+    assert r.exit_code == 130, r.output
     assert "interrupted: wrote" in " ".join(r.output.split())
     assert load_checkpoint(out).meta["metrics"]["validation"]["psnr"] > 0
