@@ -280,6 +280,19 @@ def _network_config(cfg: TrainConfig) -> ModelConfig:
         raise ConfigError(
             [("ab_bins", cfg.ab_bins, f"0 (the checkpoint's) or {theirs.ab_bins}, as {cfg.init} was trained with")]
         )
+    # The knobs that belong to one kind of head, checked against the head this run continues.
+    if theirs.ab_bins and (cfg.chroma_weight or cfg.loss != "mse"):
+        raise ConfigError(
+            [
+                (
+                    "chroma_weight" if cfg.chroma_weight else "loss",
+                    cfg.chroma_weight or cfg.loss,
+                    f"unset: {cfg.init} predicts ab bins, fitted by their cross-entropy",
+                )
+            ]
+        )
+    if cfg.rebalance and not theirs.ab_bins:
+        raise ConfigError([("rebalance", cfg.rebalance, f"0: {cfg.init} predicts ab itself, it has no bins to weight")])
     theirs.dropout = cfg.dropout
     return theirs
 

@@ -90,8 +90,8 @@ class TrainConfig:
                 "loss": (self.loss in ("mse", "huber", "l1"), "mse, huber or l1"),
                 "ab_bins": (self.ab_bins == 0 or 2 <= self.ab_bins <= 64, "0 (predict ab) or 2..64 bins a side"),
                 "temperature": (self.temperature > 0, "positive (1: the mean; lower: more vivid)"),
-                "rebalance": (
-                    self.rebalance == 0 or (self.ab_bins > 0 and 0 < self.rebalance <= 1),
+                "rebalance": (  # with init, the checkpoint's head decides (train._network_config)
+                    self.rebalance == 0 or ((self.ab_bins > 0 or bool(self.init)) and 0 < self.rebalance <= 1),
                     "0 (off), or in (0, 1] with {ab_bins} (it weights the cross-entropy over bins)",
                 ),
                 "chroma_weight": (

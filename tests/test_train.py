@@ -286,6 +286,15 @@ def test_init_takes_the_checkpoints_head(data_dir, tmp_path):
     clash = _cfg(data_dir, tmp_path, init=first.out, out=str(tmp_path / "d.safetensors"), ab_bins=7)
     with pytest.raises(ConfigError, match="ab_bins 7 must be 0 .the checkpoint's. or 5"):
         train(clash)
+    # The head's own knobs follow the checkpoint's head: rebalancing is taken without restating
+    # --ab-bins, a regression loss is refused by name.
+    said = []
+    rebalanced = _cfg(data_dir, tmp_path, init=first.out, out=str(tmp_path / "r.safetensors"), epochs=1, rebalance=0.5)
+    train(rebalanced, log=said.append)
+    assert any(line.startswith("rebalancing colours (mix 0.5)") for line in said)
+    l1 = _cfg(data_dir, tmp_path, init=first.out, out=str(tmp_path / "e.safetensors"), loss="l1")
+    with pytest.raises(ConfigError, match="loss 'l1' must be unset: .* predicts ab bins"):
+        train(l1)
 
 
 def test_a_binned_head_refuses_a_second_loss():
