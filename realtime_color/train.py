@@ -78,7 +78,8 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
             f"need at least 2 colour images to train, found {len(data.images)} in {cfg.data} "
             f"({len(data.skipped_gray)} gray and {len(data.skipped_unreadable)} unreadable skipped)"
         )
-    train_idx, val_idx = split(len(data.images), cfg.val_fraction, cfg.seed)
+    split_seed = cfg.seed if cfg.split_seed < 0 else cfg.split_seed
+    train_idx, val_idx = split(len(data.images), cfg.val_fraction, split_seed)
     if rank == 0:
         log(
             f"data: {len(data.images)} colour images ({len(train_idx)} train, {len(val_idx)} "
@@ -91,7 +92,7 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
     if cfg.paste:
         all_cutouts, _ = load_cutouts(cfg.paste)
         c_train, c_val = (
-            split(len(all_cutouts), cfg.paste_val_fraction, cfg.seed)
+            split(len(all_cutouts), cfg.paste_val_fraction, split_seed)
             if cfg.paste_val_fraction
             else (
                 list(range(len(all_cutouts))),
@@ -100,7 +101,7 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
         )
         cutouts = [all_cutouts[i] for i in c_train]
         val_images += validation_composites(
-            val_images, [all_cutouts[i] for i in c_val], cfg.augment.paste_scale, cfg.seed
+            val_images, [all_cutouts[i] for i in c_val], cfg.augment.paste_scale, split_seed
         )
         n_val_cutouts = len(c_val)
         if rank == 0:
@@ -319,7 +320,7 @@ def _start_from(model, spec: str, data, val_idx: list[int]) -> dict:
                 (
                     "init",
                     spec,
-                    "a checkpoint validated on this run's validation pictures (same data, seed and "
+                    "a checkpoint validated on this run's validation pictures (same data, --split-seed or --seed, and "
                     f"val_fraction); it was validated on {len(theirs)} others, some of which this run trains on",
                 )
             ]

@@ -73,6 +73,7 @@ class TrainConfig:
     inference_size: int = 256
     min_colourfulness: float = 12.0
     seed: int = 0
+    split_seed: int = -1  # the train/validation split's and validation composites' seed; -1: seed's
     device: str = "auto"
     resume: bool = False
     max_minutes: float = 0.0  # 0 = no time budget

@@ -3,8 +3,9 @@ initialisation (e.g. two training runs with one --seed), element-wise mean of ev
 
     python scripts/average_weights.py e2.safetensors e3.safetensors -o soup.safetensors
 
-The result keeps the first checkpoint's metadata (inference size, normalisation, gain, T) and
-records its sources; calibrate it again (scripts/calibrate_temperature.py) before using it.
+The checkpoints may differ in temperature and dropout (they do not change what the weights
+mean). The result keeps the first checkpoint's metadata (inference size, normalisation, gain, T)
+and records its sources; calibrate it again (scripts/calibrate_temperature.py) before using it.
 MODEL_CARD.md's E6 is the mean of two runs of the default's recipe.
 """
 
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from realtime_color.weights import CheckpointError, load_checkpoint, save_checkpoint
@@ -34,8 +36,12 @@ def main() -> int:
         print(f"cannot average: {e}", file=sys.stderr)
         return 2
     first = ckpts[0]
+
+    def shape(cfg):  # the temperature and dropout do not change the weights' meaning
+        return replace(cfg, temperature=1.0, dropout=0.0)
+
     for p, c in zip(a.checkpoints[1:], ckpts[1:], strict=True):
-        if c.model.config != first.model.config:
+        if shape(c.model.config) != shape(first.model.config):
             print(f"{p} is another network ({c.model.config}) than {a.checkpoints[0]}", file=sys.stderr)
             return 2
     states = [c.model.float().state_dict() for c in ckpts]

@@ -11,11 +11,19 @@ to the likeliest hue. This sweeps T x chroma gain (the network runs once per T; 
 rescales its ab) and reports, per row, the mean PSNR gain over gray, CIEDE2000 beside gray's and
 colourfulness, on the pictures given (fp32 PyTorch).
 
-The rule (written before the first binned model was scored, /work/s8/RULE.md in MODEL_CARD.md):
-the highest PSNR gain among rows with colourfulness >= 20, CIEDE2000 no higher than gray's and
-PSNR gain >= +0.2 dB; if no row qualifies, the highest PSNR gain among rows whose CIEDE2000 is no
-higher than ``--fallback-ciede``. ``--write`` stores the pick's T and gain in the checkpoint
-(atomically).
+Two rules, each written before the models it chose were scored (MODEL_CARD.md):
+
+* ``--rule psnr`` (session 8, the default): on the grid T {1, 0.6, 0.38, 0.25} x gain {0.5, 0.65,
+  0.8, 1.0, 1.2}, the highest PSNR gain among rows with colourfulness >= 20, CIEDE2000 no higher
+  than gray's and PSNR gain >= +0.2 dB; if no row qualifies, the highest PSNR gain among rows
+  whose CIEDE2000 is no higher than ``--fallback-ciede``.
+* ``--rule ciede`` (session 10): on the grid T {1, 0.6, 0.38} x gain {0.8, 1.0, 1.2, 1.5, 1.8},
+  the lowest CIEDE2000 among rows with colourfulness >= 20, CIEDE2000 no higher than gray's and
+  PSNR gain >= +0.5 dB (issue 13's aim); rows within 0.005 of it go to the higher PSNR gain.
+  Nothing qualifying: no pick.
+
+``--write`` stores the pick's T and gain in the checkpoint (atomically), only when the rule's
+own grid was swept.
 """
 
 from __future__ import annotations
@@ -34,19 +42,36 @@ from realtime_color.evaluate import gain_interval
 from realtime_color.media.images import expand_inputs, read_image
 from realtime_color.weights import load_checkpoint, save_checkpoint
 
-TEMPERATURES = (1.0, 0.6, 0.38, 0.25)
-GAINS = (0.5, 0.65, 0.8, 1.0, 1.2)
+# Each rule's grid: (temperatures, gains).
+GRIDS = {
+    "psnr": ((1.0, 0.6, 0.38, 0.25), (0.5, 0.65, 0.8, 1.0, 1.2)),
+    "ciede": ((1.0, 0.6, 0.38), (0.8, 1.0, 1.2, 1.5, 1.8)),
+}
+MIN_GAIN = {"psnr": 0.2, "ciede": 0.5}  # dB over gray
 
 
-def qualifies(r: dict) -> bool:
-    return r["colourfulness"] >= 20 and r["ciede"] <= r["ciede_gray"] and r["psnr_gain"] >= 0.2
+RULE_TEXT = {
+    "psnr": "highest validation PSNR gain with colourfulness >= 20, CIEDE2000 <= gray's and PSNR >= gray + "
+    "0.2 dB; else the highest with CIEDE2000 <= {fallback}",
+    "ciede": "lowest validation CIEDE2000 with colourfulness >= 20, CIEDE2000 <= gray's and PSNR >= gray + 0.5 dB "
+    "(within 0.005: the higher PSNR gain)",
+}
 
 
-def pick(rows: dict, fallback_ciede: float) -> tuple[tuple | None, bool]:
+def qualifies(r: dict, min_gain: float) -> bool:
+    return r["colourfulness"] >= 20 and r["ciede"] <= r["ciede_gray"] and r["psnr_gain"] >= min_gain
+
+
+def pick(rows: dict, rule: str, fallback_ciede: float) -> tuple[tuple | None, bool]:
     """(the chosen (T, gain), whether it met all three bars); (None, False) when nothing is eligible."""
-    ok = [k for k, r in rows.items() if qualifies(r)]
+    ok = [k for k, r in rows.items() if qualifies(r, MIN_GAIN[rule])]
+    if ok and rule == "ciede":
+        best = min(rows[k]["ciede"] for k in ok)
+        return max((k for k in ok if rows[k]["ciede"] <= best + 0.005), key=lambda k: rows[k]["psnr_gain"]), True
     if ok:
         return max(ok, key=lambda k: rows[k]["psnr_gain"]), True
+    if rule == "ciede":
+        return None, False
     fall = [k for k, r in rows.items() if r["ciede"] <= fallback_ciede]
     return (max(fall, key=lambda k: rows[k]["psnr_gain"]) if fall else None), False
 
@@ -98,7 +123,8 @@ def main() -> int:
     ap.add_argument("--only", default=None, help="score one 'T,gain' row only (for a test set)")
     ap.add_argument("--temperatures", default=None, help="comma-separated T values instead of the grid's")
     ap.add_argument("--gains", default=None, help="comma-separated chroma gains instead of the grid's")
-    ap.add_argument("--fallback-ciede", type=float, default=10.70, help="the shipped model's validation CIEDE2000")
+    ap.add_argument("--rule", choices=sorted(GRIDS), default="psnr", help="which rule picks (see above)")
+    ap.add_argument("--fallback-ciede", type=float, default=10.70, help="--rule psnr: the previous default's CIEDE2000")
     ap.add_argument("--json", default=None)
     ap.add_argument("--write", action="store_true", help="store the pick's temperature and gain in MODEL")
     a = ap.parse_args()
@@ -106,8 +132,8 @@ def main() -> int:
     if not ckpt.model.config.ab_bins:
         print(f"{a.model} predicts ab directly (no --ab-bins): use scripts/calibrate_gain.py", file=sys.stderr)
         return 2
-    temps = [float(t) for t in a.temperatures.split(",")] if a.temperatures else TEMPERATURES
-    gains = [float(g) for g in a.gains.split(",")] if a.gains else GAINS
+    temps = [float(t) for t in a.temperatures.split(",")] if a.temperatures else GRIDS[a.rule][0]
+    gains = [float(g) for g in a.gains.split(",")] if a.gains else GRIDS[a.rule][1]
     grid = [tuple(map(float, a.only.split(",")))] if a.only else [(t, g) for t in temps for g in gains]
     paths, _ = expand_inputs([a.pictures])
     stored_t = ckpt.model.config.temperature
@@ -120,7 +146,7 @@ def main() -> int:
             f"{k[0]:5.2f}  {k[1]:4.2f}  {r['psnr_gain']:+.3f} ({lo:+.2f} to {hi:+.2f})  "
             f"{r['ciede']:.2f} ({r['ciede_gray']:.2f})   {r['colourfulness']:5.1f}         {r['above_gray']}"
         )
-    chosen, full = pick(rows, a.fallback_ciede)
+    chosen, full = pick(rows, a.rule, a.fallback_ciede)
     print(
         "rule picks:",
         f"T {chosen[0]}, gain {chosen[1]}" if chosen else "nothing",
@@ -137,8 +163,7 @@ def main() -> int:
         meta = {k: v for k, v in ckpt.meta.items() if k != "sha256"}
         ckpt.model.config.temperature, meta["chroma_gain"] = chosen
         meta.setdefault("metrics", {})["temperature_calibration"] = {
-            "rule": "highest validation PSNR gain with colourfulness >= 20, CIEDE2000 <= gray's and PSNR >= gray + "
-            f"0.2 dB; else the highest with CIEDE2000 <= {a.fallback_ciede}",
+            "rule": RULE_TEXT[a.rule].format(fallback=a.fallback_ciede),
             "meets_bars": full,
             "pictures": len(paths),
             "sweep": {f"{k[0]},{k[1]}": v for k, v in rows.items()},

@@ -240,6 +240,13 @@ def test_init_continues_a_checkpoint_and_refuses_one_validated_elsewhere(data_di
     with pytest.raises(ConfigError, match="validated on 2 others"):
         train(other_split)
     assert not (tmp_path / "d.safetensors").exists()
+    # A sibling: other crops (--seed 5) on the same validation pictures (--split-seed 0).
+    sibling = _cfg(
+        data_dir, tmp_path, init=first.out, out=str(tmp_path / "s.safetensors"), epochs=1, seed=5, split_seed=0
+    )
+    train(sibling)
+    sib = load_checkpoint(sibling.out).meta["training"]
+    assert sib["val_images"] == start.meta["training"]["val_images"] and sib["config"]["seed"] == 5
 
 
 def test_a_binned_head_trains_on_cross_entropy_and_saves_its_temperature(data_dir, tmp_path):

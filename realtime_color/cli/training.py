@@ -75,7 +75,8 @@ def train(
         TrainConfig,
         "init",
         help="Start from this checkpoint's weights instead of a backbone (default: the bundled model), to "
-        "train it longer or on more data. Its validation pictures must be this run's (same data and --seed).",
+        "train it longer or on more data. Its validation pictures must be this run's (same data and "
+        "--split-seed or --seed).",
     ),
     freeze_stages: int | None = _knob(
         TrainConfig, "freeze_stages", help="Keep the first N of VGG16's 5 stages frozen for the whole run."
@@ -148,7 +149,13 @@ def train(
     size: int | None = _knob(
         TrainConfig, "inference_size", "--size", help="Inference size stored in the model and used for validation."
     ),
-    seed: int | None = _knob(TrainConfig, "seed"),
+    seed: int | None = _knob(TrainConfig, "seed", help="Seed of the initialisation and of the crops."),
+    split_seed: int | None = _knob(
+        TrainConfig,
+        "split_seed",
+        help="Seed of the train/validation split and the validation composites (-1: --seed's). Runs with "
+        "different --seed and one --split-seed are scored on the same pictures (siblings to compare or average).",
+    ),
     device: str | None = _knob(TrainConfig, "device", help="cpu, cuda, cuda:N or auto."),
     max_minutes: float | None = _knob(
         TrainConfig, "max_minutes", help="Stop after the epoch that passes this budget (0: none)."
@@ -210,6 +217,7 @@ def train(
         inference_size=size,
         min_colourfulness=min_colourfulness,
         seed=seed,
+        split_seed=split_seed,
         device=device,
         resume=resume,
         max_minutes=max_minutes,

@@ -1,0 +1,48 @@
+"""The calibration rules of scripts/calibrate_temperature.py pick the cell their text says."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+
+
+@pytest.fixture(scope="module")
+def cal():
+    path = Path(__file__).parents[1] / "scripts" / "calibrate_temperature.py"
+    spec = importlib.util.spec_from_file_location("calibrate_temperature", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def row(gain, ciede, col, gray=11.0):
+    return {"psnr_gain": gain, "ciede": ciede, "ciede_gray": gray, "colourfulness": col}
+
+
+ROWS = {
+    (0.6, 1.0): row(0.70, 10.10, 22.0),  # the most accurate in PSNR
+    (0.6, 1.5): row(0.55, 9.80, 24.0),  # the lowest CIEDE2000 above +0.5 dB
+    (0.6, 1.8): row(0.45, 9.60, 28.0),  # lower CIEDE2000 still, but under +0.5 dB
+    (0.38, 1.5): row(0.60, 9.803, 25.0),  # within 0.005 of the lowest, higher PSNR: the tie-break
+    (1.0, 0.8): row(0.90, 10.00, 15.0),  # too pale for either rule
+    (1.0, 1.8): row(0.80, 11.50, 30.0),  # less accurate than gray
+}
+
+
+def test_psnr_rule_takes_the_highest_gain_meeting_the_bars(cal):
+    assert cal.pick(ROWS, "psnr", 10.7) == ((0.6, 1.0), True)
+
+
+def test_ciede_rule_takes_the_lowest_ciede_above_half_a_decibel_with_the_tie_break(cal):
+    assert cal.pick(ROWS, "ciede", 10.7) == ((0.38, 1.5), True)
+    without_tie = {k: v for k, v in ROWS.items() if k != (0.38, 1.5)}
+    assert cal.pick(without_tie, "ciede", 10.7) == ((0.6, 1.5), True)
+
+
+def test_when_nothing_meets_the_bars(cal):
+    pale = {k: dict(v, colourfulness=15.0) for k, v in ROWS.items()}
+    assert cal.pick(pale, "ciede", 10.7) == (None, False)  # no fallback: the candidate is out
+    # the psnr rule falls back to the best gain under the previous default's CIEDE2000
+    assert cal.pick(pale, "psnr", 10.05) == ((1.0, 0.8), False)
