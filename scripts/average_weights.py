@@ -1,12 +1,14 @@
 """Average the weights of checkpoints of one network ("model soup"): same architecture, same
-initialisation (e.g. two training runs with one --seed), element-wise mean of every tensor.
+initialisation (e.g. runs from one checkpoint with other --seed and one --split-seed),
+element-wise mean of every tensor.
 
     python scripts/average_weights.py e2.safetensors e3.safetensors -o soup.safetensors
 
 The checkpoints may differ in temperature and dropout (they do not change what the weights
-mean). The result keeps the first checkpoint's metadata (inference size, normalisation, gain, T)
-and records its sources; calibrate it again (scripts/calibrate_temperature.py) before using it.
-MODEL_CARD.md's E6 is the mean of two runs of the default's recipe.
+mean). The result keeps the first checkpoint's metadata (inference size, normalisation, gain, T,
+its training record) but not its figures, and records each source (file, sha256, seed, epoch);
+calibrate it again (scripts/calibrate_temperature.py) before using it. MODEL_CARD.md's E6 is
+the mean of two runs of one recipe; the session 10 default the mean of three continuations.
 """
 
 from __future__ import annotations
@@ -17,6 +19,19 @@ from dataclasses import replace
 from pathlib import Path
 
 from realtime_color.weights import CheckpointError, load_checkpoint, save_checkpoint
+
+
+def _source(path: Path, ckpt) -> dict:
+    """What the soup records of one ingredient: the file, and how it was trained where it says."""
+    training = ckpt.meta.get("training", {})
+    cfg = training.get("config", {})
+    out = {"file": path.name, "sha256": ckpt.sha256}
+    out.update({k: cfg[k] for k in ("seed", "lr", "epochs", "max_minutes", "freeze_stages") if k in cfg})
+    if "init" in training.get("backbone", {}):
+        out["init"] = training["backbone"]["init"]
+    if "validation" in ckpt.meta.get("metrics", {}):
+        out["epoch"] = ckpt.meta["metrics"]["validation"].get("epoch")
+    return out
 
 
 def main() -> int:
@@ -48,10 +63,11 @@ def main() -> int:
     mean = {k: sum(s[k] for s in states) / len(states) if v.is_floating_point() else v for k, v in states[0].items()}
     model = first.model.float()
     model.load_state_dict(mean)
-    meta = {k: v for k, v in first.meta.items() if k != "sha256"}
-    meta.setdefault("training", {})["averaged_from"] = [
-        {"file": p.name, "sha256": c.sha256} for p, c in zip(a.checkpoints, ckpts, strict=True)
-    ]
+    # The first's header (inference size, normalisation, T, gain, how it was trained), without its
+    # figures: they were measured on another network.
+    meta = {k: v for k, v in first.meta.items() if k not in ("sha256", "metrics")}
+    sources = [_source(p, c) for p, c in zip(a.checkpoints, ckpts, strict=True)]
+    meta.setdefault("training", {})["averaged_from"] = sources
     save_checkpoint(model.eval(), a.out, meta, half=True)
     print(f"wrote {a.out}: the mean of {len(ckpts)} checkpoints")
     return 0

@@ -112,6 +112,8 @@ def test_export_and_info_commands(tmp_path, random_checkpoint):
     assert onnx_path.is_file() and "parity vs PyTorch fp32" in r.output and "OK" in r.output
     r = runner.invoke(app, ["info"])
     assert r.exit_code == 0 and "backend torch" in r.output and "default model" in r.output
+    # the bundled model's calibrated figures, at the T and gain it runs with
+    assert "over gray, CIEDE2000" in " ".join(r.output.split())
     from realtime_color.backends.ort import cpu_has_fast_int8
 
     assert ("the CPU default here" in r.output) == cpu_has_fast_int8()  # says whether auto uses int8

@@ -145,18 +145,21 @@ def test_average_weights_script_writes_the_mean_and_refuses_another_network(tmp_
     for seed, t in ((0, 0.38), (1, 0.6)):  # calibrated to other temperatures: still one network
         torch.manual_seed(seed)
         paths.append(tmp_path / f"m{seed}.safetensors")
-        save_checkpoint(build_model(ModelConfig(ab_bins=5, temperature=t)).eval(), paths[-1], {"inference_size": 64})
+        meta = {"inference_size": 64, "training": {"config": {"seed": seed}}, "metrics": {"validation": {"psnr": 20.0}}}
+        save_checkpoint(build_model(ModelConfig(ab_bins=5, temperature=t)).eval(), paths[-1], meta)
     out = tmp_path / "soup.safetensors"
     r = subprocess.run([sys.executable, str(script), *map(str, paths), "-o", str(out)], capture_output=True, text=True)
     assert r.returncode == 0, r.stderr
     a, b, m = (load_checkpoint(p).model.float().state_dict() for p in (*paths, out))
     for k in ("head.weight", "lateral.0.weight"):
         torch.testing.assert_close(m[k], (a[k] + b[k]) / 2, atol=2e-3, rtol=1e-2)  # stored as fp16
-    assert load_checkpoint(out).model.config.temperature == 0.38  # the first checkpoint's
-    assert [s["file"] for s in load_checkpoint(out).meta["training"]["averaged_from"]] == [
-        "m0.safetensors",
-        "m1.safetensors",
+    soup = load_checkpoint(out)
+    assert soup.model.config.temperature == 0.38  # the first checkpoint's
+    assert [(s["file"], s["seed"]) for s in soup.meta["training"]["averaged_from"]] == [
+        ("m0.safetensors", 0),
+        ("m1.safetensors", 1),
     ]
+    assert "metrics" not in soup.meta  # the sources' figures are not the soup's
     other = tmp_path / "other.safetensors"
     save_checkpoint(build_model(ModelConfig(ab_bins=7)).eval(), other, {"inference_size": 64})
     r = subprocess.run(

@@ -225,11 +225,24 @@ def info(
             f"TensorRT {m.get('tensorrt')}), max {m.get('profile', {}).get('max')}: {e['status']}"
         )
     meta = read_metadata(default_model_path())
-    val = meta.get("metrics", {}).get("validation", {})
     mc = meta.get("model_config", {})
     head = f"{mc['ab_bins']}x{mc['ab_bins']} ab bins at T {mc.get('temperature')}" if mc.get("ab_bins") else "ab"
     out.print(
         f"default model: {default_model_path()} (size {meta.get('inference_size')}, predicts {head}, chroma gain "
-        f"{meta.get('chroma_gain', 1.0)}, val PSNR {val.get('psnr', float('nan')):.2f} dB vs gray "
-        f"{val.get('psnr_gray', float('nan')):.2f})"
+        f"{meta.get('chroma_gain', 1.0)}, {_validation_figures(meta)})"
     )
+
+
+def _validation_figures(meta: dict) -> str:
+    """The checkpoint's validation figures at the temperature and gain it runs with: the calibration
+    sweep's row where one was stored, else the training's best epoch (at its own gain)."""
+    metrics = meta.get("metrics", {})
+    row = metrics.get("temperature_calibration", {}).get("sweep", {})
+    row = row.get(f"{meta.get('model_config', {}).get('temperature')},{meta.get('chroma_gain', 1.0)}")
+    if row:
+        return (
+            f"validation {row['psnr_gain']:+.2f} dB over gray, CIEDE2000 {row['ciede']:.2f} (gray "
+            f"{row['ciede_gray']:.2f}), colourfulness {row['colourfulness']:.1f} on {row['pictures']} pictures"
+        )
+    val = metrics.get("validation", {})
+    return f"val PSNR {val.get('psnr', float('nan')):.2f} dB vs gray {val.get('psnr_gray', float('nan')):.2f}"
