@@ -57,7 +57,11 @@ def test_bundled_default_is_small_fp16_and_self_describing():
     meta = read_metadata(path)
     assert meta["dtype"] == "float16"
     assert meta["model_config"]["arch"] == "vgg16-unet"
-    assert meta["training"]["val_images"] and meta["metrics"]["validation"]["psnr_gray"] > 0
+    assert meta["training"]["val_images"]
+    # its validation figures at the temperature and gain it runs with (the calibration's row)
+    sweep = meta["metrics"]["temperature_calibration"]["sweep"]
+    row = sweep[f"{meta['model_config']['temperature']},{meta['chroma_gain']}"]
+    assert row["pictures"] > 0 and row["ciede"] < row["ciede_gray"] and row["psnr_gain"] > 0
 
 
 def test_truncated_file_is_refused(random_checkpoint, tmp_path):
