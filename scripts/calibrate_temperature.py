@@ -76,13 +76,13 @@ def pick(rows: dict, rule: str, fallback_ciede: float) -> tuple[tuple | None, bo
     return (max(fall, key=lambda k: rows[k]["psnr_gain"]) if fall else None), False
 
 
-def sweep(model, size: int, paths: list, grid: list[tuple[float, float]]) -> dict:
+def sweep(model, size: int, paths: list, grid: list[tuple[float, float]], device: str = "cpu") -> dict:
     """Mean figures per (T, gain) over ``paths``; ``model`` (a binned ColorizerNet) runs once per
     picture and temperature (its config's T is what the forward pass reads); each gain only
     rescales that ab."""
     acc: dict = {k: [] for k in grid}
     temps = sorted({t for t, _ in grid}, reverse=True)
-    col = Colorizer(TorchBackend(model, device="cpu", precision="fp32"), size=size)
+    col = Colorizer(TorchBackend(model, device=device, precision="fp32"), size=size)
     for n, path in enumerate(paths, 1):
         img = read_image(path)[..., :3]
         gray = metrics.to_gray(img)
@@ -125,6 +125,7 @@ def main() -> int:
     ap.add_argument("--gains", default=None, help="comma-separated chroma gains instead of the grid's")
     ap.add_argument("--rule", choices=sorted(GRIDS), default="psnr", help="which rule picks (see above)")
     ap.add_argument("--fallback-ciede", type=float, default=10.70, help="--rule psnr: the previous default's CIEDE2000")
+    ap.add_argument("--device", default="cpu", help="where the network runs (fp32): cpu (the card's figures), cuda")
     ap.add_argument("--json", default=None)
     ap.add_argument("--write", action="store_true", help="store the pick's temperature and gain in MODEL")
     a = ap.parse_args()
@@ -137,7 +138,7 @@ def main() -> int:
     grid = [tuple(map(float, a.only.split(",")))] if a.only else [(t, g) for t in temps for g in gains]
     paths, _ = expand_inputs([a.pictures])
     stored_t = ckpt.model.config.temperature
-    rows = sweep(ckpt.model, ckpt.inference_size, paths, grid)
+    rows = sweep(ckpt.model, ckpt.inference_size, paths, grid, a.device)
     ckpt.model.config.temperature = stored_t
     print(f"    T  gain  PSNR gain (95%)           CIEDE (gray)    colourfulness  above gray  [{len(paths)} pictures]")
     for k, r in rows.items():
