@@ -129,6 +129,9 @@ def main() -> int:
     ap.add_argument("--json", default=None)
     ap.add_argument("--write", action="store_true", help="store the pick's temperature and gain in MODEL")
     a = ap.parse_args()
+    if a.write and (a.only or a.temperatures or a.gains):  # said before the sweep, not after it
+        sys.stderr.write("--write stores only a pick from the rule's own grid: drop --only/--temperatures/--gains\n")
+        return 2
     ckpt = load_checkpoint(a.model)
     if not ckpt.model.config.ab_bins:
         print(f"{a.model} predicts ab directly (no --ab-bins): use scripts/calibrate_gain.py", file=sys.stderr)
@@ -160,7 +163,7 @@ def main() -> int:
                 f,
                 indent=1,
             )
-    if a.write and chosen and not (a.only or a.temperatures or a.gains):  # only the rule's own grid is written
+    if a.write and chosen:
         meta = {k: v for k, v in ckpt.meta.items() if k != "sha256"}
         ckpt.model.config.temperature, meta["chroma_gain"] = chosen
         meta.setdefault("metrics", {})["temperature_calibration"] = {

@@ -36,7 +36,7 @@ fi
 for m in "${models[@]}"; do
   name=$(basename "$m" .safetensors)
   python3 scripts/calibrate_temperature.py "$m" "$DATA/valset" --rule ciede --device "$DEVICE" \
-    --json "$OUT/$name.sweep.json" 2>/dev/null | tail -17 > "$OUT/logs/$name.sweep.txt" &
+    --json "$OUT/$name.sweep.json" > "$OUT/logs/$name.sweep.txt" 2> "$OUT/logs/$name.sweep.err" &
 done
 wait
 for m in "${models[@]}"; do split -b 15M "$m" "$OUT/$(basename "$m" .safetensors).part_"; done

@@ -46,3 +46,17 @@ def test_when_nothing_meets_the_bars(cal):
     assert cal.pick(pale, "ciede", 10.7) == (None, False)  # no fallback: the candidate is out
     # the psnr rule falls back to the best gain under the previous default's CIEDE2000
     assert cal.pick(pale, "psnr", 10.05) == ((1.0, 0.8), False)
+
+
+def test_write_with_a_grid_of_ones_own_is_refused_before_any_work(tmp_path):
+    import subprocess
+    import sys
+
+    script = Path(__file__).parents[1] / "scripts" / "calibrate_temperature.py"
+    absent = tmp_path / "absent.safetensors"  # refused before the model is even read
+    r = subprocess.run(
+        [sys.executable, str(script), str(absent), str(tmp_path), "--gains", "1.5", "--write"],
+        capture_output=True,
+        text=True,
+    )
+    assert r.returncode == 2 and "--write stores only a pick from the rule's own grid" in r.stderr
