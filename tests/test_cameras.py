@@ -89,7 +89,8 @@ def frame_count(path) -> int:
 
 @pytest.mark.slow
 def test_four_cameras_one_process_each_recorded(tmp_path):
-    srcs = [f"synth://?fps=15&size=160x96&seed={i}" for i in range(4)]
+    # 10 fps each: this 2-core CPU without VNNI (fp32 network) kept 52 of 94 frames at 15 fps under CI load
+    srcs = [f"synth://?fps=10&size=160x96&seed={i}" for i in range(4)]
     r, stats = run_stream(tmp_path, *srcs, "--out", "rec/{name}.mp4", "--duration", "6")
     assert r.returncode == 0, r.stderr
     cams = stats["cameras"]
