@@ -158,10 +158,15 @@ def calibration_inputs(shape: tuple[int, int] = (144, 256), scenes: int = 12, se
     return out
 
 
+# The head's ops the quantiser would otherwise wrap in QDQ: the annealed mean's (Softmax, MatMul)
+# and the median's (ReduceSum, CumSum, Sub, Div, Max, Clip, Mul, Add).
+_HEAD_OPS = ("Softmax", "MatMul", "Add", "Div", "Sub", "Mul", "Max", "Min", "Clip", "ReduceSum", "CumSum")
+
+
 def fp32_nodes(onnx_path: str | Path) -> list[str]:
     """The nodes int8 leaves in fp32: the first convolution (it sees raw L), the whole decoder, and
-    a binned head's softmax and sum over bins (probabilities of 441 bins in uint8 would be steps of
-    1/255, coarser than most of them).
+    a binned head's softmax and what turns it into one colour (probabilities of 441 bins in uint8
+    would be steps of 1/255, coarser than most of them).
 
     The VGG16 encoder is most of the compute and quantises well; the decoder turns features into
     ab and is where int8 error shows. Measured on the 44 training photos against fp32 (ab PSNR):
@@ -174,9 +179,7 @@ def fp32_nodes(onnx_path: str | Path) -> list[str]:
     encoder = [c for c in convs if c.startswith("/encoder")]
     if not encoder:
         raise ValueError(f"{onnx_path}: no encoder convolutions (node names /encoder...) to quantise")
-    head = [
-        n.name for n in nodes if not n.name.startswith("/encoder") and n.op_type in ("Softmax", "MatMul", "Add", "Div")
-    ]
+    head = [n.name for n in nodes if not n.name.startswith("/encoder") and n.op_type in _HEAD_OPS]
     return encoder[:1] + [c for c in convs if c not in encoder] + head
 
 
@@ -295,6 +298,7 @@ def build_shipped_onnx(checkpoint_path: str | Path, out_dir: str | Path, log=pri
 
     ckpt = load_checkpoint(checkpoint_path)
     out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="rtcolor-ship-") as tmp:
         fp32 = export_onnx(ckpt.model, Path(tmp) / "fp32.onnx")
         int8 = Path(tmp) / "int8.onnx"

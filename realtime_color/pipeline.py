@@ -32,6 +32,7 @@ from pathlib import Path
 import numpy as np
 
 from .media.frames import Policy, Status
+from .threads import name_native_thread
 
 __all__ = ["EOS", "Outcome", "Passenger", "Pipeline", "Policy", "RunResult", "Stage", "Stats", "summarise"]
 
@@ -176,22 +177,6 @@ class RunResult:
         out.update(complete=self.complete, outcome=self.outcome.value, problems=list(self.problems))
         out["warnings"] = list(self.warnings)
         return {**out, **self.stats.summary()}
-
-
-def name_native_thread(name: str) -> None:
-    """Give the calling thread ``name`` where the OS shows it (Linux: ``top -H``, ``/proc/PID/task``;
-    15 characters at most), so an operator sees which stage holds a core. Python < 3.14 does not."""
-    import sys
-
-    if not sys.platform.startswith("linux"):
-        return
-    try:
-        import ctypes
-
-        pr_set_name = 15  # prctl(PR_SET_NAME): names the calling thread, no handle needed
-        ctypes.CDLL(None, use_errno=True).prctl(pr_set_name, ctypes.c_char_p(name.encode()[:15]), 0, 0, 0)
-    except (OSError, AttributeError):
-        pass
 
 
 class _Thread(threading.Thread):

@@ -9,7 +9,9 @@ A model trained with ``--ab-bins`` predicts a distribution over ab and outputs i
 at the temperature T stored in it: T = 1 is the mean (what a squared error gives), lower T commits
 to the likeliest hue. This sweeps T x chroma gain (the network runs once per T; each gain only
 rescales its ab) and reports, per row, the mean PSNR gain over gray, CIEDE2000 beside gray's and
-colourfulness, on the pictures given (fp32 PyTorch).
+colourfulness, on the pictures given (fp32 PyTorch). ``--estimator median`` sweeps the tempered
+distribution's per-channel median instead of its mean (session 11: measured, not adopted); the
+JSON keeps every picture's figures, for paired comparisons between two sweeps.
 
 Two rules, each written before the models it chose were scored (MODEL_CARD.md):
 
@@ -40,6 +42,7 @@ from realtime_color.backends.pytorch import TorchBackend
 from realtime_color.colorizer import Colorizer, compose, unit_to_frame
 from realtime_color.evaluate import gain_interval
 from realtime_color.media.images import expand_inputs, read_image
+from realtime_color.model import ESTIMATORS
 from realtime_color.weights import load_checkpoint, save_checkpoint
 
 # Each rule's grid: (temperatures, gains).
@@ -77,9 +80,9 @@ def pick(rows: dict, rule: str, fallback_ciede: float) -> tuple[tuple | None, bo
 
 
 def sweep(model, size: int, paths: list, grid: list[tuple[float, float]], device: str = "cpu") -> dict:
-    """Mean figures per (T, gain) over ``paths``; ``model`` (a binned ColorizerNet) runs once per
-    picture and temperature (its config's T is what the forward pass reads); each gain only
-    rescales that ab."""
+    """Mean figures per (T, gain) over ``paths``, and each picture's PSNR gain and CIEDE2000 (under
+    ``per_picture``); ``model`` (a binned ColorizerNet) runs once per picture and temperature (its
+    config's T and estimator are what the forward pass reads); each gain only rescales that ab."""
     acc: dict = {k: [] for k in grid}
     temps = sorted({t for t, _ in grid}, reverse=True)
     col = Colorizer(TorchBackend(model, device=device, precision="fp32"), size=size)
@@ -112,8 +115,14 @@ def sweep(model, size: int, paths: list, grid: list[tuple[float, float]], device
             "colourfulness": float(mean[3]),
             "above_gray": int((m[:, 0] > 0).sum()),
             "pictures": len(m),
+            "per_picture": {"psnr_gain": m[:, 0].tolist(), "ciede": m[:, 1].tolist()},
         }
     return rows
+
+
+def _summary(row: dict) -> dict:
+    """A sweep row without its per-picture lists (what the checkpoint's header keeps)."""
+    return {k: v for k, v in row.items() if k != "per_picture"}
 
 
 def main() -> int:
@@ -125,6 +134,13 @@ def main() -> int:
     ap.add_argument("--gains", default=None, help="comma-separated chroma gains instead of the grid's")
     ap.add_argument("--rule", choices=sorted(GRIDS), default="psnr", help="which rule picks (see above)")
     ap.add_argument("--fallback-ciede", type=float, default=10.70, help="--rule psnr: the previous default's CIEDE2000")
+    ap.add_argument(
+        "--estimator",
+        choices=ESTIMATORS,
+        default=None,
+        help="how the distribution becomes one colour: mean or median (default: the model's own); "
+        "--write stores it with T and gain",
+    )
     ap.add_argument("--device", default="cpu", help="where the network runs (fp32): cpu (the card's figures), cuda")
     ap.add_argument("--json", default=None)
     ap.add_argument("--write", action="store_true", help="store the pick's temperature and gain in MODEL")
@@ -141,8 +157,11 @@ def main() -> int:
     grid = [tuple(map(float, a.only.split(",")))] if a.only else [(t, g) for t in temps for g in gains]
     paths, _ = expand_inputs([a.pictures])
     stored_t = ckpt.model.config.temperature
+    if a.estimator:
+        ckpt.model.config.estimator = a.estimator
     rows = sweep(ckpt.model, ckpt.inference_size, paths, grid, a.device)
     ckpt.model.config.temperature = stored_t
+    print(f"estimator: {ckpt.model.config.estimator}")
     print(f"    T  gain  PSNR gain (95%)           CIEDE (gray)    colourfulness  above gray  [{len(paths)} pictures]")
     for k, r in rows.items():
         lo, hi = r["psnr_gain_95"]
@@ -159,7 +178,12 @@ def main() -> int:
     if a.json:
         with open(a.json, "w") as f:
             json.dump(
-                {"rows": {f"{k[0]},{k[1]}": v for k, v in rows.items()}, "chosen": chosen, "meets_bars": full},
+                {
+                    "estimator": ckpt.model.config.estimator,
+                    "rows": {f"{k[0]},{k[1]}": v for k, v in rows.items()},
+                    "chosen": chosen,
+                    "meets_bars": full,
+                },
                 f,
                 indent=1,
             )
@@ -168,9 +192,10 @@ def main() -> int:
         ckpt.model.config.temperature, meta["chroma_gain"] = chosen
         meta.setdefault("metrics", {})["temperature_calibration"] = {
             "rule": RULE_TEXT[a.rule].format(fallback=a.fallback_ciede),
+            "estimator": ckpt.model.config.estimator,
             "meets_bars": full,
             "pictures": len(paths),
-            "sweep": {f"{k[0]},{k[1]}": v for k, v in rows.items()},
+            "sweep": {f"{k[0]},{k[1]}": _summary(v) for k, v in rows.items()},
         }
         save_checkpoint(ckpt.model, a.model, meta, half=meta.get("dtype") == "float16")
         print(f"wrote T {chosen[0]} and gain {chosen[1]} into {a.model}")

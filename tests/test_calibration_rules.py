@@ -60,3 +60,39 @@ def test_write_with_a_grid_of_ones_own_is_refused_before_any_work(tmp_path):
         text=True,
     )
     assert r.returncode == 2 and "--write stores only a pick from the rule's own grid" in r.stderr
+
+
+def test_a_sweep_with_write_stores_the_estimator_it_swept(cal, tmp_path, monkeypatch):
+    import json
+    import sys
+
+    import cv2
+    import numpy as np
+
+    from realtime_color.model import ModelConfig, build_model
+    from realtime_color.weights import load_checkpoint, read_metadata, save_checkpoint
+
+    model = tmp_path / "m.safetensors"
+    save_checkpoint(build_model(ModelConfig(ab_bins=5, temperature=1.0)).eval(), model, {"inference_size": 32})
+    pictures = tmp_path / "pictures"
+    pictures.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(3):
+        cv2.imwrite(str(pictures / f"p{i}.png"), rng.integers(0, 256, (40, 48, 3), dtype=np.uint8))
+    monkeypatch.setattr(cal, "pick", lambda rows, rule, fallback: ((0.6, 1.2), True))  # a random net meets no bar
+    sweep = tmp_path / "sweep.json"
+    argv = ["calibrate_temperature.py", str(model), str(pictures), "--rule", "ciede", "--estimator", "median"]
+    monkeypatch.setattr(sys, "argv", [*argv, "--json", str(sweep), "--write"])
+    assert cal.main() == 0
+    ckpt = load_checkpoint(model)
+    assert (ckpt.model.config.estimator, ckpt.model.config.temperature, ckpt.chroma_gain) == ("median", 0.6, 1.2)
+    stored = read_metadata(model)["metrics"]["temperature_calibration"]
+    assert stored["estimator"] == "median" and len(stored["sweep"]) == 15
+    assert "per_picture" not in stored["sweep"]["0.6,1.2"]  # the header keeps the means only
+    rows = json.loads(sweep.read_text())["rows"]
+    assert len(rows["0.6,1.2"]["per_picture"]["ciede"]) == 3  # the JSON keeps each picture's
+    # The sweep ran the estimator asked for: a mean's sweep of the same pictures differs.
+    monkeypatch.setattr(sys, "argv", [*argv[:-1], "mean", "--json", str(tmp_path / "mean.json")])
+    assert cal.main() == 0
+    mean_rows = json.loads((tmp_path / "mean.json").read_text())["rows"]
+    assert mean_rows["0.6,1.2"]["per_picture"]["ciede"] != rows["0.6,1.2"]["per_picture"]["ciede"]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 import torch.nn.functional as F
@@ -128,3 +130,71 @@ def test_a_binned_model_outputs_ab_and_exports_to_onnx(tmp_path):
     path = export_onnx(net, tmp_path / "bins.onnx", sample_shape=(1, 1, 64, 64))
     par = onnx_parity(net, path, "fp32", parity_inputs(shape=(64, 96)))
     assert par.ok, par
+
+
+@pytest.mark.parametrize(
+    "masses, median",
+    [
+        ({5: 1.0}, -0.5),  # one bin: its centre (bin k of 21 sits at -1 + 0.1 k)
+        ({5: 0.5, 6: 0.5}, -0.45),  # two equal neighbours: the midpoint between them
+        ({k: 1 / 21 for k in range(21)}, 0.0),  # uniform: the middle
+        ({3: 0.3, 10: 0.3, 12: 0.4}, 0.0 - 0.05 + 0.1 * (0.2 / 0.3)),  # crosses 1/2 two thirds into bin 10
+        ({0: 1.0}, -1.0),
+        ({20: 1.0}, 1.0),
+    ],
+)
+def test_marginal_median_reads_the_histogram(masses, median):
+    from realtime_color.model import marginal_median
+
+    p = torch.zeros(21)
+    for k, v in masses.items():
+        p[k] = v
+    assert float(marginal_median(p)) == pytest.approx(median, abs=1e-5)
+
+
+def test_the_median_is_not_pulled_by_a_tail_of_vivid_hues():
+    from realtime_color.model import annealed_mean, bin_centres, binned_median
+
+    n = 5
+    neutral, red = 2 * n + 2, 4 * n + 2  # (0, 0) and (a=+1, b=0)
+    logits = torch.full((1, n * n, 1, 1), -30.0)
+    logits[0, neutral], logits[0, red] = math.log(0.6), math.log(0.4)
+    mean = annealed_mean(logits, n, 1.0)[0, :, 0, 0]
+    median = binned_median(logits, n, 1.0)[0, :, 0, 0]
+    torch.testing.assert_close(mean, torch.tensor([0.4, 0.0]), atol=1e-4, rtol=0)  # 40% of the way to red
+    assert float(median[0]) == pytest.approx(-0.25 + 0.5 * (0.5 / 0.6), abs=1e-4)  # inside the neutral bin
+    assert abs(float(median[1])) < 1e-4
+    sure = logits.clone()
+    sure[0, red] = 5.0  # red nearly certain: both land on it
+    torch.testing.assert_close(binned_median(sure, n, 1.0)[0, :, 0, 0], bin_centres(n)[red], atol=0.01, rtol=0)
+
+
+def test_a_median_model_runs_its_estimator_and_exports_to_onnx(tmp_path):
+    from realtime_color.export import export_onnx, fp32_nodes, onnx_parity, parity_inputs
+    from realtime_color.model import binned_median
+
+    torch.manual_seed(0)
+    net = build_model(ModelConfig(ab_bins=7, temperature=0.5, estimator="median")).eval()
+    x = torch.rand(2, 1, 48, 80)
+    with torch.no_grad():
+        out = net(x)
+        assert out.shape == (2, 2, 24, 40)
+        torch.testing.assert_close(out, binned_median(net(x, logits=True), 7, 0.5), atol=1e-5, rtol=0)
+        net.config.estimator = "mean"
+        assert (net(x) - out).abs().max() > 1e-3  # the estimator is what the forward pass reads
+        net.config.estimator = "median"
+    path = export_onnx(net, tmp_path / "median.onnx", sample_shape=(1, 1, 64, 64))
+    par = onnx_parity(net, path, "fp32", parity_inputs(shape=(64, 96)))
+    assert par.ok, par
+    import onnx
+
+    kept = set(fp32_nodes(path))
+    head = [n for n in onnx.load(str(path)).graph.node if n.op_type in ("CumSum", "ReduceSum", "Softmax")]
+    assert head and all(n.name in kept for n in head)  # int8 leaves the median's arithmetic in fp32
+
+
+def test_a_model_config_names_its_estimator():
+    assert ModelConfig.from_dict({"ab_bins": 5}).estimator == "mean"  # files from before it existed
+    assert ModelConfig.from_dict({"ab_bins": 5, "estimator": "median"}).estimator == "median"
+    with pytest.raises(ValueError, match="estimator 'mode'.*'mean', 'median'"):
+        ModelConfig.from_dict({"ab_bins": 5, "estimator": "mode"})

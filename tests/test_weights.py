@@ -172,3 +172,22 @@ def test_average_weights_script_writes_the_mean_and_refuses_another_network(tmp_
         text=True,
     )
     assert r.returncode == 2 and "is another network" in r.stderr
+
+
+def test_info_quotes_the_calibration_row_only_for_the_estimator_it_swept():
+    from realtime_color.cli.stills import _validation_figures
+
+    row = {"psnr_gain": 0.84, "ciede": 10.02, "ciede_gray": 10.97, "colourfulness": 22.6, "pictures": 52}
+    meta = {
+        "model_config": {"temperature": 0.6},  # no estimator: a file from before it existed, the mean
+        "chroma_gain": 1.0,
+        "metrics": {
+            "temperature_calibration": {"sweep": {"0.6,1.0": row}},
+            "validation": {"psnr": 23.5, "psnr_gray": 22.9},
+        },
+    }
+    assert "+0.84 dB over gray, CIEDE2000 10.02" in _validation_figures(meta)
+    meta["model_config"]["estimator"] = "median"  # swept as a mean: that row is not this network's
+    assert _validation_figures(meta) == "val PSNR 23.50 dB vs gray 22.90"
+    meta["metrics"]["temperature_calibration"]["estimator"] = "median"
+    assert "CIEDE2000 10.02" in _validation_figures(meta)

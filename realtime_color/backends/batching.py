@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..threads import name_native_thread
 from .base import BackendBase
 
 
@@ -74,8 +75,6 @@ class BatchingBackend(BackendBase):
             return batch
 
     def _serve(self) -> None:
-        from ..pipeline import name_native_thread
-
         name_native_thread("rtcolor-batch")
         while True:
             batch = self._take()

@@ -226,7 +226,11 @@ def info(
         )
     meta = read_metadata(default_model_path())
     mc = meta.get("model_config", {})
-    head = f"{mc['ab_bins']}x{mc['ab_bins']} ab bins at T {mc.get('temperature')}" if mc.get("ab_bins") else "ab"
+    head = (
+        f"{mc['ab_bins']}x{mc['ab_bins']} ab bins, their {mc.get('estimator', 'mean')} at T {mc.get('temperature')}"
+        if mc.get("ab_bins")
+        else "ab"
+    )
     out.print(
         f"default model: {default_model_path()} (size {meta.get('inference_size')}, predicts {head}, chroma gain "
         f"{meta.get('chroma_gain', 1.0)}, {_validation_figures(meta)})"
@@ -237,8 +241,11 @@ def _validation_figures(meta: dict) -> str:
     """The checkpoint's validation figures at the temperature and gain it runs with: the calibration
     sweep's row where one was stored, else the training's best epoch (at its own gain)."""
     metrics = meta.get("metrics", {})
-    row = metrics.get("temperature_calibration", {}).get("sweep", {})
-    row = row.get(f"{meta.get('model_config', {}).get('temperature')},{meta.get('chroma_gain', 1.0)}")
+    calibration = metrics.get("temperature_calibration", {})
+    mc = meta.get("model_config", {})
+    row = None  # a sweep of another estimator says nothing of this one
+    if calibration.get("estimator", "mean") == mc.get("estimator", "mean"):
+        row = calibration.get("sweep", {}).get(f"{mc.get('temperature')},{meta.get('chroma_gain', 1.0)}")
     if row:
         return (
             f"validation {row['psnr_gain']:+.2f} dB over gray, CIEDE2000 {row['ciede']:.2f} (gray "
