@@ -20,6 +20,8 @@ _STAGE_ENDS = (4, 9, 16, 23, 30)
 _STAGE_CHANNELS = (64, 128, 256, 512, 512)
 # Four max-pools sit between the five stages used, so the input must be a multiple of 16.
 STRIDE = 16
+# How a binned head's distribution becomes one ab (ModelConfig.estimator).
+ESTIMATORS = ("mean", "median")
 
 
 @dataclass
@@ -32,7 +34,7 @@ class ModelConfig:
     ab_scale: int = 2  # ab comes out at 1/ab_scale of the input resolution
     dropout: float = 0.1  # decoder Dropout2d while training: the default model sees only ~45 photos
     # 0: the head predicts ab itself. N > 0: it predicts a distribution over an N x N grid of ab
-    # values (see bin_centres) and the network outputs its annealed mean at ``temperature``.
+    # values (see bin_centres) and the network outputs one ab from it at ``temperature``.
     ab_bins: int = 0
     temperature: float = 0.38  # 1: the distribution's mean; lower: nearer its mode (more vivid)
     # How the tempered distribution becomes one colour: "mean" (its mean: least squared error) or
@@ -224,10 +226,6 @@ def binned_ab(
         return torch.stack([marginal_median(grid.sum(-1)), marginal_median(grid.sum(-2))], 1)
     ab = p @ bin_centres(n, device=features.device, dtype=features.dtype)
     return ab.permute(0, 3, 1, 2)
-
-
-# How a binned head's distribution becomes one ab (ModelConfig.estimator).
-ESTIMATORS = ("mean", "median")
 
 
 def soft_bins(ab: torch.Tensor, n: int) -> torch.Tensor:

@@ -255,6 +255,10 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
             if rank == 0:
                 log(f"time budget of {cfg.max_minutes} min reached after epoch {epoch + 1}")
             break
+        if cfg.stop_after and epoch + 1 >= cfg.stop_after:  # the same on every rank: no broadcast
+            if rank == 0:
+                log(f"stopped after epoch {epoch + 1} of {cfg.epochs}, as --stop-after asked")
+            break
     batches.close()
     if world > 1:
         import torch.distributed as dist

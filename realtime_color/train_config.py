@@ -77,6 +77,7 @@ class TrainConfig:
     device: str = "auto"
     resume: bool = False
     max_minutes: float = 0.0  # 0 = no time budget
+    stop_after: int = 0  # stop after this many epochs, the schedule still spanning ``epochs``; 0 = all
 
     def __post_init__(self) -> None:
         ConfigError.check(
@@ -100,6 +101,7 @@ class TrainConfig:
                     "0 with {ab_bins}, whose loss is the cross-entropy over bins (leave {loss} unset too)",
                 ),
                 "max_minutes": (self.max_minutes >= 0, "0 (no budget) or more"),
+                "stop_after": (0 <= self.stop_after <= self.epochs, "0 (all) to {epochs}"),
                 "freeze_stages": (0 <= self.freeze_stages <= 5, "0 to 5 (VGG16 has five stages)"),
                 "cache_crops": (
                     self.cache_crops == 0 or (self.cache_crops > 0 and self.freeze_stages >= 1),

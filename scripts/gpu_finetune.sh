@@ -6,6 +6,9 @@
 # then calibrated by the CIEDE2000 rule (scripts/calibrate_temperature.py --rule ciede). Nothing is
 # adopted here: the sweeps come back in $OUT, the models as 15 MB parts (cat PARTS > m.safetensors),
 # and the choice is made by a rule written before the run, as MODEL_CARD.md does.
+# Session 11 ran this recipe on a faster CPU (two 20-minute siblings from the default, five epochs
+# each): validation peaked after one to three epochs and their soup did not beat the default
+# (MODEL_CARD.md, "Longer fine-tunes"). A GPU would run it faster, not better, on the same data.
 #
 # Before the call, on the CPU machine (the folders travel with `carry`):
 #   mkdir -p .gpu && cp -r ../shared/data/train .gpu/data

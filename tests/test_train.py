@@ -354,3 +354,21 @@ def test_a_rebalanced_binned_head_trains(data_dir, tmp_path):
     assert np.isfinite(res["history"][0]["train_loss"])
     assert any(line.startswith("rebalancing colours (mix 0.5)") for line in said)
     assert read_metadata(cfg.out)["training"]["config"]["rebalance"] == 0.5
+
+
+def test_stop_after_ends_early_on_the_longer_schedule(data_dir, tmp_path):
+    from realtime_color.errors import ConfigError
+
+    lines = []
+    early = _cfg(data_dir, tmp_path, epochs=3, stop_after=1, out=str(tmp_path / "early.safetensors"))
+    result = train(early, log=lines.append)
+    assert [h["epoch"] for h in result["history"]] == [1]
+    assert any("stopped after epoch 1 of 3" in line for line in lines)
+    assert read_metadata(early.out)["training"]["epochs_run"] == 1
+    # The same epoch on a one-epoch schedule decays further: other weights.
+    short = _cfg(data_dir, tmp_path, epochs=1, out=str(tmp_path / "short.safetensors"))
+    train(short, log=lambda *_: None)
+    a, b = (load_checkpoint(c.out).model.state_dict() for c in (early, short))
+    assert any(not torch.equal(a[k], b[k]) for k in a if a[k].is_floating_point())
+    with pytest.raises(ConfigError, match="stop_after 4 must be 0 .all. to"):
+        _cfg(data_dir, tmp_path, epochs=3, stop_after=4)

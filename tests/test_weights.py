@@ -172,6 +172,21 @@ def test_average_weights_script_writes_the_mean_and_refuses_another_network(tmp_
         text=True,
     )
     assert r.returncode == 2 and "is another network" in r.stderr
+    # A soup weighted beside a new ingredient: (2 * soup + a) / 3; the soup's own sources are kept.
+    wide = tmp_path / "wide.safetensors"
+    cmd = [sys.executable, str(script), str(out), str(paths[0]), "--weights", "2,1", "-o", str(wide)]
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    w = load_checkpoint(wide)
+    k = "head.weight"
+    torch.testing.assert_close(w.model.float().state_dict()[k], (2 * m[k] + a[k]) / 3, atol=2e-3, rtol=1e-2)
+    first, second = w.meta["training"]["averaged_from"]
+    assert first["weight"] == pytest.approx(2 / 3) and len(first["averaged_from"]) == 2
+    assert second["weight"] == pytest.approx(1 / 3) and second["seed"] == 0
+    r = subprocess.run(
+        [*cmd[:4], "--weights", "2,-1", "-o", str(tmp_path / "y.safetensors")], capture_output=True, text=True
+    )
+    assert r.returncode == 2 and "--weights 2,-1: give 2 positive numbers" in r.stderr
 
 
 def test_info_quotes_the_calibration_row_only_for_the_estimator_it_swept():

@@ -160,6 +160,12 @@ def train(
     max_minutes: float | None = _knob(
         TrainConfig, "max_minutes", help="Stop after the epoch that passes this budget (0: none)."
     ),
+    stop_after: int | None = _knob(
+        TrainConfig,
+        "stop_after",
+        help="Stop after this many epochs while the learning-rate schedule still spans --epochs (0: run "
+        "them all): the first epochs of a longer run, e.g. a sibling for a weight average.",
+    ),
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT's .train-state.pt."),
     force: bool = typer.Option(False, "--force", help="Replace an existing OUT (a new run, not --resume)."),
 ) -> None:
@@ -221,6 +227,7 @@ def train(
         device=device,
         resume=resume,
         max_minutes=max_minutes,
+        stop_after=stop_after,
     )
     if problems:
         raise ConfigError(problems)
