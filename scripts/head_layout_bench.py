@@ -1,4 +1,5 @@
-"""How a binned head's layout costs in ONNX Runtime: the head alone, three ways, same numbers.
+"""How a binned head's layout costs in ONNX Runtime: the head alone, three ways, same numbers,
+and the median read-out beside them.
 
     python scripts/head_layout_bench.py [--height 72 --width 128 --bins 21 --runs 15]
 
@@ -9,6 +10,8 @@ the first. Variants:
   nhwc-logits    head conv, transpose the logits, softmax over the last axis, MatMul
   nhwc-features  transpose the 32 features, head as a MatMul (1/T folded in), softmax, MatMul
                  (model.binned_ab: what ships)
+  nhwc-median    the same layout, then a's and b's medians instead of the MatMul
+                 (model.binned_ab with estimator "median"; checked against model.binned_median)
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 
-from realtime_color.model import annealed_mean, bin_centres, binned_ab
+from realtime_color.model import annealed_mean, bin_centres, binned_ab, binned_median
 
 
 class NchwSoftmax(torch.nn.Module):
@@ -47,6 +50,11 @@ class NhwcFeatures(NchwSoftmax):
         return binned_ab(y, self.head, self.n, self.t)
 
 
+class NhwcMedian(NchwSoftmax):
+    def forward(self, y):
+        return binned_ab(y, self.head, self.n, self.t, estimator="median")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--height", type=int, default=72)
@@ -59,9 +67,10 @@ def main() -> None:
     head = torch.nn.Conv2d(32, n * n, 1)
     x = torch.randn(1, 32, a.height, a.width)
     with torch.no_grad():
-        ref = annealed_mean(head(x), n, t).numpy()
+        refs = {"mean": annealed_mean(head(x), n, t).numpy(), "median": binned_median(head(x), n, t).numpy()}
     tmp = Path(tempfile.mkdtemp())
-    for cls in (NchwSoftmax, NhwcLogits, NhwcFeatures):
+    for cls in (NchwSoftmax, NhwcLogits, NhwcFeatures, NhwcMedian):
+        kind = "median" if cls is NhwcMedian else "mean"
         path = tmp / f"{cls.__name__}.onnx"
         torch.onnx.export(cls(head, n, t).eval(), (x,), str(path), input_names=["y"], opset_version=17, dynamo=False)
         sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
@@ -72,8 +81,8 @@ def main() -> None:
             t0 = time.perf_counter()
             sess.run(None, {"y": x.numpy()})
             times.append(time.perf_counter() - t0)
-        diff = float(np.abs(out - ref).max())
-        print(f"{cls.__name__:13s} {np.median(times) * 1000:6.1f} ms  max |diff| vs annealed_mean {diff:.1e}")
+        diff = float(np.abs(out - refs[kind]).max())
+        print(f"{cls.__name__:13s} {np.median(times) * 1000:6.1f} ms  max |diff| vs the {kind}'s definition {diff:.1e}")
 
 
 if __name__ == "__main__":
