@@ -122,3 +122,29 @@ def test_eval_sheet_is_never_one_of_its_pictures(tmp_path, random_checkpoint):
         r = runner.invoke(app, ["eval", str(tmp_path), "--sheet", str(sheet), *common])
         assert r.exit_code == 2 and message in " ".join(r.output.split()), r.output
     assert photo.read_bytes() == before
+
+
+def test_before_after_sheet_puts_both_models_beside_gray_and_truth(tmp_path, random_checkpoint, image_dir):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    script = Path(__file__).parents[1] / "scripts" / "before_after_sheet.py"
+    out = tmp_path / "sheet.png"
+    run = [sys.executable, str(script), random_checkpoint, "default", str(image_dir), "--height", "64"]
+    r = subprocess.run([*run, "-o", str(out)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    sheet = cv2.imread(str(out))
+    h, w = scene(seed=0).shape[:2]
+    assert sheet.shape[0] == 3 * 64  # a row per picture
+    assert sheet.shape[1] == 4 * round(w * 64 / h)  # gray | before | after | truth
+    row = sheet[:64]
+    tile = sheet.shape[1] // 4
+    gray, truth = row[20:, :tile].astype(int), row[20:, 3 * tile :].astype(int)  # below the labels
+    assert np.abs(gray[..., 0] - gray[..., 2]).max() <= 1  # the gray tile is gray
+    assert np.abs(truth[..., 0] - truth[..., 2]).max() > 20  # the truth is not
+    assert not list(tmp_path.glob(".sheet*"))  # written atomically, nothing left behind
+    r = subprocess.run([*run, "-o", str(tmp_path / "sheet.gif")], capture_output=True, text=True)
+    assert r.returncode == 2 and "name a .jpg or .png file" in r.stderr
