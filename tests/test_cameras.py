@@ -206,3 +206,13 @@ def test_bench_reports_camera_capacity(source, names, tmp_path):
         assert 0.3 <= r["kept_min"] <= 1.0 and r["p95_ms_max"] > 0 and r["peak_rss_mb"] > 50
     recordings = sorted((tmp_path / "cams2").glob("*.mp4"))  # one per camera, named after it
     assert [p.name for p in recordings] == names and all(p.stat().st_size > 1000 for p in recordings)
+
+
+@pytest.mark.slow
+def test_several_cameras_record_with_the_codec_asked_for(tmp_path):
+    srcs = [f"synth://?fps=10&size=160x96&seed={i}" for i in range(2)]
+    r, stats = run_stream(tmp_path, *srcs, "--out", "rec/{name}.mp4", "--duration", "3", "--codec", "libx265")
+    assert r.returncode == 0, r.stderr
+    for name in stats["cameras"]:
+        with av.open(str(tmp_path / "rec" / f"{name}.mp4")) as c:
+            assert c.streams.video[0].codec_context.name == "hevc"  # not the default libx264's h264

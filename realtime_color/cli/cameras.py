@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -35,7 +35,9 @@ class LiveOptions:
     report_every: float = 5.0
     stats_path: Path | None = None
     force: bool = False
-    encoder: dict = field(default_factory=dict)  # codec, crf, preset of the recordings
+    codec: str = "libx264"  # how the recordings are encoded (see rtcolor colorize)
+    crf: int | None = None
+    preset: str = "veryfast"
 
 
 def _outputs(outs: list[str], names: list[str]) -> list[list[str]]:
@@ -101,7 +103,15 @@ def stream_cameras(specs, outs: list[str], opts: LiveOptions) -> None:
             server = open_sink(http[0], log=_log)
         for spec, mine in zip(specs, per_out, strict=True):
             sinks = [
-                open_sink(o, segment_minutes=opts.segment, log=log_for(spec.name), force=opts.force, **opts.encoder)
+                open_sink(
+                    o,
+                    segment_minutes=opts.segment,
+                    log=log_for(spec.name),
+                    force=opts.force,
+                    codec=opts.codec,
+                    crf=opts.crf,
+                    preset=opts.preset,
+                )
                 for o in mine
             ]
             if server is not None:

@@ -131,7 +131,9 @@ def stream(
             report_every=report_every,
             stats_path=stats_path,
             force=force,
-            encoder={"codec": codec, "crf": crf, "preset": preset},
+            codec=codec,
+            crf=crf,
+            preset=preset,
         )
         return _stream_cameras(sources, cameras_file, references, outs, opts)
     if not sources:
