@@ -211,30 +211,46 @@ def gain_interval(items: list[dict], level: float = 0.95, resamples: int = 10_00
     }
 
 
-def contact_sheet(items: list[dict], height: int = 180) -> np.ndarray:
-    """One row per item: gray | ours | truth, each scaled to ``height``, labelled. RGB uint8."""
-    import cv2
+def tile_sheet(rows: list[tuple[list[tuple[np.ndarray, str]], str | None]], height: int = 180) -> np.ndarray:
+    """Rows of labelled pictures, each scaled to ``height`` and labelled at its top left, with an
+    optional caption along the row's bottom; rows padded to the widest. RGB uint8."""
 
-    rows = []
-    for it in items:
-        trio = it.get("_sheet")
-        if trio is None:
-            continue
-        tiles = []
-        for img, label in zip(trio, ("gray", "rtcolor", "truth"), strict=True):
+    def label(img: np.ndarray, text: str, y: int, colour: tuple) -> None:
+        (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
+        cv2.rectangle(img, (0, y - th - 5), (tw + 10, y + 5), (0, 0, 0), -1)  # legible on any picture
+        cv2.putText(img, text, (5, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+
+    out = []
+    for tiles, caption in rows:
+        scaled = []
+        for img, text in tiles:
             img = (img // 257).astype(np.uint8) if img.dtype == np.uint16 else img
+            img = np.repeat(img[..., None], 3, 2) if img.ndim == 2 else img
             w = max(1, round(img.shape[1] * height / img.shape[0]))
             tile = cv2.resize(np.ascontiguousarray(img), (w, height), interpolation=cv2.INTER_AREA)
-            cv2.putText(tile, label, (6, 20), cv2.FONT_HERSHEY_SIMPLEX, 0.6, (255, 255, 255), 2, cv2.LINE_AA)
-            tiles.append(tile)
-        row = np.concatenate(tiles, axis=1)
-        name = f"{Path(it['path']).name}: {it['psnr']:.2f} dB (gray {it['psnr_gray']:.2f})"
-        cv2.putText(row, name, (6, height - 10), cv2.FONT_HERSHEY_SIMPLEX, 0.5, (255, 255, 0), 1, cv2.LINE_AA)
-        rows.append(row)
-    if not rows:
+            label(tile, text, 16, (255, 255, 255))
+            scaled.append(tile)
+        row = np.concatenate(scaled, axis=1)
+        if caption:
+            label(row, caption, height - 8, (255, 255, 0))
+        out.append(row)
+    if not out:
         raise ValueError("nothing to put on the contact sheet")
-    width = max(r.shape[1] for r in rows)
-    return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in rows], axis=0)
+    width = max(r.shape[1] for r in out)
+    return np.concatenate([np.pad(r, ((0, 0), (0, width - r.shape[1]), (0, 0))) for r in out], axis=0)
+
+
+def contact_sheet(items: list[dict], height: int = 180) -> np.ndarray:
+    """One row per item: gray | ours | truth, each scaled to ``height``, labelled. RGB uint8."""
+    rows = [
+        (
+            list(zip(it["_sheet"], ("gray", "rtcolor", "truth"), strict=True)),
+            f"{Path(it['path']).name}: {it['psnr']:.2f} dB (gray {it['psnr_gray']:.2f})",
+        )
+        for it in items
+        if it.get("_sheet") is not None
+    ]
+    return tile_sheet(rows, height)
 
 
 # ---------------------------------------------------------------------------------------------

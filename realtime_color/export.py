@@ -159,7 +159,7 @@ def calibration_inputs(shape: tuple[int, int] = (144, 256), scenes: int = 12, se
 
 
 # The head's ops the quantiser would otherwise wrap in QDQ: the annealed mean's (Softmax, MatMul)
-# and the median's (ReduceSum, CumSum, Sub, Div, Max, Clip, Mul, Add).
+# and the median's (ReduceSum, CumSum, Sub, Div, Max, Min, Clip, Mul, Add).
 _HEAD_OPS = ("Softmax", "MatMul", "Add", "Div", "Sub", "Mul", "Max", "Min", "Clip", "ReduceSum", "CumSum")
 
 
