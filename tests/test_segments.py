@@ -77,9 +77,8 @@ def seam_ok(chroma: list[np.ndarray], seams: list[int], tolerance: float = 1.05)
 
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory):
-    # 256 wide, not 160: at widths whose chroma rows are not a multiple of 64 bytes, x264's SIMD
-    # code reads bytes it never wrote, and one input encoded twice in one process differed in a
-    # GOP in 9 of 30 runs at 160x96 (0 of 70 at 256x96; 0 of 40 with x264's asm=0). The
+    # 256 wide, not 160: at 160 x264 reads bytes nobody wrote, and one input colorized 30 times
+    # gave two different files (scripts/x264_repeat_probe.py; one file at 256 wide). The
     # bit-for-bit check below is about our segments, not about that.
     return short_gop_clip(tmp_path_factory.mktemp("long") / "long.mp4", width=256)
 
