@@ -21,7 +21,7 @@ import sys
 from dataclasses import replace
 from pathlib import Path
 
-from realtime_color.weights import CheckpointError, load_checkpoint, save_checkpoint
+from realtime_color.model.weights import CheckpointError, load_checkpoint, save_checkpoint
 
 
 def _source(path: Path, ckpt) -> dict:

@@ -1,7 +1,7 @@
 """A before/after contact sheet of two models: gray | before | after | truth, one row per picture.
 
     python scripts/before_after_sheet.py before.safetensors after.safetensors pictures/ -o sheet.jpg
-    git show 902ad5b:realtime_color/models/default.safetensors > first.safetensors   # the first default
+    git show 902ad5b:realtime_color/model/bundled/default.safetensors > first.safetensors   # the first default
     python scripts/before_after_sheet.py first.safetensors default pictures/ -o docs/before_after.jpg
 
 Each colour picture is turned gray and colorized by both models (PyTorch fp32 on the CPU, each at
@@ -17,13 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime_color import metrics
-from realtime_color.backends.pytorch import TorchBackend
-from realtime_color.checkpoint import default_model_path
-from realtime_color.colorizer import Colorizer
-from realtime_color.evaluate import tile_sheet
+from realtime_color.evaluation import metrics
+from realtime_color.evaluation.evaluate import tile_sheet
 from realtime_color.media.images import expand_inputs, read_image, write_image
-from realtime_color.weights import CheckpointError, load_checkpoint
+from realtime_color.model.checkpoint import default_model_path
+from realtime_color.model.weights import CheckpointError, load_checkpoint
+from realtime_color.runtime.backends.pytorch import TorchBackend
+from realtime_color.runtime.colorizer import Colorizer
 
 
 def main() -> int:

@@ -2,7 +2,7 @@
 
     python scripts/build_default_onnx.py
 
-Reads realtime_color/models/default.safetensors (needs PyTorch) and writes, beside it,
+Reads realtime_color/model/bundled/default.safetensors (needs PyTorch) and writes, beside it,
 default-fp32.onnx (weights kept in fp16, as the checkpoint stores them) and default-int8.onnx
 (the encoder quantised as `--backend onnxruntime-int8` does), each recording the checkpoint's
 sha256 in its metadata_props. tests/test_lean.py fails until they match the checkpoint;
@@ -17,8 +17,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
-from realtime_color.checkpoint import default_model_path  # noqa: E402
-from realtime_color.export import build_shipped_onnx  # noqa: E402
+from realtime_color.model.checkpoint import default_model_path  # noqa: E402
+from realtime_color.runtime.export import build_shipped_onnx  # noqa: E402
 
 
 def main() -> None:

@@ -15,9 +15,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from realtime_color.evaluate import GAINS, evaluate_gains
+from realtime_color.evaluation.evaluate import GAINS, evaluate_gains
 from realtime_color.media.images import expand_inputs, read_image
-from realtime_color.weights import load_checkpoint, save_checkpoint
+from realtime_color.model.weights import load_checkpoint, save_checkpoint
 
 
 def main() -> int:

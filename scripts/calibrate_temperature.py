@@ -37,13 +37,13 @@ from pathlib import Path
 
 import numpy as np
 
-from realtime_color import metrics
-from realtime_color.backends.pytorch import TorchBackend
-from realtime_color.colorizer import Colorizer, compose, unit_to_frame
-from realtime_color.evaluate import gain_interval
+from realtime_color.evaluation import metrics
+from realtime_color.evaluation.evaluate import gain_interval
 from realtime_color.media.images import expand_inputs, read_image
-from realtime_color.model import ESTIMATORS
-from realtime_color.weights import load_checkpoint, save_checkpoint
+from realtime_color.model.network import ESTIMATORS
+from realtime_color.model.weights import load_checkpoint, save_checkpoint
+from realtime_color.runtime.backends.pytorch import TorchBackend
+from realtime_color.runtime.colorizer import Colorizer, compose, unit_to_frame
 
 # Each rule's grid: (temperatures, gains).
 GRIDS = {

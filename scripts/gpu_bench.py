@@ -10,10 +10,10 @@ import sys
 
 import torch
 
-from realtime_color.backends.pytorch import TorchBackend
-from realtime_color.bench import bench_row, machine_info, matmul_peak
-from realtime_color.model import build_model
-from realtime_color.weights import load_checkpoint
+from realtime_color.evaluation.bench import bench_row, machine_info, matmul_peak
+from realtime_color.model.network import build_model
+from realtime_color.model.weights import load_checkpoint
+from realtime_color.runtime.backends.pytorch import TorchBackend
 
 
 def main() -> None:

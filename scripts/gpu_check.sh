@@ -7,4 +7,4 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 mkdir -p "$OUT"
 nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv | tee "$OUT/gpu.txt"
 python3 -m pytest -q -p no:cacheprovider tests/test_gpu.py tests/test_engine.py 2>&1 | tail -20 | tee "$OUT/gpu_tests.log"
-python3 scripts/gpu_bench.py realtime_color/models/default.safetensors 2>&1 | tee "$OUT/bench.jsonl"
+python3 scripts/gpu_bench.py realtime_color/model/bundled/default.safetensors 2>&1 | tee "$OUT/bench.jsonl"

@@ -26,7 +26,7 @@ import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 
-from realtime_color.model import annealed_mean, bin_centres, binned_ab, binned_median
+from realtime_color.model.network import annealed_mean, bin_centres, binned_ab, binned_median
 
 
 class NchwSoftmax(torch.nn.Module):

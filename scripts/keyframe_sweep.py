@@ -19,15 +19,15 @@ import sys
 import tempfile
 from pathlib import Path
 
-from realtime_color.backends import open_backend
-from realtime_color.bench import pipeline_fps, transcode_fps
-from realtime_color.colorizer import Colorizer
-from realtime_color.evaluate import evaluate_video
+from realtime_color.evaluation.bench import pipeline_fps, transcode_fps
+from realtime_color.evaluation.evaluate import evaluate_video
 from realtime_color.media.images import read_image
 from realtime_color.media.synth import write_clip
-from realtime_color.stages import PipelineConfig
-from realtime_color.temporal import TemporalConfig
-from realtime_color.weights import load_checkpoint
+from realtime_color.model.weights import load_checkpoint
+from realtime_color.runtime.backends import open_backend
+from realtime_color.runtime.colorizer import Colorizer
+from realtime_color.video.stages import PipelineConfig
+from realtime_color.video.temporal import TemporalConfig
 
 QUALITY_KEYS = ("psnr", "psnr_gray", "flicker", "flicker_truth", "cdc", "cdc_truth")
 

@@ -12,9 +12,9 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from realtime_color.data import load_cutouts, load_images, split, validation_composites
 from realtime_color.media.images import write_image
-from realtime_color.train_config import TrainConfig
+from realtime_color.training.config import TrainConfig
+from realtime_color.training.data import load_cutouts, load_images, split, validation_composites
 
 
 def main(photos: str, paste: str, out: Path) -> int:

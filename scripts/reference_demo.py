@@ -25,7 +25,7 @@ import av
 import cv2
 import numpy as np
 
-from realtime_color.evaluate import chroma_error, true_colours_at
+from realtime_color.evaluation.evaluate import chroma_error, true_colours_at
 from realtime_color.media.images import write_image
 from realtime_color.media.synth import SceneClip, night_view, write_clip
 

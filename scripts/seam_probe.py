@@ -14,10 +14,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from realtime_color.backends import open_backend  # noqa: E402
-from realtime_color.checkpoint import ModelFile  # noqa: E402
-from realtime_color.colorizer import Colorizer  # noqa: E402
-from realtime_color.stages import PipelineConfig, colorize_file  # noqa: E402
+from realtime_color.model.checkpoint import ModelFile  # noqa: E402
+from realtime_color.runtime.backends import open_backend  # noqa: E402
+from realtime_color.runtime.colorizer import Colorizer  # noqa: E402
+from realtime_color.video.stages import PipelineConfig, colorize_file  # noqa: E402
 from tests.test_segments import _split_run, psnr, read_video, seam_ok, short_gop_clip  # noqa: E402
 
 

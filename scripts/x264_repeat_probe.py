@@ -15,12 +15,12 @@ import hashlib
 import tempfile
 from pathlib import Path
 
-from realtime_color.backends import open_backend
-from realtime_color.checkpoint import ModelFile
-from realtime_color.colorizer import Colorizer
 from realtime_color.media import video
 from realtime_color.media.synth import write_clip
-from realtime_color.stages import PipelineConfig, colorize_file
+from realtime_color.model.checkpoint import ModelFile
+from realtime_color.runtime.backends import open_backend
+from realtime_color.runtime.colorizer import Colorizer
+from realtime_color.video.stages import PipelineConfig, colorize_file
 
 
 def main() -> int:

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from realtime_color.media.images import write_image
-from realtime_color.model import ColorizerNet
-from realtime_color.weights import save_checkpoint
+from realtime_color.model.network import ColorizerNet
+from realtime_color.model.weights import save_checkpoint
 
 
 def scene(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:

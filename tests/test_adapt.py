@@ -6,13 +6,13 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from realtime_color.backends import open_backend
 from realtime_color.cli import app
-from realtime_color.colorizer import Colorizer
+from realtime_color.evaluation.metrics import to_gray
 from realtime_color.media.images import write_image
 from realtime_color.media.synth import write_clip
-from realtime_color.metrics import to_gray
-from realtime_color.weights import load_checkpoint
+from realtime_color.model.weights import load_checkpoint
+from realtime_color.runtime.backends import open_backend
+from realtime_color.runtime.colorizer import Colorizer
 
 runner = CliRunner()
 
@@ -44,8 +44,8 @@ def test_adapt_moves_toward_the_cameras_palette(tmp_path, random_checkpoint, hea
     if head == "bins":  # a binned head is fitted on its own loss (cross-entropy over bins)
         import torch
 
-        from realtime_color.model import ModelConfig, build_model
-        from realtime_color.weights import save_checkpoint
+        from realtime_color.model.network import ModelConfig, build_model
+        from realtime_color.model.weights import save_checkpoint
 
         torch.manual_seed(0)
         random_checkpoint = str(tmp_path / "bins.safetensors")
@@ -76,7 +76,7 @@ def test_adapt_moves_toward_the_cameras_palette(tmp_path, random_checkpoint, hea
 
 
 def test_adapt_from_a_video_skips_duplicates_and_holds_out_the_end(tmp_path):
-    from realtime_color.adapt import AdaptConfig, sample_frames
+    from realtime_color.training.adapt import AdaptConfig, sample_frames
 
     clip = write_clip(tmp_path / "day.mp4", seconds=2.0, width=160, height=96, audio=False)
     still = tmp_path / "still"
@@ -100,7 +100,7 @@ def test_adapt_refuses_gray_footage(tmp_path):
 
 
 def test_ctrl_c_keeps_the_best_state_validated_so_far(tmp_path, random_checkpoint, monkeypatch):
-    import realtime_color.adapt as adapt_mod
+    import realtime_color.training.adapt as adapt_mod
 
     frames = tmp_path / "day"
     for i in range(8):

@@ -12,7 +12,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from realtime_color.backbones import (
+from realtime_color.model.backbones import (
     CAFFE_BGR,
     TORCHVISION,
     UNIT_RGB,
@@ -22,7 +22,7 @@ from realtime_color.backbones import (
     init_backbone,
     load_backbone,
 )
-from realtime_color.model import ColorizerNet
+from realtime_color.model.network import ColorizerNet
 
 h5py = pytest.importorskip("h5py")
 onnx = pytest.importorskip("onnx")

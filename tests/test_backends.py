@@ -8,12 +8,12 @@ import numpy as np
 import pytest
 import torch
 
-from realtime_color.backends import BackendError, open_backend
-from realtime_color.backends.ort import OrtBackend
-from realtime_color.backends.pytorch import TorchBackend
-from realtime_color.colorizer import Colorizer
-from realtime_color.export import export_onnx, onnx_parity, parity_inputs
-from realtime_color.weights import load_checkpoint
+from realtime_color.model.weights import load_checkpoint
+from realtime_color.runtime.backends import BackendError, open_backend
+from realtime_color.runtime.backends.ort import OrtBackend
+from realtime_color.runtime.backends.pytorch import TorchBackend
+from realtime_color.runtime.colorizer import Colorizer
+from realtime_color.runtime.export import export_onnx, onnx_parity, parity_inputs
 
 from .conftest import scene
 
@@ -72,10 +72,10 @@ def test_int8_backend_is_built_once_checked_and_close_to_fp32(tmp_path, monkeypa
     # A copy of the default model: the bundled one runs from the ONNX files shipped beside it.
     import shutil
 
-    from realtime_color.weights import default_model_path
+    from realtime_color.model.weights import default_model_path
 
     ckpt = load_checkpoint(shutil.copy(default_model_path(), tmp_path / "model.safetensors"))
-    from realtime_color.backends.ort import onnx_cache_dir
+    from realtime_color.runtime.backends.ort import onnx_cache_dir
 
     int8 = open_backend("onnxruntime-int8", ckpt)
     assert int8.precision == "int8" and "int8" in int8.describe()
@@ -89,7 +89,7 @@ def test_int8_backend_is_built_once_checked_and_close_to_fp32(tmp_path, monkeypa
     assert mse > 0
 
     # auto on the CPU: int8 where the CPU has fast int8 instructions, fp32 elsewhere (both cached now).
-    import realtime_color.backends.ort as ort_module
+    import realtime_color.runtime.backends.ort as ort_module
 
     monkeypatch.setattr(ort_module, "cpu_has_fast_int8", lambda: True)
     assert open_backend("auto", ckpt, device="cpu").precision == "int8"
@@ -97,7 +97,7 @@ def test_int8_backend_is_built_once_checked_and_close_to_fp32(tmp_path, monkeypa
     assert open_backend("auto", ckpt, device="cpu").precision == "fp32"
 
     # A build that fails its parity check leaves no int8 file behind and says why; auto then uses fp32.
-    import realtime_color.export as export
+    import realtime_color.runtime.export as export
 
     for p in onnx_cache_dir().glob("*int8*"):
         p.unlink()
@@ -116,9 +116,9 @@ def test_an_export_cached_by_an_older_graph_is_not_reused(tmp_path, monkeypatch)
     the same checkpoint (another head layout) is left alone and the checkpoint is exported again."""
     import shutil
 
-    from realtime_color.backends.ort import onnx_cache_dir
-    from realtime_color.onnx_meta import GRAPH_VERSION
-    from realtime_color.weights import default_model_path
+    from realtime_color.model.weights import default_model_path
+    from realtime_color.runtime.backends.ort import onnx_cache_dir
+    from realtime_color.runtime.onnx_meta import GRAPH_VERSION
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "hub"))
     ckpt = load_checkpoint(shutil.copy(default_model_path(), tmp_path / "model.safetensors"))

@@ -69,8 +69,8 @@ def test_a_sweep_with_write_stores_the_estimator_it_swept(cal, tmp_path, monkeyp
     import cv2
     import numpy as np
 
-    from realtime_color.model import ModelConfig, build_model
-    from realtime_color.weights import load_checkpoint, read_metadata, save_checkpoint
+    from realtime_color.model.network import ModelConfig, build_model
+    from realtime_color.model.weights import load_checkpoint, read_metadata, save_checkpoint
 
     model = tmp_path / "m.safetensors"
     save_checkpoint(build_model(ModelConfig(ab_bins=5, temperature=1.0)).eval(), model, {"inference_size": 32})

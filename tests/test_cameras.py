@@ -16,10 +16,10 @@ import av
 import numpy as np
 import pytest
 
-from realtime_color.backends import open_backend
-from realtime_color.backends.batching import BatchingBackend
-from realtime_color.cameras import CamerasError, CameraSpec, default_name, load_cameras, name_cameras
-from realtime_color.weights import load_checkpoint
+from realtime_color.model.weights import load_checkpoint
+from realtime_color.runtime.backends import open_backend
+from realtime_color.runtime.backends.batching import BatchingBackend
+from realtime_color.video.cameras import CamerasError, CameraSpec, default_name, load_cameras, name_cameras
 from tests.rtsp_server import RtspServer, free_port, rtsp_missing
 
 
@@ -198,7 +198,7 @@ def test_the_grid_page_shows_every_camera_in_a_headless_browser(tmp_path, random
 )
 def test_bench_reports_camera_capacity(source, names, tmp_path):
     """Cameras as played H.264 clips (what a real camera costs) or as synth:// (drawn in the process)."""
-    from realtime_color.bench import camera_rows
+    from realtime_color.evaluation.bench import camera_rows
 
     rows = camera_rows([1, 2], 10.0, 160, 96, 3.0, tmp_path, source=source)
     assert [r["cameras"] for r in rows] == [1, 2] and {r["source"] for r in rows} == {source}

@@ -114,7 +114,7 @@ def test_export_and_info_commands(tmp_path, random_checkpoint):
     assert r.exit_code == 0 and "backend torch" in r.output and "default model" in r.output
     # the bundled model's calibrated figures, at the T and gain it runs with
     assert "over gray, CIEDE2000" in " ".join(r.output.split())
-    from realtime_color.backends.ort import cpu_has_fast_int8
+    from realtime_color.runtime.backends.ort import cpu_has_fast_int8
 
     assert ("the CPU default here" in r.output) == cpu_has_fast_int8()  # says whether auto uses int8
 
@@ -122,7 +122,7 @@ def test_export_and_info_commands(tmp_path, random_checkpoint):
 def test_new_models_and_exports_never_replace_a_file_silently(tmp_path, image_dir, random_checkpoint):
     """train, adapt and export refuse, before any work: a folder, the wrong kind of name (a photo
     among the training data), an input, or an existing file without --force."""
-    from realtime_color.weights import default_model_path
+    from realtime_color.model.weights import default_model_path
 
     photo = image_dir / "photo1.png"
     photo_bytes = photo.read_bytes()

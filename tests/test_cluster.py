@@ -102,7 +102,7 @@ def test_cluster_colorizes_a_folder_and_a_long_clip_without_a_seam(ray_cluster, 
         assert t_out == t_in and audio_out == audio_in and audio_in
     # The seam, at the default quality (CRF 18): a part's first frame is an IDR, as at each of the
     # source's keyframes in a single run, and its encoder saw the frames around it (segments.py).
-    from realtime_color.segments import plan_segments
+    from realtime_color.video.segments import plan_segments
 
     segs = plan_segments(clips / "long.mp4", SEGMENT_S)
     seams = [sum(s.frames for s in segs[:i]) for i in range(1, len(segs))]
@@ -122,9 +122,9 @@ def test_cluster_colorizes_a_folder_and_a_long_clip_without_a_seam(ray_cluster, 
 
 
 def test_a_worker_that_cannot_see_an_input_fails_it_clearly(tmp_path):
-    from realtime_color.cluster import WorkerOptions, run_segment
-    from realtime_color.segments import Segment
-    from realtime_color.stages import PipelineConfig
+    from realtime_color.video.cluster import WorkerOptions, run_segment
+    from realtime_color.video.segments import Segment
+    from realtime_color.video.stages import PipelineConfig
 
     seg = Segment(0, None, None, None, 10, 1)
     opts = WorkerOptions(None, "onnxruntime", "cpu", None, PipelineConfig())
@@ -148,8 +148,8 @@ def _segment_workers() -> list[int]:
 def test_a_killed_worker_s_segment_is_run_again(ray_cluster, clips, tmp_path):
     import threading
 
-    from realtime_color.cluster import FileJob, WorkerOptions, run
-    from realtime_color.stages import PipelineConfig
+    from realtime_color.video.cluster import FileJob, WorkerOptions, run
+    from realtime_color.video.stages import PipelineConfig
 
     job = FileJob(clips / "long.mp4", tmp_path / "long.mp4")
     opts = WorkerOptions(None, "onnxruntime", "cpu", None, PipelineConfig(), crf=30)

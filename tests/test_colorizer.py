@@ -5,10 +5,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime_color.backends.pytorch import TorchBackend
-from realtime_color.colorizer import Colorizer, inference_shape
-from realtime_color.metrics import lab_lightness, luma_psnr, to_gray
-from realtime_color.weights import load_checkpoint
+from realtime_color.evaluation.metrics import lab_lightness, luma_psnr, to_gray
+from realtime_color.model.weights import load_checkpoint
+from realtime_color.runtime.backends.pytorch import TorchBackend
+from realtime_color.runtime.colorizer import Colorizer, inference_shape
 
 from .conftest import scene
 
@@ -78,8 +78,8 @@ def test_numpy_path_matches_the_torch_colour_maths():
     import torch.nn.functional as F
 
     from realtime_color.color import lab_to_rgb, luminance_to_L, rgb_to_L
-    from realtime_color.colorizer import STRIDE, compose, frame_to_L, resize_L
-    from realtime_color.model import STRIDE as MODEL_STRIDE
+    from realtime_color.model.network import STRIDE as MODEL_STRIDE
+    from realtime_color.runtime.colorizer import STRIDE, compose, frame_to_L, resize_L
 
     assert STRIDE == MODEL_STRIDE
     rgb = scene(75, 131)

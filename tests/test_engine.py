@@ -9,9 +9,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from realtime_color.backends.trt import default_engine_dir
 from realtime_color.cli import app
-from realtime_color.engine import Profile, engine_name, fp16_layer_fraction, list_engines, parse_shape
+from realtime_color.runtime.backends.trt import default_engine_dir
+from realtime_color.runtime.engine import Profile, engine_name, fp16_layer_fraction, list_engines, parse_shape
 
 runner = CliRunner()
 
@@ -97,9 +97,9 @@ def test_info_from_another_folder_finds_an_engine_built_from_the_project_root(tm
     env["XDG_CACHE_HOME"] = str(tmp_path / "xdg")
     env["PYTHONPATH"] = str(root)
     place = (
-        "from realtime_color.backends.trt import default_engine_dir\n"
-        "from realtime_color.checkpoint import ModelFile\n"
-        "from realtime_color.engine import Profile, engine_name, store_engine\n"
+        "from realtime_color.runtime.backends.trt import default_engine_dir\n"
+        "from realtime_color.model.checkpoint import ModelFile\n"
+        "from realtime_color.runtime.engine import Profile, engine_name, store_engine\n"
         "ident = {'tensorrt': '10.3.0', 'gpu': 'NVIDIA Jetson AGX Orin', 'compute_capability': '8.7'}\n"
         "stem = engine_name(ModelFile.open().sha256, ident, 'fp16', Profile())\n"
         "print(store_engine(default_engine_dir(), stem, b'plan', {**ident, 'precision': 'fp16'}))\n"

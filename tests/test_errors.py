@@ -33,9 +33,9 @@ def test_every_project_exception_derives_from_rtcolor_error():
 
 
 def test_errors_keep_the_builtin_bases_callers_catch():
-    from realtime_color.backends import BackendError
-    from realtime_color.checkpoint import CheckpointError
     from realtime_color.media.outputs import OutputError
+    from realtime_color.model.checkpoint import CheckpointError
+    from realtime_color.runtime.backends import BackendError
 
     assert issubclass(CheckpointError, ValueError) and issubclass(BackendError, RuntimeError)
     assert issubclass(OutputError, OSError) and issubclass(ConfigError, ValueError)
@@ -65,8 +65,8 @@ def test_config_errors_name_fields_and_let_the_caller_spell_them():
 def test_the_cli_turns_any_rtcolor_error_into_one_line(monkeypatch):
     from typer.testing import CliRunner
 
-    from realtime_color import checkpoint
     from realtime_color.cli import app
+    from realtime_color.model import checkpoint
 
     def broken(path=None):
         raise checkpoint.CheckpointError("model file x.safetensors does not exist")

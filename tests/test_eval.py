@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from realtime_color.cli import app
-from realtime_color.evaluate import gain_interval
+from realtime_color.evaluation.evaluate import gain_interval
 from realtime_color.media.images import read_image, write_image
 from realtime_color.media.synth import write_clip
 
@@ -35,7 +35,7 @@ def test_eval_json_agrees_with_an_independent_psnr(tmp_path, random_checkpoint):
     assert isinstance(result["psnr"], float) and isinstance(result["psnr_gray"], float)
     assert result["luma_psnr"] >= 40  # colour was added, the gray input's luminance was kept
     # Independently: colorize the gray versions with `rtcolor image`, compute PSNR with plain numpy.
-    from realtime_color.metrics import to_gray
+    from realtime_color.evaluation.metrics import to_gray
 
     gray_dir = tmp_path / "gray"
     for i in range(2):

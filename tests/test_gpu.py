@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-from realtime_color.backends.pytorch import TorchBackend
-from realtime_color.export import parity, parity_inputs
-from realtime_color.model import ColorizerNet
+from realtime_color.model.network import ColorizerNet
+from realtime_color.runtime.backends.pytorch import TorchBackend
+from realtime_color.runtime.export import parity, parity_inputs
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")]
 
@@ -50,8 +50,8 @@ def test_cuda_graph_equals_eager(model):
 
 
 def test_cuda_training_step_reduces_loss():
-    from realtime_color.data import lab_split
-    from realtime_color.fitting import ab_loss
+    from realtime_color.training.data import lab_split
+    from realtime_color.training.fitting import ab_loss
 
     torch.manual_seed(0)
     model = ColorizerNet().cuda().to(memory_format=torch.channels_last)
@@ -77,8 +77,8 @@ def test_onnxruntime_cuda_provider_matches_pytorch(model, tmp_path):
     ort = pytest.importorskip("onnxruntime")
     if "CUDAExecutionProvider" not in ort.get_available_providers():
         pytest.skip("this onnxruntime has no CUDA execution provider (pip install onnxruntime-gpu)")
-    from realtime_color.backends.ort import OrtBackend
-    from realtime_color.export import export_onnx
+    from realtime_color.runtime.backends.ort import OrtBackend
+    from realtime_color.runtime.export import export_onnx
 
     path = export_onnx(model, tmp_path / "m.onnx")
     be = OrtBackend(path, device="cuda")
@@ -91,11 +91,11 @@ def test_onnxruntime_cuda_provider_matches_pytorch(model, tmp_path):
 def test_video_pipeline_on_cuda(tmp_path):
     """The whole file job with torch CUDA fp16: every frame out, luma untouched."""
     pytest.importorskip("av")
-    from realtime_color.backends import open_backend
-    from realtime_color.colorizer import Colorizer
     from realtime_color.media.synth import write_clip
-    from realtime_color.stages import PipelineConfig, colorize_file
-    from realtime_color.weights import load_checkpoint
+    from realtime_color.model.weights import load_checkpoint
+    from realtime_color.runtime.backends import open_backend
+    from realtime_color.runtime.colorizer import Colorizer
+    from realtime_color.video.stages import PipelineConfig, colorize_file
 
     clip = write_clip(tmp_path / "c.mp4", seconds=1.0, width=320, height=180, gray=True)
     ckpt = load_checkpoint(None)

@@ -315,10 +315,10 @@ def test_eval_says_too_small_and_no_video_stream(tmp_path, random_checkpoint):
 
 
 def test_progress_sees_the_last_frame(clips, tmp_path, random_checkpoint):
-    from realtime_color.backends import open_backend
-    from realtime_color.colorizer import Colorizer
-    from realtime_color.stages import PipelineConfig, colorize_file
-    from realtime_color.weights import load_checkpoint
+    from realtime_color.model.weights import load_checkpoint
+    from realtime_color.runtime.backends import open_backend
+    from realtime_color.runtime.colorizer import Colorizer
+    from realtime_color.video.stages import PipelineConfig, colorize_file
 
     colorizer = Colorizer(open_backend("torch", load_checkpoint(random_checkpoint), device="cpu"), size=64)
     seen = []

@@ -14,10 +14,10 @@ import textwrap
 import numpy as np
 import pytest
 
-from realtime_color.checkpoint import default_model_path, file_sha256, read_metadata, shipped_onnx_path
 from realtime_color.media.images import read_image, write_image
 from realtime_color.media.synth import write_clip
-from realtime_color.onnx_meta import SOURCE_SHA256_KEY, ExportInfo
+from realtime_color.model.checkpoint import default_model_path, file_sha256, read_metadata, shipped_onnx_path
+from realtime_color.runtime.onnx_meta import SOURCE_SHA256_KEY, ExportInfo
 
 from .conftest import scene
 
@@ -116,8 +116,8 @@ def test_shipped_onnx_was_built_from_the_shipped_checkpoint(precision):
 
 
 def test_default_model_runs_from_the_shipped_files():
-    from realtime_color.backends import open_backend
-    from realtime_color.checkpoint import ModelFile
+    from realtime_color.model.checkpoint import ModelFile
+    from realtime_color.runtime.backends import open_backend
 
     ckpt = ModelFile.open()
     for name, precision in (("onnxruntime", "fp32"), ("onnxruntime-int8", "int8")):
@@ -127,15 +127,15 @@ def test_default_model_runs_from_the_shipped_files():
 
 def test_a_stale_shipped_file_is_not_used(tmp_path, monkeypatch):
     """A shipped file from another checkpoint is refused (with the command that rebuilds it)."""
-    import realtime_color.backends.ort as ort_module
-    from realtime_color.backends.ort import OrtBackend
-    from realtime_color.checkpoint import ModelFile
-    from realtime_color.export import describe_onnx
+    import realtime_color.runtime.backends.ort as ort_module
+    from realtime_color.model.checkpoint import ModelFile
+    from realtime_color.runtime.backends.ort import OrtBackend
+    from realtime_color.runtime.export import describe_onnx
 
     ckpt = ModelFile.open()
     ckpt.meta["sha256"] = "0" * 64  # as if default.safetensors had been replaced
     monkeypatch.setattr(ort_module, "onnx_cache_dir", lambda: tmp_path)
-    from realtime_color.onnx_meta import GRAPH_VERSION
+    from realtime_color.runtime.onnx_meta import GRAPH_VERSION
 
     cached = tmp_path / f"{'0' * 16}-g{GRAPH_VERSION}-fp32.onnx"  # a cached export of that replacement
     cached.write_bytes(shipped_onnx_path("fp32").read_bytes())
@@ -149,10 +149,10 @@ def test_a_stale_shipped_file_is_not_used(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_shipped_onnx_matches_pytorch_on_a_picture():
     """The lean path (numpy colour maths, shipped ONNX) gives today's torch path's picture."""
-    from realtime_color.backends import open_backend
-    from realtime_color.checkpoint import ModelFile
-    from realtime_color.colorizer import Colorizer
-    from realtime_color.weights import load_checkpoint
+    from realtime_color.model.checkpoint import ModelFile
+    from realtime_color.model.weights import load_checkpoint
+    from realtime_color.runtime.backends import open_backend
+    from realtime_color.runtime.colorizer import Colorizer
 
     ckpt = load_checkpoint()
     torch_out = Colorizer(open_backend("torch", ckpt), size=256, chroma_gain=ckpt.chroma_gain).colorize(scene(200, 300))

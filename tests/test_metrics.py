@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from realtime_color import metrics
+from realtime_color.evaluation import metrics
 
 
 def test_identical_images():

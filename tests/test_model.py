@@ -9,8 +9,8 @@ import torch
 import torch.nn.functional as F
 from torchvision.models import vgg16
 
-from realtime_color.backbones import BackboneError, init_backbone
-from realtime_color.model import ARCHS, ColorizerNet, ModelConfig, build_model, count_parameters
+from realtime_color.model.backbones import BackboneError, init_backbone
+from realtime_color.model.network import ARCHS, ColorizerNet, ModelConfig, build_model, count_parameters
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def test_build_model_is_the_one_place_that_knows_architectures(tmp_path, monkeyp
         pass
 
     monkeypatch.setitem(ARCHS, "wider", Wider)
-    from realtime_color.weights import load_checkpoint, save_checkpoint
+    from realtime_color.model.weights import load_checkpoint, save_checkpoint
 
     path = save_checkpoint(build_model(ModelConfig(arch="wider")), tmp_path / "w.safetensors")
     assert type(load_checkpoint(path).model) is Wider
@@ -83,7 +83,7 @@ def test_pad_is_replicate_not_black(net):
 
 
 def test_soft_bins_are_a_distribution_whose_mean_is_the_pixel():
-    from realtime_color.model import BIN_RANGE, bin_centres, soft_bins
+    from realtime_color.model.network import BIN_RANGE, bin_centres, soft_bins
 
     n = 21
     ab = torch.rand(3, 2, 5, 7) * 1.8 - 0.9
@@ -99,7 +99,7 @@ def test_soft_bins_are_a_distribution_whose_mean_is_the_pixel():
 
 
 def test_annealed_mean_goes_from_the_mean_to_the_mode():
-    from realtime_color.model import annealed_mean, bin_centres
+    from realtime_color.model.network import annealed_mean, bin_centres
 
     n = 5
     centres = bin_centres(n)
@@ -115,8 +115,8 @@ def test_annealed_mean_goes_from_the_mean_to_the_mode():
 
 
 def test_a_binned_model_outputs_ab_and_exports_to_onnx(tmp_path):
-    from realtime_color.export import export_onnx, onnx_parity, parity_inputs
-    from realtime_color.model import annealed_mean
+    from realtime_color.model.network import annealed_mean
+    from realtime_color.runtime.export import export_onnx, onnx_parity, parity_inputs
 
     torch.manual_seed(0)
     net = build_model(ModelConfig(ab_bins=7, temperature=0.5)).eval()
@@ -144,7 +144,7 @@ def test_a_binned_model_outputs_ab_and_exports_to_onnx(tmp_path):
     ],
 )
 def test_marginal_median_reads_the_histogram(masses, median):
-    from realtime_color.model import marginal_median
+    from realtime_color.model.network import marginal_median
 
     p = torch.zeros(21)
     for k, v in masses.items():
@@ -153,7 +153,7 @@ def test_marginal_median_reads_the_histogram(masses, median):
 
 
 def test_the_median_is_not_pulled_by_a_tail_of_vivid_hues():
-    from realtime_color.model import annealed_mean, bin_centres, binned_median
+    from realtime_color.model.network import annealed_mean, bin_centres, binned_median
 
     n = 5
     neutral, red = 2 * n + 2, 4 * n + 2  # (0, 0) and (a=+1, b=0)
@@ -170,8 +170,8 @@ def test_the_median_is_not_pulled_by_a_tail_of_vivid_hues():
 
 
 def test_a_median_model_runs_its_estimator_and_exports_to_onnx(tmp_path):
-    from realtime_color.export import export_onnx, fp32_nodes, onnx_parity, parity_inputs
-    from realtime_color.model import binned_median
+    from realtime_color.model.network import binned_median
+    from realtime_color.runtime.export import export_onnx, fp32_nodes, onnx_parity, parity_inputs
 
     torch.manual_seed(0)
     net = build_model(ModelConfig(ab_bins=7, temperature=0.5, estimator="median")).eval()

@@ -9,9 +9,9 @@ import textwrap
 
 from typer.testing import CliRunner
 
-from realtime_color.checkpoint import file_sha256, read_metadata
 from realtime_color.cli import app
-from realtime_color.onnx_meta import FORMAT, ExportInfo
+from realtime_color.model.checkpoint import file_sha256, read_metadata
+from realtime_color.runtime.onnx_meta import FORMAT, ExportInfo
 
 runner = CliRunner()
 
@@ -51,9 +51,9 @@ def test_an_exported_onnx_opened_alone_names_its_model(tmp_path, random_checkpoi
 
 
 def test_the_onnxruntime_backend_reads_the_description_back(tmp_path, random_checkpoint, monkeypatch):
-    import realtime_color.backends.ort as ort_module
-    from realtime_color.backends import open_backend
-    from realtime_color.checkpoint import ModelFile
+    import realtime_color.runtime.backends.ort as ort_module
+    from realtime_color.model.checkpoint import ModelFile
+    from realtime_color.runtime.backends import open_backend
 
     monkeypatch.setattr(ort_module, "onnx_cache_dir", lambda: tmp_path)
     ckpt = ModelFile.open(random_checkpoint)
@@ -61,7 +61,7 @@ def test_the_onnxruntime_backend_reads_the_description_back(tmp_path, random_che
     assert be.export_info.source_sha256 == ckpt.sha256 and be.export_info.precision == "fp32"
     assert be.export_info.inference_size == ckpt.inference_size
     # A file under this model's cache key that came from another model is exported again, not used.
-    from realtime_color.export import describe_onnx
+    from realtime_color.runtime.export import describe_onnx
 
     describe_onnx(be.path, {"rtcolor.source_sha256": "f" * 64})
     again = open_backend("onnxruntime", ckpt, device="cpu")

@@ -6,7 +6,7 @@ import threading
 import time
 
 from realtime_color.media.frames import Policy, Read, Status
-from realtime_color.pipeline import Outcome, Passenger, Pipeline, Stage
+from realtime_color.video.pipeline import Outcome, Passenger, Pipeline, Stage
 
 
 class Numbers:

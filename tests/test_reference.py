@@ -12,10 +12,8 @@ import pytest
 from typer.testing import CliRunner
 
 from realtime_color.cli import app
-from realtime_color.evaluate import chroma_error, true_colours_at
-from realtime_color.media.images import write_image
-from realtime_color.media.synth import SceneClip, night_view
-from realtime_color.reference import (
+from realtime_color.evaluation.evaluate import chroma_error, true_colours_at
+from realtime_color.guidance.reference import (
     Reference,
     ReferenceConfig,
     ReferenceError,
@@ -23,6 +21,8 @@ from realtime_color.reference import (
     match_score,
     match_weights,
 )
+from realtime_color.media.images import write_image
+from realtime_color.media.synth import SceneClip, night_view
 
 runner = CliRunner()
 H, W, FPS, N = 180, 320, 15, 30

@@ -7,13 +7,13 @@ import av
 import numpy as np
 import pytest
 
-from realtime_color.backends import open_backend
-from realtime_color.checkpoint import ModelFile
-from realtime_color.colorizer import Colorizer
 from realtime_color.media.synth import write_clip
 from realtime_color.media.video import VideoError
-from realtime_color.segments import colorize_segment, join_parts, part_path, plan_segments
-from realtime_color.stages import PipelineConfig, colorize_file
+from realtime_color.model.checkpoint import ModelFile
+from realtime_color.runtime.backends import open_backend
+from realtime_color.runtime.colorizer import Colorizer
+from realtime_color.video.segments import colorize_segment, join_parts, part_path, plan_segments
+from realtime_color.video.stages import PipelineConfig, colorize_file
 
 SEGMENT_S, WARMUP_S = 1.5, 2.0  # a 6 s clip with a 1 s GOP: 3 segments, warm-ups from 0 s and 2 s
 

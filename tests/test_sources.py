@@ -119,7 +119,7 @@ class Recorder:
 
 
 def test_every_command_reads_the_same_frames_and_colour_metadata(tmp_path, random_checkpoint, monkeypatch):
-    from realtime_color.adapt import AdaptConfig, sample_frames
+    from realtime_color.training.adapt import AdaptConfig, sample_frames
 
     clip = write_clip(tmp_path / "clip.mp4", seconds=1.0, width=96, height=64, gray=False, audio=False)
     pics = tmp_path / "pics"

@@ -19,15 +19,15 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from realtime_color.backends import open_backend
 from realtime_color.cli import app
-from realtime_color.colorizer import Colorizer
 from realtime_color.media.frames import Policy
 from realtime_color.media.sources import LiveSource, SourceError, parse_source
 from realtime_color.media.synth import SceneClip
-from realtime_color.stages import PipelineConfig, colorize_pipeline
-from realtime_color.temporal import TemporalConfig
-from realtime_color.weights import load_checkpoint
+from realtime_color.model.weights import load_checkpoint
+from realtime_color.runtime.backends import open_backend
+from realtime_color.runtime.colorizer import Colorizer
+from realtime_color.video.stages import PipelineConfig, colorize_pipeline
+from realtime_color.video.temporal import TemporalConfig
 
 runner = CliRunner()
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from realtime_color.metrics import TemporalScores, channel_histograms, js_divergence
-from realtime_color.temporal import KeyframePolicy, TemporalConfig, make_tracker
+from realtime_color.evaluation.metrics import TemporalScores, channel_histograms, js_divergence
+from realtime_color.video.temporal import KeyframePolicy, TemporalConfig, make_tracker
 
 
 def textured_L(h=72, w=128, seed=0, shift=0):
@@ -132,7 +132,7 @@ def test_a_pan_is_not_a_cut_but_a_jump_is():
 
 
 def test_the_temporal_method_is_chosen_by_its_config():
-    from realtime_color.temporal import TRACKERS, FlowTracker, StillTracker
+    from realtime_color.video.temporal import TRACKERS, FlowTracker, StillTracker
 
     assert isinstance(make_tracker(TemporalConfig()), FlowTracker)
     assert isinstance(make_tracker(TemporalConfig(method="still")), StillTracker)

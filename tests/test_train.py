@@ -10,12 +10,12 @@ import numpy as np
 import pytest
 import torch
 
-from realtime_color.data import load_images, split
-from realtime_color.fitting import chroma_loss, lr_at
 from realtime_color.media.images import write_image
-from realtime_color.train import TrainConfig, train
-from realtime_color.train_config import AugmentConfig
-from realtime_color.weights import load_checkpoint, read_metadata
+from realtime_color.model.weights import load_checkpoint, read_metadata
+from realtime_color.training.config import AugmentConfig
+from realtime_color.training.data import load_images, split
+from realtime_color.training.fitting import chroma_loss, lr_at
+from realtime_color.training.trainer import TrainConfig, train
 
 from .conftest import scene
 
@@ -146,7 +146,7 @@ def _cutout_dir(tmp_path, rgba: bool = True):
 
 def test_paste_keeps_every_label_consistent_with_its_colour(tmp_path):
     from realtime_color.color import normalize_ab, rgb_to_lab
-    from realtime_color.data import lab_split, load_cutouts, make_batch
+    from realtime_color.training.data import lab_split, load_cutouts, make_batch
 
     cutouts, names = load_cutouts(_cutout_dir(tmp_path))
     assert names == ["disc.png"] and cutouts[0].shape[2] == 4
@@ -169,7 +169,7 @@ def test_paste_keeps_every_label_consistent_with_its_colour(tmp_path):
 
 
 def test_paste_refuses_a_folder_without_rgba_pictures(tmp_path):
-    from realtime_color.data import load_cutouts
+    from realtime_color.training.data import load_cutouts
 
     with pytest.raises(ValueError, match="no RGBA pictures"):
         load_cutouts(_cutout_dir(tmp_path, rgba=False))
@@ -203,7 +203,7 @@ def test_cached_frozen_stages_train_only_the_rest_and_record_the_backbone(data_d
     meta = ckpt.meta["training"]
     assert meta["backbone"]["format"] == "torchvision" and len(meta["backbone"]["sha256"]) == 64
     assert meta["config"]["freeze_stages"] == 4
-    from realtime_color.backbones import load_backbone
+    from realtime_color.model.backbones import load_backbone
 
     src = load_backbone(str(bb)).state_dict()
     # Frozen stage 3 is the backbone's (to fp16 precision); stage 5 was trained.
@@ -250,8 +250,8 @@ def test_init_continues_a_checkpoint_and_refuses_one_validated_elsewhere(data_di
 
 
 def test_a_binned_head_trains_on_cross_entropy_and_saves_its_temperature(data_dir, tmp_path):
-    from realtime_color.fitting import bins_loss, fit_loss
-    from realtime_color.model import annealed_mean, soft_bins
+    from realtime_color.model.network import annealed_mean, soft_bins
+    from realtime_color.training.fitting import bins_loss, fit_loss
 
     torch.manual_seed(0)
     ab = torch.rand(2, 2, 4, 4) * 1.6 - 0.8
@@ -318,8 +318,8 @@ def test_a_binned_head_refuses_a_second_loss():
 
 
 def test_rebalancing_weights_rare_colours_up_and_keeps_the_loss_scale():
-    from realtime_color.fitting import bin_prior, bins_loss, rebalance_weights
-    from realtime_color.model import bin_centres
+    from realtime_color.model.network import bin_centres
+    from realtime_color.training.fitting import bin_prior, bins_loss, rebalance_weights
 
     n = 9
     # Mostly near-neutral pixels, a few saturated red ones.

@@ -9,9 +9,9 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from realtime_color.backbones import BackboneError, load_backbone
-from realtime_color.model import ColorizerNet
-from realtime_color.weights import (
+from realtime_color.model.backbones import BackboneError, load_backbone
+from realtime_color.model.network import ColorizerNet
+from realtime_color.model.weights import (
     CheckpointError,
     default_model_path,
     load_checkpoint,
@@ -39,7 +39,7 @@ def test_round_trip_fp32_and_fp16(tmp_path):
 def test_a_resaved_checkpoint_describes_its_network_not_the_header_it_copied(tmp_path):
     """Re-saving with a new temperature (scripts/calibrate_temperature.py) passes the old header
     as meta; the file must record the network's config, or it would load with the old one."""
-    from realtime_color.model import ModelConfig, build_model
+    from realtime_color.model.network import ModelConfig, build_model
 
     torch.manual_seed(0)
     path = save_checkpoint(build_model(ModelConfig(ab_bins=5, temperature=0.38)), tmp_path / "m.safetensors")
@@ -142,7 +142,7 @@ def test_average_weights_script_writes_the_mean_and_refuses_another_network(tmp_
     import sys
     from pathlib import Path
 
-    from realtime_color.model import ModelConfig, build_model
+    from realtime_color.model.network import ModelConfig, build_model
 
     script = Path(__file__).parents[1] / "scripts" / "average_weights.py"
     paths = []

@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from realtime_color.color import lab_to_rgb, lab_to_rgb_in_gamut, luma_to_L_table, luminance_to_L, ycbcr_matrix_for
-from realtime_color.colorizer import ab_to_chroma
 from realtime_color.media.frames import Picture, picture_from_bgr, planes_from_rgb
+from realtime_color.runtime.colorizer import ab_to_chroma
 
 from .conftest import scene
 

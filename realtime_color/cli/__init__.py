@@ -15,8 +15,8 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from ..checkpoint import TORCH_EXTRA
 from ..errors import ConfigError, RtcolorError
+from ..model.checkpoint import TORCH_EXTRA
 
 
 class _App(typer.Typer):
@@ -87,7 +87,7 @@ def _references(paths: list[Path] | None) -> list:
     """Load --reference pictures (a bad one fails here, before anything is written)."""
     if not paths:
         return []
-    from ..reference import Reference, ReferenceError
+    from ..guidance.reference import Reference, ReferenceError
 
     try:
         return [Reference(p) for p in paths]
@@ -140,9 +140,9 @@ def _log(message: str) -> None:
 
 
 def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
-    from ..backends import open_backend
-    from ..checkpoint import ModelFile
-    from ..colorizer import Colorizer, check_size
+    from ..model.checkpoint import ModelFile
+    from ..runtime.backends import open_backend
+    from ..runtime.colorizer import Colorizer, check_size
 
     if size is not None:
         try:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 from . import _colorizer, _fail, _log, _references
 
 if TYPE_CHECKING:
-    from ..temporal import TemporalConfig
+    from ..video.temporal import TemporalConfig
 
 
 @dataclass(frozen=True)
@@ -68,12 +68,12 @@ def stream_cameras(specs, outs: list[str], opts: LiveOptions) -> None:
     finite sources."""
     from dataclasses import replace
 
-    from ..backends.batching import BatchingBackend
-    from ..cameras import CameraSet, name_cameras
     from ..media.sinks import SinkError, open_sink
     from ..media.sources import Policy, SourceError, open_source
     from ..media.video import VideoError
-    from ..stages import PipelineConfig, colorize_pipeline
+    from ..runtime.backends.batching import BatchingBackend
+    from ..video.cameras import CameraSet, name_cameras
+    from ..video.stages import PipelineConfig, colorize_pipeline
 
     specs = name_cameras(specs)
     names = [s.name for s in specs]

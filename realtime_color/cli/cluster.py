@@ -43,7 +43,7 @@ def colorize_on_cluster(
     import typer
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..cluster import ClusterError, FileJob, WorkerOptions, import_ray, run
+    from ..video.cluster import ClusterError, FileJob, WorkerOptions, import_ray, run
 
     if pcfg.references or pcfg.colour_frames is not None:
         _fail("--reference and --colour-frames are not supported with --cluster yet; run without --cluster")

@@ -105,8 +105,8 @@ def stream(
     from ..media.sinks import SinkError, open_sink
     from ..media.sources import Policy, SourceError, open_source, parse_source
     from ..media.video import VideoError
-    from ..pipeline import Outcome, summarise
-    from ..stages import PipelineConfig, colorize_pipeline
+    from ..video.pipeline import Outcome, summarise
+    from ..video.stages import PipelineConfig, colorize_pipeline
 
     if segment < 0 or duration < 0 or give_up_after < 0 or fps <= 0:
         _fail("--segment, --duration and --give-up-after must be >= 0 and --fps > 0")
@@ -257,7 +257,7 @@ def stream(
 def _stream_cameras(
     sources: list[str], cameras_file: Path | None, references, outs: list[str], opts: LiveOptions
 ) -> None:
-    from ..cameras import CamerasError, CameraSpec, load_cameras
+    from ..video.cameras import CamerasError, CameraSpec, load_cameras
     from .cameras import stream_cameras
 
     if references:

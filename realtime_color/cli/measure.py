@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from ..temporal import DEFAULT_K, TemporalConfig
+from ..video.temporal import DEFAULT_K, TemporalConfig
 from . import BACKEND_OPTION, DEVICE_OPTION, MODEL_OPTION, SIZE_OPTION, _colorizer, _fail, _log, _note, app, out
 
 
@@ -55,9 +55,9 @@ def bench(
     import torch
     from rich.table import Table
 
-    from ..backends import BackendError, open_backend
-    from ..bench import bench_row, machine_info, matmul_peak
-    from ..weights import load_checkpoint
+    from ..evaluation.bench import bench_row, machine_info, matmul_peak
+    from ..model.weights import load_checkpoint
+    from ..runtime.backends import BackendError, open_backend
 
     try:
         shapes = [tuple(int(v) for v in s.lower().split("x")) for s in sizes]
@@ -98,8 +98,8 @@ def bench(
     e2e_rows, whole_rows, camera_table = [], [], []
     try:
         if peers:
-            from ..bench import peer_rows
-            from ..peers import export_zhang
+            from ..evaluation.bench import peer_rows
+            from ..evaluation.peers import export_zhang
 
             rows += peer_rows(export_zhang(tmp / "zhang.onnx"), runs=min(runs, 5))
             for r in rows[-2:]:
@@ -109,7 +109,7 @@ def bench(
             if whole > 0:
                 whole_rows = _whole_process(Path(e2e_rows[0]["clip"]), tmp, e2e_rows[0]["frames"], whole)
         if cameras:
-            from ..bench import camera_rows
+            from ..evaluation.bench import camera_rows
 
             if camera_source not in ("file", "synth"):
                 _fail(f"--camera-source {camera_source!r}: use file or synth")
@@ -173,7 +173,7 @@ def bench(
 
 
 def _whole_process(clip: Path, tmp: Path, frames: int, runs: int) -> list[dict]:
-    from ..bench import whole_process_rows
+    from ..evaluation.bench import whole_process_rows
     from ..media.images import write_image
     from ..media.synth import SceneClip
 
@@ -183,11 +183,11 @@ def _whole_process(clip: Path, tmp: Path, frames: int, runs: int) -> list[dict]:
 
 
 def _end_to_end(ckpt, dev, clip, tmp, resolution, seconds, k, peers, naive_frames) -> list[dict]:
-    from ..backends import open_backend
-    from ..bench import naive_fps, pipeline_fps, transcode_fps
-    from ..colorizer import Colorizer
+    from ..evaluation.bench import naive_fps, pipeline_fps, transcode_fps
     from ..media.synth import write_clip
-    from ..stages import PipelineConfig
+    from ..runtime.backends import open_backend
+    from ..runtime.colorizer import Colorizer
+    from ..video.stages import PipelineConfig
 
     if clip is None:
         try:
@@ -205,7 +205,7 @@ def _end_to_end(ckpt, dev, clip, tmp, resolution, seconds, k, peers, naive_frame
         naive_fps(clip, tmp / "naive.mp4", colorizer.colorize, f"naive frame by frame ({be.name})", naive_frames)
     )
     if peers:
-        from ..peers import ZhangOpenCV, zhang_colorize
+        from ..evaluation.peers import ZhangOpenCV, zhang_colorize
 
         net = ZhangOpenCV(tmp / "zhang.onnx")  # exported for the model-only peer rows, in the same run
         rows.append(
@@ -254,11 +254,11 @@ def evaluate(
 
     from rich.table import Table
 
-    from ..evaluate import contact_sheet, evaluate_image, evaluate_video, gain_interval, mean_scores
+    from ..evaluation.evaluate import contact_sheet, evaluate_image, evaluate_video, gain_interval, mean_scores
     from ..media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, write_image
     from ..media.video import VIDEO_SUFFIXES, VideoError
-    from ..pipeline import summarise
-    from ..stages import PipelineConfig
+    from ..video.pipeline import summarise
+    from ..video.stages import PipelineConfig
 
     files, unmatched = expand_inputs(paths, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES)
     for item in unmatched:

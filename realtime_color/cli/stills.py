@@ -53,10 +53,10 @@ def image(
     import numpy as np
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ..colorizer import gray_rgb
     from ..media.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, ImageReadError, expand_inputs, write_image
     from ..media.outputs import OutputError, check_folder, check_output
     from ..media.sources import read_still
+    from ..runtime.colorizer import gray_rgb
 
     paths, unmatched = expand_inputs(inputs)
     failures = 0
@@ -131,9 +131,9 @@ def export(
     The file's metadata_props name the source model (sha256, inference size, chroma gain, normalisation).
     Example: rtcolor export -o model.onnx --fp16
     """
-    from ..export import export_onnx, onnx_parity
-    from ..onnx_meta import export_props
-    from ..weights import load_checkpoint
+    from ..model.weights import load_checkpoint
+    from ..runtime.export import export_onnx, onnx_parity
+    from ..runtime.onnx_meta import export_props
 
     _check_output(output, "-o", ".onnx", force)
     ckpt = load_checkpoint(model)
@@ -170,9 +170,9 @@ def build_engine(
 
     Example: rtcolor build-engine --fp16 --max-shape 4x288x512
     """
-    from ..engine import Profile, engine_parity, parse_shape
-    from ..engine import build_engine as run_build
-    from ..weights import load_checkpoint
+    from ..model.weights import load_checkpoint
+    from ..runtime.engine import Profile, engine_parity, parse_shape
+    from ..runtime.engine import build_engine as run_build
 
     try:
         profile = Profile(parse_shape(min_shape), parse_shape(opt_shape), parse_shape(max_shape))
@@ -195,8 +195,8 @@ def info(
     import platform
 
     from .. import __version__
-    from ..backends import available, cuda_available
-    from ..checkpoint import default_model_path, read_metadata
+    from ..model.checkpoint import default_model_path, read_metadata
+    from ..runtime.backends import available, cuda_available
 
     out.print(f"rtcolor {__version__}, Python {platform.python_version()}, {platform.machine()}")
     if cuda_available():  # torch is imported only where a driver says there may be a GPU
@@ -210,8 +210,8 @@ def info(
         out.print(f"no CUDA GPU; CPU with {cores} threads")
     for name, note in available().items():
         out.print(f"backend {name}: {escape(note)}", highlight=False)
-    from ..backends.trt import default_engine_dir
-    from ..engine import list_engines
+    from ..runtime.backends.trt import default_engine_dir
+    from ..runtime.engine import list_engines
 
     folder = engine_dir or default_engine_dir()
     engines = list_engines(folder)

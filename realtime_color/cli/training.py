@@ -14,7 +14,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import ConfigError
-from ..train_config import ADAPT_AUGMENT, AdaptConfig, AugmentConfig, TrainConfig
+from ..training.config import ADAPT_AUGMENT, AdaptConfig, AugmentConfig, TrainConfig
 from . import _check_output, _fail, _log, app, err
 
 
@@ -175,8 +175,8 @@ def train(
     """
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-    from ..colorizer import check_size
-    from ..train import train as run_train
+    from ..runtime.colorizer import check_size
+    from ..training.trainer import train as run_train
 
     _check_output(out_path, "--out", ".safetensors", force or resume)
     if size is not None:
@@ -279,8 +279,8 @@ def adapt(
     """
     from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
-    from ..adapt import adapt as run_adapt
-    from ..checkpoint import default_model_path
+    from ..model.checkpoint import default_model_path
+    from ..training.adapt import adapt as run_adapt
 
     _check_output(out_path, "--out", ".safetensors", force, inputs=(base or default_model_path(),))
     problems: list = []

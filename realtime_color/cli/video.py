@@ -7,8 +7,8 @@ from pathlib import Path
 
 import typer
 
-from ..segments import DEFAULT_SEGMENT_SECONDS
-from ..temporal import TemporalConfig
+from ..video.segments import DEFAULT_SEGMENT_SECONDS
+from ..video.temporal import TemporalConfig
 from . import (
     BACKEND_OPTION,
     DEVICE_OPTION,
@@ -145,8 +145,8 @@ def colorize(
     from ..media.images import expand_inputs
     from ..media.outputs import OutputError, check_folder, check_output, explain
     from ..media.video import VIDEO_SUFFIXES, VideoError
-    from ..pipeline import Outcome
-    from ..stages import PipelineConfig, colorize_file
+    from ..video.pipeline import Outcome
+    from ..video.stages import PipelineConfig, colorize_file
 
     _check_encoder(codec, crf, preset)
     _check_stats(stats_path)
@@ -264,11 +264,11 @@ def _fit_references(refs: list, src: Path, size: int) -> None:
     if not refs:
         return
     from ..color import luma_to_L_table
-    from ..colorizer import inference_shape
+    from ..guidance.reference import ReferenceError, fit_references
     from ..media.frames import Policy, Status
     from ..media.sources import open_source
     from ..media.video import VideoError
-    from ..reference import ReferenceError, fit_references
+    from ..runtime.colorizer import inference_shape
 
     source = open_source(src, Policy.FILE, kind="file")  # the same factory and decoder as the job
     try:
@@ -291,9 +291,9 @@ def _colour_frames(folder: Path, src: Path, size: int, temporal):
     """Read and check --colour-frames against the video (a first pass finds its shots)."""
     import av
 
-    from ..colour_frames import ColourFrames
+    from ..guidance.colored_frames import ColourFrames
+    from ..guidance.reference import ReferenceError
     from ..media.video import VideoError
-    from ..reference import ReferenceError
 
     _log(f"{src}: finding the shots of the coloured frames in {folder}")
     try:
@@ -316,7 +316,7 @@ def _report(s: dict) -> None:
         f"{s['keyframes']} keyframes, {s['scene_cuts']} scene cuts; busy time per stage: {stages}"
     )
     if s["problems"]:
-        from ..pipeline import summarise
+        from ..video.pipeline import summarise
 
         _note("warning", "yellow", f"{s['input']}: {summarise(s['problems'])}; the output holds what could be decoded")
 

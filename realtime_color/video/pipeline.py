@@ -31,8 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .media.frames import Policy, Status
-from .threads import name_native_thread
+from ..media.frames import Policy, Status
+from ..threads import name_native_thread
 
 __all__ = ["EOS", "Outcome", "Passenger", "Pipeline", "Policy", "RunResult", "Stage", "Stats", "summarise"]
 

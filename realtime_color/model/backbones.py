@@ -31,8 +31,8 @@ from pathlib import Path
 
 import torch
 
-from .errors import RtcolorError
-from .model import ColorizerNet
+from ..errors import RtcolorError
+from .network import ColorizerNet
 
 # VGG16's 13 convs: (out, in) channels, and where each sits in torchvision's vgg16().features.
 VGG16_CONVS = (

@@ -36,7 +36,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from .media.outputs import discard, explain, temp_path
+from ..media.outputs import discard, explain, temp_path
 
 # The video and pipeline modules (FFmpeg, OpenCV) are imported where used: the CLI reads this
 # module's defaults for its help text, and `rtcolor --help` should not load a video stack.
@@ -81,7 +81,7 @@ def plan_segments(
     shorter). A file no longer than ``segment_seconds`` is one segment, without a demux pass."""
     if segment_seconds <= 0 or warmup_seconds < 0:
         raise ValueError(f"segment length {segment_seconds} must be > 0 and warm-up {warmup_seconds} >= 0")
-    from .media.video import VideoError, open_input
+    from ..media.video import VideoError, open_input
 
     container = open_input(path)
     try:
@@ -129,8 +129,8 @@ class SegmentSource:
     from frame 0, until a scene cut or a still scene moves them in both runs alike)."""
 
     def __init__(self, path: str | Path, segment: Segment, keyframe_interval: int = 1, leadout: int = 0):
-        from .media.decode import FileSource
-        from .media.frames import Policy
+        from ..media.decode import FileSource
+        from ..media.frames import Policy
 
         self.policy = Policy.FILE
         self.inner = FileSource(path)
@@ -145,7 +145,7 @@ class SegmentSource:
             self.inner.container.seek(segment.warmup_from, stream=self.inner.video, backward=True, any_frame=False)
 
     def read(self, timeout: float = 1.0):
-        from .media.frames import Read, Status
+        from ..media.frames import Read, Status
 
         while not self.done:
             r = self.inner.read(timeout)
@@ -232,8 +232,8 @@ def colorize_segment(
     """Colorize one segment of ``src`` into the part file ``part`` (video only). Returns a summary
     with ``frames`` (own frames written) and ``first_pts`` (their first source pts). Raises
     VideoError when frames were lost; the part then does not exist (never half a part)."""
-    from .media.frames import Policy
-    from .media.video import FileSink, VideoError
+    from ..media.frames import Policy
+    from ..media.video import FileSink, VideoError
     from .pipeline import summarise
     from .stages import colorize_pipeline
 
@@ -270,7 +270,7 @@ def colorize_segment(
 
 def _packets(container, streams, offset: Fraction = Fraction(0)):
     """(time in seconds, packet) for each packet with a timestamp, shifted by ``offset`` seconds."""
-    from .media.video import VideoError
+    from ..media.video import VideoError
 
     for packet in container.demux(*streams):
         if packet.dts is None and packet.pts is None:
@@ -292,7 +292,7 @@ def join_parts(src: str | Path, parts: list[tuple[Path, int]], dest: str | Path,
     (checked). Written under a temporary name and renamed; returns ``dest``."""
     import av
 
-    from .media.video import VideoError, open_input
+    from ..media.video import VideoError, open_input
 
     dest = Path(dest)
     tmp = temp_path(dest, f"rtcolor-join-{os.getpid()}")

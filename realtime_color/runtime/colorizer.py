@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
-from .color import (
+from ..color import (
     chroma_scale,
     denormalize_ab,
     lab_to_rgb_in_gamut,
@@ -166,7 +166,7 @@ class Colorizer:
             return []
         lums, ab = self.analyse(frames)
         if self.references:  # known colours of this view (reference.py), blended where they apply
-            from .reference import blend_references, fit_references
+            from ..guidance.reference import blend_references, fit_references
 
             for i, (lum, one) in enumerate(zip(lums, ab, strict=True)):
                 fit_references(self.references, one.shape[1:], lambda lum=lum: lum[0])

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
 
-from .errors import RtcolorError
+from ..errors import RtcolorError
 
 META_KEY = "rtcolor"
 FORMAT_VERSION = 1
@@ -29,7 +29,7 @@ class CheckpointError(RtcolorError, ValueError):
 
 def default_model_path() -> Path:
     """The model shipped inside the package, used whenever no model is named."""
-    return Path(str(resources.files("realtime_color") / "models" / "default.safetensors"))
+    return Path(str(resources.files("realtime_color") / "model" / "bundled" / "default.safetensors"))
 
 
 def shipped_onnx_path(precision: str) -> Path:

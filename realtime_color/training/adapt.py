@@ -18,14 +18,14 @@ import cv2
 import numpy as np
 import torch
 
+from ..errors import NotFoundError
+from ..evaluation.evaluate import evaluate_gains, pick_gain
+from ..media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, is_gray
+from ..media.sources import read_still
+from ..model.weights import load_checkpoint, save_checkpoint
+from .config import AdaptConfig
 from .data import Batches, DataError, lab_split
-from .errors import NotFoundError
-from .evaluate import evaluate_gains, pick_gain
 from .fitting import fit_loss, lr_at, optimizer_step
-from .media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, is_gray
-from .media.sources import read_still
-from .train_config import AdaptConfig
-from .weights import load_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -47,8 +47,8 @@ def _small(rgb: np.ndarray, long_side: int) -> np.ndarray:
 
 
 def _video_frames(path: Path, max_frames: int):
-    from .media.frames import Policy, pictures
-    from .media.sources import open_source
+    from ..media.frames import Policy, pictures
+    from ..media.sources import open_source
 
     source = open_source(path, Policy.FILE, kind="file", chroma=True)
     try:
@@ -74,7 +74,7 @@ def _pictures(paths: list[Path], unreadable: list[str], log):
 
 def sample_frames(cfg: AdaptConfig, log=print) -> Frames:
     """Colour frames from videos, folders and pictures, in time order, de-duplicated and split."""
-    from .media.video import VIDEO_SUFFIXES
+    from ..media.video import VIDEO_SUFFIXES
 
     train, val = [], []
     dup = gray = 0

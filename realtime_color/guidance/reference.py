@@ -28,8 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .color import AB_SCALE
-from .errors import RtcolorError
+from ..color import AB_SCALE
+from ..errors import RtcolorError
 
 
 class ReferenceError(RtcolorError, ValueError):
@@ -147,7 +147,7 @@ class Reference:
     ``blend_references`` on every frame."""
 
     def __init__(self, path: str | Path, cfg: ReferenceConfig | None = None):
-        from .media.images import ImageReadError, read_image
+        from ..media.images import ImageReadError, read_image
 
         self.path, self.cfg = Path(path), cfg or ReferenceConfig()
         try:

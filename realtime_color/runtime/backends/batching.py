@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..threads import name_native_thread
+from ...threads import name_native_thread
 from .base import BackendBase
 
 

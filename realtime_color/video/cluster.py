@@ -23,9 +23,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .errors import RtcolorError
-from .media.outputs import temp_path
-from .media.video import VideoError
+from ..errors import RtcolorError
+from ..media.outputs import temp_path
+from ..media.video import VideoError
 from .segments import DEFAULT_SEGMENT_SECONDS, DEFAULT_WARMUP_SECONDS, Segment, join_parts, part_path, plan_segments
 
 RAY_EXTRA = "pip install 'rtcolor[cluster]'"
@@ -100,9 +100,9 @@ _COLORIZERS: dict = {}  # one per worker process and options: a task reuses the 
 
 
 def _worker_colorizer(opts: WorkerOptions):
-    from .backends import open_backend
-    from .checkpoint import ModelFile
-    from .colorizer import Colorizer, check_size
+    from ..model.checkpoint import ModelFile
+    from ..runtime.backends import open_backend
+    from ..runtime.colorizer import Colorizer, check_size
 
     key = (opts.model, opts.backend, opts.device, opts.size)
     if key not in _COLORIZERS:

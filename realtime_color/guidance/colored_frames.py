@@ -45,7 +45,7 @@ class Shots:
 
 def parse_names(folder: Path) -> list[tuple[Path, int | None, float | None]]:
     """The coloured frames in ``folder``: (path, frame index or None, seconds or None)."""
-    from .media.images import IMAGE_SUFFIXES
+    from ..media.images import IMAGE_SUFFIXES
 
     if not folder.is_dir():
         raise ReferenceError(f"--colour-frames {folder}: not a folder")
@@ -69,9 +69,9 @@ def scan(src: Path, size: int, temporal, want=(), want_seconds=()) -> Shots:
     times, and the full-resolution L of the frames in ``want`` (indices) or at ``want_seconds``."""
     import av
 
-    from .color import luma_to_L_table
-    from .colorizer import inference_shape, luma_to_small_L
-    from .temporal import KeyframePolicy
+    from ..color import luma_to_L_table
+    from ..runtime.colorizer import inference_shape, luma_to_small_L
+    from ..video.temporal import KeyframePolicy
 
     policy, shots = KeyframePolicy(temporal), Shots(cuts=[], times=[])
     kept: dict[int, tuple[np.ndarray, bool]] = {}

@@ -12,7 +12,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
-from ..errors import RtcolorError
+from ...errors import RtcolorError
 
 
 class BackendError(RtcolorError, RuntimeError):

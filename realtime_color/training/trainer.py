@@ -17,7 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from .backbones import init_backbone, load_backbone
+from ..errors import ConfigError, NotFoundError
+from ..evaluation.evaluate import evaluate_gains, pick_gain
+from ..model.backbones import init_backbone, load_backbone
+from ..model.network import ModelConfig, build_model
+from ..model.weights import save_checkpoint
+from .config import AugmentConfig, TrainConfig  # noqa: F401 - the configs of a run, importable from here
 from .data import (
     Batches,
     DataError,
@@ -29,12 +34,7 @@ from .data import (
     split,
     validation_composites,
 )
-from .errors import ConfigError, NotFoundError
-from .evaluate import evaluate_gains, pick_gain
 from .fitting import bin_prior, fit_loss, lr_at, optimizer_step, rebalance_weights
-from .model import ModelConfig, build_model
-from .train_config import AugmentConfig, TrainConfig  # noqa: F401 - the configs of a run, importable from here
-from .weights import save_checkpoint
 
 # ---------------------------------------------------------------------------------------------
 # the loop
@@ -273,7 +273,7 @@ def _network_config(cfg: TrainConfig) -> ModelConfig:
     (its head and temperature; this run's dropout). ``ab_bins`` given with ``init`` must agree."""
     if not cfg.init:
         return ModelConfig(dropout=cfg.dropout, ab_bins=cfg.ab_bins, temperature=cfg.temperature)
-    from .checkpoint import CheckpointError, default_model_path, read_metadata
+    from ..model.checkpoint import CheckpointError, default_model_path, read_metadata
 
     path = default_model_path() if cfg.init == "default" else cfg.init
     meta = read_metadata(path)  # a missing or unreadable file is refused here, in its own words
@@ -306,7 +306,7 @@ def _start_from(model, spec: str, data, val_idx: list[int]) -> dict:
     """Load the checkpoint ``spec`` ("default": the bundled model) into ``model`` and return its
     backbone record. Its validation pictures must be this run's, or validation would score pictures
     the starting weights were trained on."""
-    from .weights import load_checkpoint
+    from ..model.weights import load_checkpoint
 
     ckpt = load_checkpoint(None if spec == "default" else spec)
     theirs_cfg = ckpt.model.config.to_dict()

@@ -1,6 +1,6 @@
 """ONNX Runtime: CPU, or the CUDA / TensorRT execution providers where they are installed.
 
-The bundled default model ships as ONNX beside its checkpoint (``models/default-fp32.onnx`` and
+The bundled default model ships as ONNX beside its checkpoint (``model/bundled/default-fp32.onnx`` and
 ``default-int8.onnx``, each recording the sha256 of the checkpoint it came from), so colorizing
 with it needs neither PyTorch nor a first-run export. Other checkpoints are exported once into a
 cache keyed by their sha256; that export needs PyTorch.
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..checkpoint import TORCH_EXTRA, shipped_onnx_path
+from ...model.checkpoint import TORCH_EXTRA, shipped_onnx_path
 from ..onnx_meta import GRAPH_VERSION, INT8_RECIPE, INT8_RECIPE_KEY, SOURCE_SHA256_KEY, ExportInfo, export_props
 from .base import BackendBase, BackendError
 
@@ -104,8 +104,8 @@ class OrtBackend(BackendBase):
         if log:
             log(f"preparing the ONNX {precision} model (once; cached in {path.parent})")
         try:
+            from ...model.weights import torch_model
             from ..export import export_onnx, quantize_int8
-            from ..weights import torch_model
 
             if precision == "int8":
                 fp32 = cache_file("fp32")

@@ -13,7 +13,8 @@ from pathlib import Path
 
 import torch
 
-from . import __version__
+from .. import __version__
+from ..color import AB_SCALE, L_SCALE
 
 # The torch-free half (metadata, hashing, errors) lives in checkpoint.py; re-exported here.
 from .checkpoint import (  # noqa: F401
@@ -26,8 +27,7 @@ from .checkpoint import (  # noqa: F401
     read_metadata,
 )
 from .checkpoint import existing as _existing
-from .color import AB_SCALE, L_SCALE
-from .model import ModelConfig, build_model
+from .network import ModelConfig, build_model
 
 
 @dataclass

@@ -13,7 +13,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-from ..checkpoint import TORCH_EXTRA
+from ...model.checkpoint import TORCH_EXTRA
 from .base import Backend, BackendBase, BackendError
 
 NAMES = ("auto", "torch", "onnxruntime", "onnxruntime-int8", "tensorrt")
@@ -124,7 +124,7 @@ def _auto(checkpoint, device: str, precision: str | None, engine_dir: Path | Non
 def _torch_backend(checkpoint, device: str, precision: str | None) -> Backend:
     if not _torch_installed():
         raise BackendError(f"the torch backend needs PyTorch, which is not installed: {TORCH_EXTRA}")
-    from ..weights import torch_model
+    from ...model.weights import torch_model
     from .pytorch import TorchBackend
 
     return TorchBackend(torch_model(checkpoint), device=device, precision=precision)

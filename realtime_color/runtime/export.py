@@ -145,9 +145,9 @@ def onnx_parity(model: nn.Module, onnx_path: Path, precision: str, inputs: torch
 
 def calibration_inputs(shape: tuple[int, int] = (144, 256), scenes: int = 12, seed: int = 0) -> list[np.ndarray]:
     """Normalised L network inputs (1, 1, h, w) from generated street scenes, two frames each."""
-    from .color import normalize_L
+    from ..color import normalize_L
+    from ..media.synth import SceneClip
     from .colorizer import frame_to_L, resize_L
-    from .media.synth import SceneClip
 
     out = []
     for i in range(scenes):
@@ -228,7 +228,7 @@ def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
         if described:  # the fp32 file's description, now of an int8 file
             describe_onnx(tmp, {**described, PRECISION_KEY: "int8", INT8_RECIPE_KEY: INT8_RECIPE})
     except BaseException:
-        from .media.outputs import discard
+        from ..media.outputs import discard
 
         discard(tmp)  # no half-written or rejected file is left in the cache (quietly: the error is the news)
         raise
@@ -294,7 +294,7 @@ def build_shipped_onnx(checkpoint_path: str | Path, out_dir: str | Path, log=pri
     import shutil
     import tempfile
 
-    from .weights import load_checkpoint
+    from ..model.weights import load_checkpoint
 
     ckpt = load_checkpoint(checkpoint_path)
     out_dir = Path(out_dir)

@@ -13,12 +13,12 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..color import luma_to_L_table
+from ..media.frames import Picture, Policy
+from ..runtime.colorizer import Colorizer, gray_rgb
+from ..video.pipeline import summarise
+from ..video.stages import PipelineConfig, colorize_pipeline
 from . import metrics
-from .color import luma_to_L_table
-from .colorizer import Colorizer, gray_rgb
-from .media.frames import Picture, Policy
-from .pipeline import summarise
-from .stages import PipelineConfig, colorize_pipeline
 
 
 def score_pair(ours: np.ndarray, gray: np.ndarray, truth: np.ndarray) -> dict:
@@ -43,8 +43,8 @@ def true_colours_at(gray: np.ndarray, truth: np.ndarray) -> np.ndarray:
     """What a colorizer that knew the true colours would output for ``gray`` (8-bit): its L with
     ``truth``'s ab, through the same gamut handling as ours, so a dark night frame's colours are
     not held against anyone (known colours are scored against this)."""
-    from .color import AB_SCALE
-    from .colorizer import compose
+    from ..color import AB_SCALE
+    from ..runtime.colorizer import compose
 
     lum = _lab(np.dstack([gray] * 3))[..., :1].transpose(2, 0, 1)[None]
     ab = _lab(truth)[..., 1:].transpose(2, 0, 1)[None] / AB_SCALE
@@ -67,7 +67,7 @@ def _check_scorable(path, height: int, width: int) -> None:
 
 def evaluate_image(path: str | Path, colorizer: Colorizer) -> dict:
     """Turn a colour picture gray (CIE L kept), colorize it, score it."""
-    from .media.sources import read_still
+    from ..media.sources import read_still
 
     truth = read_still(path).pixels
     _check_scorable(path, *truth.shape[:2])
@@ -128,7 +128,7 @@ def evaluate_video(
     """Colorize a colour video from its luma through the full pipeline and score every frame.
     A damaged video (frames lost) is a failure unless ``allow_partial``: a score on the frames
     that decoded is not the clip's score."""
-    from .media.sources import open_source
+    from ..media.sources import open_source
 
     source = open_source(path, Policy.FILE, kind="file", chroma=True)
     try:
@@ -265,8 +265,8 @@ def evaluate_gains(model, images: list[np.ndarray], size: int, device: str, gain
     figures per chroma gain. The network runs once per picture (``TorchBackend`` runs it without
     autograd); each gain only rescales its ab before composing.
     """
-    from .backends.pytorch import TorchBackend
-    from .colorizer import Colorizer, compose, unit_to_frame
+    from ..runtime.backends.pytorch import TorchBackend
+    from ..runtime.colorizer import Colorizer, compose, unit_to_frame
 
     was_training = model.training
     model.eval()

@@ -31,7 +31,7 @@ GRAPH_VERSION = "2"
 def export_props(checkpoint, precision: str) -> dict[str, str]:
     """The metadata_props of an export of ``checkpoint`` (a ``weights.Checkpoint`` or
     ``checkpoint.ModelFile``) at ``precision``: every value a string, as ONNX wants."""
-    from . import __version__
+    from .. import __version__
 
     meta = {k: v for k, v in checkpoint.meta.items() if k != "sha256"}
     props = {

@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from urllib.parse import urlparse
 
-from .errors import RtcolorError
+from ..errors import RtcolorError
 
 FIELDS = {"name", "source", "reference", "keyframe_interval"}
 

@@ -27,9 +27,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..errors import RtcolorError
+from ..media.images import atomic_write
 from .backends.trt import default_engine_dir
-from .errors import RtcolorError
-from .media.images import atomic_write
 
 
 class EngineBuildError(RtcolorError, RuntimeError):

@@ -12,7 +12,7 @@ import time
 
 import torch
 
-from .model import build_model
+from ..model.network import build_model
 
 
 def model_flops(model: torch.nn.Module, shape: tuple[int, int, int, int]) -> float:
@@ -146,7 +146,7 @@ def naive_fps(clip, out, colorize_rgb, name: str, max_frames: int = 60, preset: 
 
 def pipeline_fps(clip, out, colorizer, cfg, name: str, preset: str = "veryfast") -> dict:
     """Ours: the threaded pipeline with keyframes, flow and smoothing (``rtcolor colorize``)."""
-    from .stages import colorize_file
+    from ..video.stages import colorize_file
 
     t = time.perf_counter()
     s = colorize_file(clip, out, colorizer, cfg, preset=preset).summary()
@@ -306,7 +306,7 @@ def camera_rows(
     import threading
     from pathlib import Path
 
-    from .media.synth import write_clip
+    from ..media.synth import write_clip
 
     rows = []
     clips = []

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .colorizer import Colorizer, ab_to_chroma, inference_shape, luma_to_small_L
-from .media.frames import Picture, Policy
+from ..media.frames import Picture, Policy
+from ..runtime.colorizer import Colorizer, ab_to_chroma, inference_shape, luma_to_small_L
 from .pipeline import Outcome, Passenger, Pipeline, RunResult, Stage, summarise
 from .temporal import KeyframePolicy, TemporalConfig, make_tracker
 
@@ -130,8 +130,8 @@ class KnownColours(Stage):
         self.references, self.colour_frames = references, colour_frames
 
     def __call__(self, w: Work) -> list[Work]:
-        from .color import luma_to_L_table
-        from .reference import blend_references, fit_references
+        from ..color import luma_to_L_table
+        from ..guidance.reference import blend_references, fit_references
 
         shape, full = w.ab.shape[:2], None
 
@@ -219,9 +219,9 @@ def colorize_file(
     """Colorize one video file into ``dest`` (file policy): every frame, the other streams copied.
     The result says whether it is complete, interrupted (Ctrl-C: the partial output is finalised
     and named in ``output``) or failed; an input or output that cannot be opened raises VideoError."""
-    from .media.sinks import open_sink
-    from .media.sources import open_source
-    from .media.video import VideoError
+    from ..media.sinks import open_sink
+    from ..media.sources import open_source
+    from ..media.video import VideoError
 
     source = open_source(src, Policy.FILE, kind="file", packets=True)
     try:

@@ -8,7 +8,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .model import soft_bins
+from ..model.network import soft_bins
 
 
 def chroma_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

@@ -17,10 +17,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .color import normalize_ab, normalize_L, rgb_to_lab
-from .errors import NotFoundError, RtcolorError
-from .media.images import IMAGE_SUFFIXES, ImageReadError, is_gray, read_image
-from .train_config import AugmentConfig
+from ..color import normalize_ab, normalize_L, rgb_to_lab
+from ..errors import NotFoundError, RtcolorError
+from ..media.images import IMAGE_SUFFIXES, ImageReadError, is_gray, read_image
+from .config import AugmentConfig
 
 # Training images are kept in memory at most this large (long side); crops are taken from them.
 _MAX_SIDE = 512

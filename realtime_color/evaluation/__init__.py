@@ -1,0 +1,1 @@
+"""Measuring: metrics, eval, bench and the peers compared against."""

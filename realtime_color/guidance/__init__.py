@@ -1,0 +1,1 @@
+"""What the user knows: reference pictures and colored frames."""

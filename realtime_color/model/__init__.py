@@ -1,0 +1,1 @@
+"""The network, its VGG16 backbones read from files, and self-describing checkpoints."""

@@ -1,0 +1,1 @@
+"""One trainer and its pieces: configs, data, losses, adapting to a camera."""
