@@ -1,6 +1,6 @@
-"""Colour maths: sRGB (D65) <-> CIE Lab, and the network's normalisation.
+"""Color maths: sRGB (D65) <-> CIE Lab, and the network's normalization.
 
-The one place that knows the colour maths. Two halves with the same formulas:
+The one place that knows the color maths. Two halves with the same formulas:
 
 * torch, for training (batched ``(..., 3, H, W)``, any device, fp32 or fp16 in; the arithmetic is
   done in fp32 because the sRGB transfer curve and the Lab cube root lose several units of ab in
@@ -33,7 +33,7 @@ _XYZ_FROM_RGB = np.array(
 _RGB_FROM_XYZ = np.linalg.inv(_XYZ_FROM_RGB)
 _WHITE_D65 = (0.95047, 1.0, 1.08883)
 
-# Network normalisation: the model sees L / L_SCALE in [0, 1] and predicts ab / AB_SCALE.
+# Network normalization: the model sees L / L_SCALE in [0, 1] and predicts ab / AB_SCALE.
 L_SCALE = 100.0
 AB_SCALE = 110.0
 
@@ -199,7 +199,7 @@ def lab_to_rgb_in_gamut(lum: np.ndarray, ab: np.ndarray, passes: int = 4) -> np.
     """Small-picture Lab (L (h, w), a,b (h, w, 2), float32) -> sRGB (h, w, 3) in [0, 1], through
     OpenCV (about 40x faster than the torch path on a 256x144 picture, equal within 2e-4 in gamut).
 
-    Like ``colorizer.compose``, chroma is reduced where the colour falls outside sRGB instead of
+    Like ``colorizer.compose``, chroma is reduced where the color falls outside sRGB instead of
     clipping the channels. OpenCV clips its float output, so a channel at exactly 0 or 1 is taken
     as out of gamut (pure black and white carry no chroma, so reducing it there costs nothing).
     The whole picture is converted once; the reduction passes only revisit the pixels outside.

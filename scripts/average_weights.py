@@ -1,12 +1,12 @@
 """Average the weights of checkpoints of one network ("model soup"): same architecture, same
-initialisation (e.g. runs from one checkpoint with other --seed and one --split-seed),
+initialization (e.g. runs from one checkpoint with other --seed and one --split-seed),
 element-wise mean of every tensor.
 
     python scripts/average_weights.py e2.safetensors e3.safetensors -o soup.safetensors
     python scripts/average_weights.py soup3 e12 e13 --weights 3,1,1 -o s5.safetensors
 
 The checkpoints may differ in temperature and dropout (they do not change what the weights
-mean). The result keeps the first checkpoint's metadata (inference size, normalisation, gain, T,
+mean). The result keeps the first checkpoint's metadata (inference size, normalization, gain, T,
 its training record) but not its figures, and records each source (file, sha256, seed, epoch);
 calibrate it again (scripts/calibrate_temperature.py) before using it. ``--weights`` gives each
 checkpoint a share (relative; default all equal): a soup of three weighted 3 beside two new
@@ -81,7 +81,7 @@ def main() -> int:
     }
     model = first.model.float()
     model.load_state_dict(mean)
-    # The first's header (inference size, normalisation, T, gain, how it was trained), without its
+    # The first's header (inference size, normalization, T, gain, how it was trained), without its
     # figures: they were measured on another network.
     meta = {k: v for k, v in first.meta.items() if k not in ("sha256", "metrics")}
     sources = [_source(p, c) for p, c in zip(a.checkpoints, ckpts, strict=True)]

@@ -4,7 +4,7 @@
     git show 902ad5b:realtime_color/model/bundled/default.safetensors > first.safetensors   # the first default
     python scripts/before_after_sheet.py first.safetensors default pictures/ -o docs/before_after.jpg
 
-Each colour picture is turned gray and colorized by both models (PyTorch fp32 on the CPU, each at
+Each color picture is turned gray and colorized by both models (PyTorch fp32 on the CPU, each at
 its own inference size, temperature and chroma gain); every tile is labelled with its PSNR and
 CIEDE2000 against the truth. ``default`` names the bundled model. The sheet is written atomically.
 """
@@ -30,7 +30,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("before", help="checkpoint, or 'default'")
     ap.add_argument("after", help="checkpoint, or 'default'")
-    ap.add_argument("pictures", nargs="+", help="colour pictures or folders")
+    ap.add_argument("pictures", nargs="+", help="color pictures or folders")
     ap.add_argument("-o", "--out", type=Path, required=True, help="a .jpg or .png file")
     ap.add_argument("--height", type=int, default=160, help="pixels per row")
     a = ap.parse_args()

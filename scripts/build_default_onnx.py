@@ -4,7 +4,7 @@
 
 Reads realtime_color/model/bundled/default.safetensors (needs PyTorch) and writes, beside it,
 default-fp32.onnx (weights kept in fp16, as the checkpoint stores them) and default-int8.onnx
-(the encoder quantised as `--backend onnxruntime-int8` does), each recording the checkpoint's
+(the encoder quantized as `--backend onnxruntime-int8` does), each recording the checkpoint's
 sha256 in its metadata_props. tests/test_lean.py fails until they match the checkpoint;
 at run time a stale file is not used (the model is exported into the user's cache instead).
 """

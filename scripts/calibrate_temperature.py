@@ -9,18 +9,18 @@ A model trained with ``--ab-bins`` predicts a distribution over ab and outputs i
 at the temperature T stored in it: T = 1 is the mean (what a squared error gives), lower T commits
 to the likeliest hue. This sweeps T x chroma gain (the network runs once per T; each gain only
 rescales its ab) and reports, per row, the mean PSNR gain over gray, CIEDE2000 beside gray's and
-colourfulness, on the pictures given (fp32 PyTorch). ``--estimator median`` sweeps the tempered
+colorfulness, on the pictures given (fp32 PyTorch). ``--estimator median`` sweeps the tempered
 distribution's per-channel median instead of its mean (session 11: measured, not adopted); the
 JSON keeps every picture's figures, for paired comparisons between two sweeps.
 
 Two rules, each written before the models it chose were scored (MODEL_CARD.md):
 
 * ``--rule psnr`` (session 8, the default): on the grid T {1, 0.6, 0.38, 0.25} x gain {0.5, 0.65,
-  0.8, 1.0, 1.2}, the highest PSNR gain among rows with colourfulness >= 20, CIEDE2000 no higher
+  0.8, 1.0, 1.2}, the highest PSNR gain among rows with colorfulness >= 20, CIEDE2000 no higher
   than gray's and PSNR gain >= +0.2 dB; if no row qualifies, the highest PSNR gain among rows
   whose CIEDE2000 is no higher than ``--fallback-ciede``.
 * ``--rule ciede`` (session 10): on the grid T {1, 0.6, 0.38} x gain {0.8, 1.0, 1.2, 1.5, 1.8},
-  the lowest CIEDE2000 among rows with colourfulness >= 20, CIEDE2000 no higher than gray's and
+  the lowest CIEDE2000 among rows with colorfulness >= 20, CIEDE2000 no higher than gray's and
   PSNR gain >= +0.5 dB (issue 13's aim); rows within 0.005 of it go to the higher PSNR gain.
   Nothing qualifying: no pick.
 
@@ -54,15 +54,15 @@ MIN_GAIN = {"psnr": 0.2, "ciede": 0.5}  # dB over gray
 
 
 RULE_TEXT = {
-    "psnr": "highest validation PSNR gain with colourfulness >= 20, CIEDE2000 <= gray's and PSNR >= gray + "
+    "psnr": "highest validation PSNR gain with colorfulness >= 20, CIEDE2000 <= gray's and PSNR >= gray + "
     "0.2 dB; else the highest with CIEDE2000 <= {fallback}",
-    "ciede": "lowest validation CIEDE2000 with colourfulness >= 20, CIEDE2000 <= gray's and PSNR >= gray + 0.5 dB "
+    "ciede": "lowest validation CIEDE2000 with colorfulness >= 20, CIEDE2000 <= gray's and PSNR >= gray + 0.5 dB "
     "(within 0.005: the higher PSNR gain)",
 }
 
 
 def qualifies(r: dict, min_gain: float) -> bool:
-    return r["colourfulness"] >= 20 and r["ciede"] <= r["ciede_gray"] and r["psnr_gain"] >= min_gain
+    return r["colorfulness"] >= 20 and r["ciede"] <= r["ciede_gray"] and r["psnr_gain"] >= min_gain
 
 
 def pick(rows: dict, rule: str, fallback_ciede: float) -> tuple[tuple | None, bool]:
@@ -92,14 +92,14 @@ def sweep(model, size: int, paths: list, grid: list[tuple[float, float]], device
         gray3 = None
         for t in temps:
             model.config.temperature = t
-            lum, ab = col.analyse([gray])
+            lum, ab = col.analyze([gray])
             if gray3 is None:
                 gray3 = unit_to_frame(compose(lum, np.zeros_like(ab))[0], img.dtype)
                 pg, cg = metrics.psnr(gray3, img), metrics.ciede2000(gray3, img)
             for k in (k for k in grid if k[0] == t):
                 out = unit_to_frame(compose(lum, ab * np.float32(k[1]))[0], img.dtype)
                 acc[k].append(
-                    (metrics.psnr(out, img) - pg, metrics.ciede2000(out, img), cg, metrics.colourfulness(out))
+                    (metrics.psnr(out, img) - pg, metrics.ciede2000(out, img), cg, metrics.colorfulness(out))
                 )
         print(f"{n}/{len(paths)} {path}", file=sys.stderr, flush=True)
     rows = {}
@@ -112,7 +112,7 @@ def sweep(model, size: int, paths: list, grid: list[tuple[float, float]], device
             "psnr_gain_95": [float(lo), float(hi)],
             "ciede": float(mean[1]),
             "ciede_gray": float(mean[2]),
-            "colourfulness": float(mean[3]),
+            "colorfulness": float(mean[3]),
             "above_gray": int((m[:, 0] > 0).sum()),
             "pictures": len(m),
             "per_picture": {"psnr_gain": m[:, 0].tolist(), "ciede": m[:, 1].tolist()},
@@ -138,7 +138,7 @@ def main() -> int:
         "--estimator",
         choices=ESTIMATORS,
         default=None,
-        help="how the distribution becomes one colour: mean or median (default: the model's own); "
+        help="how the distribution becomes one color: mean or median (default: the model's own); "
         "--write stores it with T and gain",
     )
     ap.add_argument("--device", default="cpu", help="where the network runs (fp32): cpu (the card's figures), cuda")
@@ -162,12 +162,12 @@ def main() -> int:
     rows = sweep(ckpt.model, ckpt.inference_size, paths, grid, a.device)
     ckpt.model.config.temperature = stored_t
     print(f"estimator: {ckpt.model.config.estimator}")
-    print(f"    T  gain  PSNR gain (95%)           CIEDE (gray)    colourfulness  above gray  [{len(paths)} pictures]")
+    print(f"    T  gain  PSNR gain (95%)           CIEDE (gray)    colorfulness  above gray  [{len(paths)} pictures]")
     for k, r in rows.items():
         lo, hi = r["psnr_gain_95"]
         print(
             f"{k[0]:5.2f}  {k[1]:4.2f}  {r['psnr_gain']:+.3f} ({lo:+.2f} to {hi:+.2f})  "
-            f"{r['ciede']:.2f} ({r['ciede_gray']:.2f})   {r['colourfulness']:5.1f}         {r['above_gray']}"
+            f"{r['ciede']:.2f} ({r['ciede_gray']:.2f})   {r['colorfulness']:5.1f}         {r['above_gray']}"
         )
     chosen, full = pick(rows, a.rule, a.fallback_ciede)
     print(

@@ -20,6 +20,6 @@ for row in "$@"; do
   python - "$OUT/$row.json" "$row" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
-print(f"{sys.argv[2]}: gain {d['psnr'] - d['psnr_gray']:+.2f} dB {d.get('psnr_gain_interval')} colourfulness {d['colourfulness']:.1f} ciede {d.get('ciede2000')} gray {d.get('ciede2000_gray')}")
+print(f"{sys.argv[2]}: gain {d['psnr'] - d['psnr_gray']:+.2f} dB {d.get('psnr_gain_interval')} colorfulness {d['colorfulness']:.1f} ciede {d.get('ciede2000')} gray {d.get('ciede2000_gray')}")
 PY
 done

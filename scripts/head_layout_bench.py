@@ -26,7 +26,7 @@ import onnxruntime as ort
 import torch
 import torch.nn.functional as F
 
-from realtime_color.model.network import annealed_mean, bin_centres, binned_ab, binned_median
+from realtime_color.model.network import annealed_mean, bin_centers, binned_ab, binned_median
 
 
 class NchwSoftmax(torch.nn.Module):
@@ -36,13 +36,13 @@ class NchwSoftmax(torch.nn.Module):
 
     def forward(self, y):
         p = torch.softmax(self.head(y) / self.t, 1)
-        return F.conv2d(p, bin_centres(self.n).t().reshape(2, self.n * self.n, 1, 1))
+        return F.conv2d(p, bin_centers(self.n).t().reshape(2, self.n * self.n, 1, 1))
 
 
 class NhwcLogits(NchwSoftmax):
     def forward(self, y):
         z = (self.head(y) / self.t).permute(0, 2, 3, 1)
-        return (torch.softmax(z, -1) @ bin_centres(self.n)).permute(0, 3, 1, 2)
+        return (torch.softmax(z, -1) @ bin_centers(self.n)).permute(0, 3, 1, 2)
 
 
 class NhwcFeatures(NchwSoftmax):

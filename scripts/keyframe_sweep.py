@@ -2,9 +2,9 @@
 
     python scripts/keyframe_sweep.py [--pan PX_PER_S] [--photos A.png B.png] [--idle] [--static-stretch S] [K ...]
 
-Generates a 10 s 720p 30 fps colour clip (a scene cut at 5 s) and its gray version, then for each
+Generates a 10 s 720p 30 fps color clip (a scene cut at 5 s) and its gray version, then for each
 K: the end-to-end fps of the gray clip (default settings otherwise) and the quality figures of
-`rtcolor eval` on the colour clip (PSNR vs gray, chroma flicker and CDC vs the original's). The
+`rtcolor eval` on the color clip (PSNR vs gray, chroma flicker and CDC vs the original's). The
 plain transcode (decode + libx264 veryfast) is timed in the same run as the floor. With
 ``--photos`` the scene is two real pictures (before and after the cut) instead of generated ones;
 ``--idle`` leaves the objects out (an idle camera: only sensor noise moves); ``--static-stretch``
@@ -52,7 +52,7 @@ def main() -> None:
         clip = {"seconds": 10, "width": 1280, "height": 720, "cut_at": 5, "pan": pan, "photos": photos}
         clip["objects"] = objects
         gray = write_clip(tmp / "gray.mp4", gray=True, **clip)
-        colour = write_clip(tmp / "colour.mp4", **clip)
+        color = write_clip(tmp / "color.mp4", **clip)
         ckpt = load_checkpoint(None)
         col = Colorizer(open_backend("auto", ckpt), size=ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
         floor = transcode_fps(gray, tmp / "t.mp4")
@@ -60,7 +60,7 @@ def main() -> None:
         for k in ks:
             cfg = PipelineConfig(temporal=TemporalConfig(keyframe_interval=k, static_stretch=stretch))
             speed = pipeline_fps(gray, tmp / f"k{k}.mp4", col, cfg, f"k={k}")
-            q = evaluate_video(colour, col, cfg)
+            q = evaluate_video(color, col, cfg)
             row = {
                 "k": k,
                 "keyframes": q["keyframes"],

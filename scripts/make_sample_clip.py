@@ -4,7 +4,7 @@
 
 A slow vertical pan over samples/cameraman.png (640x360, 25 fps, 4 s, H.264) with a quiet
 440 Hz tone as its sound track, so that the README's first command exercises the main job:
-video in, every frame and the audio kept, colour out.
+video in, every frame and the audio kept, color out.
 """
 
 from __future__ import annotations

@@ -1,14 +1,14 @@
-"""Worked example and measurement for known colours: --reference and --colour-frames.
+"""Worked example and measurement for known colors: --reference and --color-frames.
 
     python scripts/reference_demo.py demo/ [--size 1280x720] [--seconds 10]
 
 Makes, in demo/:
-  day.png          a colour daytime frame of a generated fixed camera (no one in the scene)
+  day.png          a color daytime frame of a generated fixed camera (no one in the scene)
   night.mp4        the same view at night: gray, another exposure curve, sensor noise, objects crossing
-  reel.mp4         a gray panning clip with a scene cut, and coloured/ with one coloured frame per shot
-then runs `rtcolor colorize` on each with and without the known colours and prints, per run:
+  reel.mp4         a gray panning clip with a scene cut, and colored/ with one colored frame per shot
+then runs `rtcolor colorize` on each with and without the known colors and prints, per run:
 the chroma error against the truth (static scene / what moved; CIE Lab ab distance of the output
-to what a colorizer knowing the true colours would output), PSNR against that, and fps.
+to what a colorizer knowing the true colors would output), PSNR against that, and fps.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import av
 import cv2
 import numpy as np
 
-from realtime_color.evaluation.evaluate import chroma_error, true_colours_at
+from realtime_color.evaluation.evaluate import chroma_error, true_colors_at
 from realtime_color.media.images import write_image
 from realtime_color.media.synth import SceneClip, night_view, write_clip
 
@@ -81,7 +81,7 @@ def main() -> int:
             f.pts, f.time_base = i, Fraction(1, a.fps)
             c.mux(s.encode(f))
         c.mux(s.encode())
-    wants = [true_colours_at(g, t) for g, t in zip(grays, truths, strict=True)]
+    wants = [true_colors_at(g, t) for g, t in zip(grays, truths, strict=True)]
     kernel = np.ones((9, 9), np.uint8)
     masks = [
         cv2.dilate((np.abs(t.astype(int) - day.astype(int)).max(-1) > 30).astype(np.uint8), kernel) > 0 for t in truths
@@ -97,7 +97,7 @@ def main() -> int:
             "fps": round(n / secs, 1),
         }
 
-    # 2. An archive reel: two shots, a pan, one coloured frame per shot.
+    # 2. An archive reel: two shots, a pan, one colored frame per shot.
     write_clip(
         out / "reel.mp4",
         seconds=a.seconds,
@@ -112,12 +112,12 @@ def main() -> int:
     )
     reel = SceneClip(h, w, a.fps, cut_at=a.seconds / 2, seed=2, pan=12.0)
     reel_truths = [reel.frame(i) for i in range(n)]
-    coloured = out / "coloured"
-    coloured.mkdir(exist_ok=True)
+    colored = out / "colored"
+    colored.mkdir(exist_ok=True)
     for k in (n // 4, 3 * n // 4):
-        write_image(coloured / f"{k:06d}.png", reel_truths[k])
+        write_image(colored / f"{k:06d}.png", reel_truths[k])
     none = [np.zeros((h, w), bool)] * n
-    for name, args in (("reel, network only", ()), ("reel, --colour-frames (2)", ("--colour-frames", str(coloured)))):
+    for name, args in (("reel, network only", ()), ("reel, --color-frames (2)", ("--color-frames", str(colored)))):
         secs = colorize(out / "reel.mp4", out / "reel_color.mp4", *args)
         rows[name] = {
             **score(frames(out / "reel_color.mp4"), reel_truths, none),

@@ -12,7 +12,7 @@ from realtime_color.model.weights import save_checkpoint
 
 
 def scene(h: int = 96, w: int = 128, seed: int = 0) -> np.ndarray:
-    """A colour 'landscape': blue sky over green ground with a red object and some texture."""
+    """A color 'landscape': blue sky over green ground with a red object and some texture."""
     rng = np.random.default_rng(seed)
     img = np.zeros((h, w, 3), np.float32)
     img[: h // 2] = (90, 150, 230)

@@ -96,7 +96,7 @@ def test_adapt_refuses_gray_footage(tmp_path):
     for i in range(3):
         write_image(gray / f"g{i}.png", np.full((32, 32), 10 * i, np.uint8))
     r = runner.invoke(app, ["adapt", str(gray), "--out", str(tmp_path / "x.safetensors"), "--minutes", "0.1"])
-    assert r.exit_code == 2 and "colour frames" in " ".join(r.output.split())
+    assert r.exit_code == 2 and "color frames" in " ".join(r.output.split())
 
 
 def test_ctrl_c_keeps_the_best_state_validated_so_far(tmp_path, random_checkpoint, monkeypatch):

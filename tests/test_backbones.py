@@ -111,7 +111,7 @@ def test_fold_is_exact_against_a_direct_convolution_in_the_source_convention(con
     want = F.conv2d(_gray_input(g, conv), w, b, padding=1)
     w1, b1 = fold_first_conv(w, b, conv)
     got = F.conv2d(g, w1, b1, padding=1)
-    # The source zero-pads its normalised input, we zero-pad g: only the border may differ.
+    # The source zero-pads its normalized input, we zero-pad g: only the border may differ.
     torch.testing.assert_close(got[..., 1:-1, 1:-1], want[..., 1:-1, 1:-1], rtol=1e-4, atol=1e-3)
     assert not torch.allclose(got[..., 0, :], want[..., 0, :], atol=1e-3) or conv is UNIT_RGB
 

@@ -85,7 +85,7 @@ def test_int8_backend_is_built_once_checked_and_close_to_fp32(tmp_path, monkeypa
     a = Colorizer(open_backend("onnxruntime", ckpt), size=256).colorize(gray)
     b = Colorizer(int8, size=256).colorize(gray)
     mse = np.mean((a.astype(float) - b.astype(float)) ** 2)
-    assert 10 * np.log10(255**2 / mse) >= 30  # close to fp32, but not bit-equal: it is quantised
+    assert 10 * np.log10(255**2 / mse) >= 30  # close to fp32, but not bit-equal: it is quantized
     assert mse > 0
 
     # auto on the CPU: int8 where the CPU has fast int8 instructions, fp32 elsewhere (both cached now).

@@ -18,7 +18,7 @@ def cal():
 
 
 def row(gain, ciede, col, gray=11.0):
-    return {"psnr_gain": gain, "ciede": ciede, "ciede_gray": gray, "colourfulness": col}
+    return {"psnr_gain": gain, "ciede": ciede, "ciede_gray": gray, "colorfulness": col}
 
 
 ROWS = {
@@ -42,7 +42,7 @@ def test_ciede_rule_takes_the_lowest_ciede_above_half_a_decibel_with_the_tie_bre
 
 
 def test_when_nothing_meets_the_bars(cal):
-    pale = {k: dict(v, colourfulness=15.0) for k, v in ROWS.items()}
+    pale = {k: dict(v, colorfulness=15.0) for k, v in ROWS.items()}
     assert cal.pick(pale, "ciede", 10.7) == (None, False)  # no fallback: the candidate is out
     # the psnr rule falls back to the best gain under the previous default's CIEDE2000
     assert cal.pick(pale, "psnr", 10.05) == ((1.0, 0.8), False)

@@ -184,9 +184,9 @@ def test_the_grid_page_shows_every_camera_in_a_headless_browser(tmp_path, random
         from realtime_color.media.images import read_image
 
         img = read_image(shot).astype(int)
-        for half in (img[:, :400], img[:, 400:]):  # a picture in each cell of the grid, in colour
-            colour = np.abs(half - half.mean(-1, keepdims=True)).mean()
-            assert colour > 1.0 and half.std() > 5
+        for half in (img[:, :400], img[:, 400:]):  # a picture in each cell of the grid, in color
+            color = np.abs(half - half.mean(-1, keepdims=True)).mean()
+            assert color > 1.0 and half.std() > 5
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 130

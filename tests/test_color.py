@@ -1,4 +1,4 @@
-"""Colour conversion against scikit-image: random colours, gamut edges, fp16, batching."""
+"""Color conversion against scikit-image: random colors, gamut edges, fp16, batching."""
 
 from __future__ import annotations
 

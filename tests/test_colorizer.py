@@ -47,10 +47,10 @@ def test_luminance_is_the_inputs(colorizer):
     assert luma_psnr(out, gray) > 40
     dl = np.abs(lab_lightness(out) - lab_lightness(gray))
     assert dl.mean() < 0.5  # within rounding of 8-bit output
-    assert np.abs(out.astype(int) - out.mean(2, keepdims=True)).mean() > 0.5  # and it is coloured
+    assert np.abs(out.astype(int) - out.mean(2, keepdims=True)).mean() > 0.5  # and it is colored
 
 
-def test_colour_input_uses_only_its_luminance(colorizer):
+def test_color_input_uses_only_its_luminance(colorizer):
     rgb = scene(64, 64)
     gray = to_gray(rgb)
     a, b = colorizer.colorize(rgb), colorizer.colorize(gray)
@@ -71,9 +71,9 @@ def test_bad_frames_raise_value_error(colorizer):
         colorizer.colorize(np.zeros((4, 4, 3, 2), np.uint8))
 
 
-def test_numpy_path_matches_the_torch_colour_maths():
+def test_numpy_path_matches_the_torch_color_maths():
     """The inference path is numpy (no torch at run time); it must see and make what the torch
-    maths of training does: the same L, the same antialiased resize, the same colours in gamut."""
+    maths of training does: the same L, the same antialiased resize, the same colors in gamut."""
     import torch
     import torch.nn.functional as F
 

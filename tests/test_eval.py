@@ -33,7 +33,7 @@ def test_eval_json_agrees_with_an_independent_psnr(tmp_path, random_checkpoint):
     assert r.exit_code == 0, r.output
     result = json.loads(r.stdout[r.stdout.index("{") :])
     assert isinstance(result["psnr"], float) and isinstance(result["psnr_gray"], float)
-    assert result["luma_psnr"] >= 40  # colour was added, the gray input's luminance was kept
+    assert result["luma_psnr"] >= 40  # color was added, the gray input's luminance was kept
     # Independently: colorize the gray versions with `rtcolor image`, compute PSNR with plain numpy.
     from realtime_color.evaluation.metrics import to_gray
 
@@ -76,7 +76,7 @@ def test_gain_interval_narrows_with_more_items_and_is_reproducible():
 
 
 def test_eval_video_reports_temporal_figures_beside_the_original(tmp_path, random_checkpoint):
-    clip = write_clip(tmp_path / "colour.mp4", seconds=1.0, width=160, height=96, cut_at=0.5)
+    clip = write_clip(tmp_path / "color.mp4", seconds=1.0, width=160, height=96, cut_at=0.5)
     r = runner.invoke(app, ["eval", str(clip), "--json", "--model", random_checkpoint, "--backend", "torch"])
     assert r.exit_code == 0, r.output
     d = json.loads(r.stdout[r.stdout.index("{") :])
@@ -99,17 +99,17 @@ def test_eval_refuses_gray_truth_and_missing(tmp_path, random_checkpoint):
     args = ["eval", str(tmp_path / "g.png"), str(tmp_path / "none.png")]
     r = runner.invoke(app, [*args, "--model", random_checkpoint, "--backend", "torch"])
     assert r.exit_code != 0
-    assert "colour ground truth" in " ".join(r.output.split())
-    # A gray photo saved as RGB (three equal channels, some JPEG noise) is refused too: it has no colour
+    assert "color ground truth" in " ".join(r.output.split())
+    # A gray photo saved as RGB (three equal channels, some JPEG noise) is refused too: it has no color
     # to score, and its gray baseline would be infinitely good.
     rng = np.random.default_rng(0)
     g = rng.integers(0, 256, (32, 32), dtype=np.uint8)
     rgb = np.clip(np.stack([g, g, g], -1).astype(int) + rng.integers(-1, 2, (32, 32, 3)), 0, 255).astype(np.uint8)
     write_image(tmp_path / "rgb_gray.png", rgb)
-    write_image(tmp_path / "colour.png", scene(32, 32))
-    args = ["eval", str(tmp_path / "rgb_gray.png"), str(tmp_path / "colour.png"), "--json"]
+    write_image(tmp_path / "color.png", scene(32, 32))
+    args = ["eval", str(tmp_path / "rgb_gray.png"), str(tmp_path / "color.png"), "--json"]
     r = runner.invoke(app, [*args, "--model", random_checkpoint, "--backend", "torch"])
-    assert r.exit_code == 1 and "stored as colour" in " ".join(r.output.split())
+    assert r.exit_code == 1 and "stored as color" in " ".join(r.output.split())
     result = json.loads(r.stdout[r.stdout.index("{") :])
     assert result["items"] == 1 and result["failed"] == 1 and np.isfinite(result["psnr_gray"])
 

@@ -47,12 +47,12 @@ def damage(clip: Path, out: Path, at: float = 1 / 3, size: int = 2000) -> Path:
 def clips(tmp_path_factory):
     d = tmp_path_factory.mktemp("hostile")
     gray = write_clip(d / "ok.mp4", seconds=1.0, width=160, height=96, audio=False)
-    colour = write_clip(d / "colour.mp4", seconds=1.0, width=160, height=96, audio=False, gray=False)
+    color = write_clip(d / "color.mp4", seconds=1.0, width=160, height=96, audio=False, gray=False)
     return {
         "ok": gray,
         "damaged": damage(gray, d / "damaged.mp4"),
-        # later in the file, so the frames before the damage keep their colour to score
-        "damaged_colour": damage(colour, d / "damaged_colour.mp4", at=0.7, size=300),
+        # later in the file, so the frames before the damage keep their color to score
+        "damaged_color": damage(color, d / "damaged_color.mp4", at=0.7, size=300),
     }
 
 
@@ -146,7 +146,7 @@ def test_a_clean_up_never_hides_the_failure(tmp_path):
 # 3 ------------------------------------------------------------------------------------------------
 @pytest.mark.parametrize("command", ["colorize", "stream"])
 def test_stats_to_a_missing_folder_is_refused_before_the_video(clips, tmp_path, random_checkpoint, command):
-    out = tmp_path / "colour.mp4"
+    out = tmp_path / "color.mp4"
     stats = tmp_path / "missing" / "s.json"
     args = [command, str(clips["ok"]), "--out" if command == "stream" else "-o", str(out), "--stats", str(stats)]
     extra = ["--no-pace"] if command == "stream" else []
@@ -202,11 +202,11 @@ def test_stream_records_odd_sizes(tmp_path, hw):
 
 # 6 ------------------------------------------------------------------------------------------------
 def test_eval_fails_a_damaged_video_unless_partial_is_allowed(clips, random_checkpoint):
-    r = runner.invoke(app, ["eval", str(clips["damaged_colour"]), "--json", *model(random_checkpoint)])
+    r = runner.invoke(app, ["eval", str(clips["damaged_color"]), "--json", *model(random_checkpoint)])
     assert r.exit_code != 0, r.output
     assert "damaged" in text(r) and "--allow-partial" in text(r)
     r = runner.invoke(
-        app, ["eval", str(clips["damaged_colour"]), "--json", "--allow-partial", *model(random_checkpoint)]
+        app, ["eval", str(clips["damaged_color"]), "--json", "--allow-partial", *model(random_checkpoint)]
     )
     assert r.exit_code == 0, r.output
     assert "warning" in r.output and '"partial": 1' in r.output

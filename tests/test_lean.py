@@ -64,7 +64,7 @@ def inputs(tmp_path_factory):
     d = tmp_path_factory.mktemp("lean")
     write_image(d / "one.png", scene(72, 96))
     write_clip(d / "clip.mp4", seconds=0.5, width=128, height=72, gray=True)
-    write_clip(d / "colour.mp4", seconds=0.5, width=128, height=72, gray=False)
+    write_clip(d / "color.mp4", seconds=0.5, width=128, height=72, gray=False)
     return d
 
 
@@ -73,7 +73,7 @@ def _commands(d) -> list[list[str]]:
         ["image", str(d / "one.png"), "-o", str(d / "out.png"), "--force"],
         ["colorize", str(d / "clip.mp4"), "-o", str(d / "out.mp4"), "--force"],
         ["stream", str(d / "clip.mp4"), "--out", str(d / "rec.mp4"), "--no-pace", "--report-every", "0", "--force"],
-        ["eval", str(d / "one.png"), str(d / "colour.mp4"), "--json"],
+        ["eval", str(d / "one.png"), str(d / "color.mp4"), "--json"],
         ["info"],
     ]
 
@@ -148,7 +148,7 @@ def test_a_stale_shipped_file_is_not_used(tmp_path, monkeypatch):
 
 @pytest.mark.slow
 def test_shipped_onnx_matches_pytorch_on_a_picture():
-    """The lean path (numpy colour maths, shipped ONNX) gives today's torch path's picture."""
+    """The lean path (numpy color maths, shipped ONNX) gives today's torch path's picture."""
     from realtime_color.model.checkpoint import ModelFile
     from realtime_color.model.weights import load_checkpoint
     from realtime_color.runtime.backends import open_backend

@@ -1,4 +1,4 @@
-"""Metrics against known values: identical images, known shifts, a hand-computed colourfulness."""
+"""Metrics against known values: identical images, known shifts, a hand-computed colorfulness."""
 
 from __future__ import annotations
 
@@ -26,14 +26,14 @@ def test_known_shift_gives_known_psnr():
     assert metrics.ciede2000(b, a) > 1.0
 
 
-def test_colourfulness_by_hand():
-    assert metrics.colourfulness(np.full((4, 4, 3), 77, np.uint8)) == 0.0  # gray
+def test_colorfulness_by_hand():
+    assert metrics.colorfulness(np.full((4, 4, 3), 77, np.uint8)) == 0.0  # gray
     img = np.zeros((2, 1, 3), np.uint8)
     img[0, 0] = (255, 0, 0)  # rg = 255, yb = 127.5
     img[1, 0] = (0, 0, 255)  # rg = 0,   yb = -255
     # sd_rg = 127.5, sd_yb = 191.25; mean_rg = 127.5, mean_yb = -63.75
     want = math.hypot(127.5, 191.25) + 0.3 * math.hypot(127.5, -63.75)
-    assert metrics.colourfulness(img) == pytest.approx(want)
+    assert metrics.colorfulness(img) == pytest.approx(want)
 
 
 def test_to_gray_keeps_lightness_and_dtype():

@@ -63,7 +63,7 @@ def test_imagenet_first_conv_fold_sees_gray_as_vgg_did():
     std = torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1)
     want = ref.features[0]((g.expand(1, 3, 20, 20) - mean) / std)
     got = net.encoder[0][0](g)
-    # Zero padding differs at the border (VGG pads the normalised image); the interior must agree.
+    # Zero padding differs at the border (VGG pads the normalized image); the interior must agree.
     torch.testing.assert_close(got[..., 1:-1, 1:-1], want[..., 1:-1, 1:-1], atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(net.encoder[4][-2].weight, ref.features[28].weight)
 
@@ -83,7 +83,7 @@ def test_pad_is_replicate_not_black(net):
 
 
 def test_soft_bins_are_a_distribution_whose_mean_is_the_pixel():
-    from realtime_color.model.network import BIN_RANGE, bin_centres, soft_bins
+    from realtime_color.model.network import BIN_RANGE, bin_centers, soft_bins
 
     n = 21
     ab = torch.rand(3, 2, 5, 7) * 1.8 - 0.9
@@ -92,26 +92,26 @@ def test_soft_bins_are_a_distribution_whose_mean_is_the_pixel():
     assert t.shape == (3, n * n, 5, 7) and (t >= 0).all()
     torch.testing.assert_close(t.sum(1), torch.ones(3, 5, 7))
     assert int((t > 0).sum(1).max()) <= 4  # the four bins around each pixel, nothing else
-    mean = torch.einsum("nqhw,qc->nchw", t, bin_centres(n))
+    mean = torch.einsum("nqhw,qc->nchw", t, bin_centers(n))
     inside = ab.abs().amax(1) <= BIN_RANGE
     torch.testing.assert_close(mean.permute(0, 2, 3, 1)[inside], ab.permute(0, 2, 3, 1)[inside])
     torch.testing.assert_close(mean[0, :, 0, 0], torch.tensor([BIN_RANGE, -BIN_RANGE]))
 
 
 def test_annealed_mean_goes_from_the_mean_to_the_mode():
-    from realtime_color.model.network import annealed_mean, bin_centres
+    from realtime_color.model.network import annealed_mean, bin_centers
 
     n = 5
-    centres = bin_centres(n)
+    centers = bin_centers(n)
     red, blue = 4 * n + 2, 0 * n + 2  # (a=+1, b=0) and (a=-1, b=0)
     logits = torch.full((1, n * n, 1, 1), -30.0)
     logits[0, red], logits[0, blue] = 0.2, 0.0  # torn between two hues, red slightly likelier
     mean = annealed_mean(logits, n, 1.0)[0, :, 0, 0]
     p = torch.softmax(logits[0, :, 0, 0], 0)
-    torch.testing.assert_close(mean, p @ centres)
+    torch.testing.assert_close(mean, p @ centers)
     assert abs(float(mean[0])) < 0.15  # T = 1: nearly neutral, the two hues cancel
     cold = annealed_mean(logits, n, 0.02)[0, :, 0, 0]
-    torch.testing.assert_close(cold, centres[red], atol=1e-3, rtol=0)  # T -> 0: the likelier hue
+    torch.testing.assert_close(cold, centers[red], atol=1e-3, rtol=0)  # T -> 0: the likelier hue
 
 
 def test_a_binned_model_outputs_ab_and_exports_to_onnx(tmp_path):
@@ -124,7 +124,7 @@ def test_a_binned_model_outputs_ab_and_exports_to_onnx(tmp_path):
     with torch.no_grad():
         assert net(x).shape == (2, 2, 24, 40)
         assert net(x, logits=True).shape == (2, 49, 24, 40)
-        assert net(x).abs().max() <= 1.0 + 1e-6  # a mean of bin centres stays inside the grid
+        assert net(x).abs().max() <= 1.0 + 1e-6  # a mean of bin centers stays inside the grid
         # The fast channels-last path is the annealed mean of the head's logits.
         torch.testing.assert_close(net(x), annealed_mean(net(x, logits=True), 7, 0.5), atol=1e-5, rtol=0)
     path = export_onnx(net, tmp_path / "bins.onnx", sample_shape=(1, 1, 64, 64))
@@ -135,8 +135,8 @@ def test_a_binned_model_outputs_ab_and_exports_to_onnx(tmp_path):
 @pytest.mark.parametrize(
     "masses, median",
     [
-        ({5: 1.0}, -0.5),  # one bin: its centre (bin k of 21 sits at -1 + 0.1 k)
-        ({5: 0.5, 6: 0.5}, -0.45),  # two equal neighbours: the midpoint between them
+        ({5: 1.0}, -0.5),  # one bin: its center (bin k of 21 sits at -1 + 0.1 k)
+        ({5: 0.5, 6: 0.5}, -0.45),  # two equal neighbors: the midpoint between them
         ({k: 1 / 21 for k in range(21)}, 0.0),  # uniform: the middle
         ({3: 0.3, 10: 0.3, 12: 0.4}, 0.0 - 0.05 + 0.1 * (0.2 / 0.3)),  # crosses 1/2 two thirds into bin 10
         ({0: 1.0}, -1.0),
@@ -153,7 +153,7 @@ def test_marginal_median_reads_the_histogram(masses, median):
 
 
 def test_the_median_is_not_pulled_by_a_tail_of_vivid_hues():
-    from realtime_color.model.network import annealed_mean, bin_centres, binned_median
+    from realtime_color.model.network import annealed_mean, bin_centers, binned_median
 
     n = 5
     neutral, red = 2 * n + 2, 4 * n + 2  # (0, 0) and (a=+1, b=0)
@@ -166,7 +166,7 @@ def test_the_median_is_not_pulled_by_a_tail_of_vivid_hues():
     assert abs(float(median[1])) < 1e-4
     sure = logits.clone()
     sure[0, red] = 5.0  # red nearly certain: both land on it
-    torch.testing.assert_close(binned_median(sure, n, 1.0)[0, :, 0, 0], bin_centres(n)[red], atol=0.01, rtol=0)
+    torch.testing.assert_close(binned_median(sure, n, 1.0)[0, :, 0, 0], bin_centers(n)[red], atol=0.01, rtol=0)
 
 
 def test_a_median_model_runs_its_estimator_and_exports_to_onnx(tmp_path):

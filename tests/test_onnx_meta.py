@@ -44,7 +44,7 @@ def test_an_exported_onnx_opened_alone_names_its_model(tmp_path, random_checkpoi
     assert props["rtcolor.format"] == str(FORMAT) and props["rtcolor.precision"] == "fp32"
     assert int(props["rtcolor.inference_size"]) == meta["inference_size"] == 64
     assert float(props["rtcolor.chroma_gain"]) == float(meta.get("chroma_gain", 1.0))
-    assert json.loads(props["rtcolor.normalisation"]) == meta["normalisation"]
+    assert json.loads(props["rtcolor.normalization"]) == meta["normalization"]
     assert json.loads(props["rtcolor.model_config"]) == meta["model_config"]
     info = ExportInfo.from_props(props)
     assert info.source_sha256 == file_sha256(random_checkpoint) and info.inference_size == 64

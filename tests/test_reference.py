@@ -1,5 +1,5 @@
-"""Known colours (--reference): a colour day frame of a fixed camera lends its chroma to the night
-footage wherever the scene is unchanged; what moves keeps the network's colour."""
+"""Known colors (--reference): a color day frame of a fixed camera lends its chroma to the night
+footage wherever the scene is unchanged; what moves keeps the network's color."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ import pytest
 from typer.testing import CliRunner
 
 from realtime_color.cli import app
-from realtime_color.evaluation.evaluate import chroma_error, true_colours_at
+from realtime_color.evaluation.evaluate import chroma_error, true_colors_at
 from realtime_color.guidance.reference import (
     Reference,
     ReferenceConfig,
-    ReferenceError,
+    ReferencePictureError,
     estimate_alignment,
     match_score,
     match_weights,
@@ -35,7 +35,7 @@ def lab(rgb: np.ndarray) -> np.ndarray:
 @pytest.fixture(scope="module")
 def fixed_camera(tmp_path_factory):
     """A day reference (no objects), a gray night clip of the same view with objects crossing,
-    and per frame the colour truth and the mask of what moved."""
+    and per frame the color truth and the mask of what moved."""
     d = tmp_path_factory.mktemp("fixed")
     day = SceneClip(H, W, FPS, seed=4, objects=0).frame(0)
     write_image(d / "day.png", day)
@@ -64,7 +64,7 @@ def decoded(path) -> list[np.ndarray]:
         return [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
 
 
-def test_a_day_reference_colours_the_static_scene_and_leaves_what_moves_to_the_network(fixed_camera, tmp_path):
+def test_a_day_reference_colors_the_static_scene_and_leaves_what_moves_to_the_network(fixed_camera, tmp_path):
     d, truths, grays, moved = fixed_camera
     for args, name in (((), "plain.mp4"), (("--reference", str(d / "day.png")), "ref.mp4")):
         r = runner.invoke(app, ["colorize", str(d / "night.mp4"), "-o", str(tmp_path / name), "-k", "4", *args])
@@ -74,7 +74,7 @@ def test_a_day_reference_colours_the_static_scene_and_leaves_what_moves_to_the_n
     day_ab = lab(cv2.imread(str(d / "day.png"))[..., ::-1])[..., 1:]
     static_plain, static_ref, to_network, to_reference = [], [], [], []
     for i in range(0, N, 5):
-        want, static = true_colours_at(grays[i], truths[i]), ~moved[i]
+        want, static = true_colors_at(grays[i], truths[i]), ~moved[i]
         static_plain.append(chroma_error(plain[i], want, static))
         static_ref.append(chroma_error(ref[i], want, static))
         inside = cv2.erode(moved[i].astype(np.uint8), np.ones((9, 9))).astype(bool)
@@ -121,7 +121,7 @@ def test_image_reference_for_a_night_still(fixed_camera, tmp_path):
     for args, name in (((), "plain"), (("--reference", str(d / "day.png")), "ref")):
         r = runner.invoke(app, ["image", str(tmp_path / "night.png"), "-o", str(tmp_path / name), *args])
         assert r.exit_code == 0, r.output
-    want = true_colours_at(grays[0], truths[0])
+    want = true_colors_at(grays[0], truths[0])
     read = lambda p: cv2.imread(str(p))[..., ::-1]  # noqa: E731
     e_plain = chroma_error(read(tmp_path / "plain/night.png"), want, ~moved[0])
     e_ref = chroma_error(read(tmp_path / "ref/night.png"), want, ~moved[0])
@@ -150,7 +150,7 @@ def test_alignment_recovers_camera_shake():
 
 
 def test_reference_errors_name_the_file(tmp_path):
-    with pytest.raises(ReferenceError, match="missing.png"):
+    with pytest.raises(ReferencePictureError, match="missing.png"):
         Reference(tmp_path / "missing.png")
 
 
@@ -166,11 +166,11 @@ def two_shots(tmp_path_factory):
     return d, [scene.frame(i) for i in range(4 * FPS)]
 
 
-def test_colour_frames_carry_through_their_shot_and_stop_at_the_cut(two_shots, tmp_path):
+def test_color_frames_carry_through_their_shot_and_stop_at_the_cut(two_shots, tmp_path):
     d, truths = two_shots
-    coloured = tmp_path / "coloured"
-    write_image(coloured / "000010.png", truths[10])  # shot 1 only
-    runs = {"plain": (), "one": ("--colour-frames", str(coloured))}
+    colored = tmp_path / "colored"
+    write_image(colored / "000010.png", truths[10])  # shot 1 only
+    runs = {"plain": (), "one": ("--color-frames", str(colored))}
     for name, args in runs.items():
         r = runner.invoke(app, ["colorize", str(d / "reel.mp4"), "-o", str(tmp_path / f"{name}.mp4"), *args])
         assert r.exit_code == 0, r.output
@@ -178,22 +178,22 @@ def test_colour_frames_carry_through_their_shot_and_stop_at_the_cut(two_shots, t
     plain, one = decoded(tmp_path / "plain.mp4"), decoded(tmp_path / "one.mp4")
     everywhere = np.ones((H, W), bool)
     err = lambda out, i: chroma_error(out[i], truths[i], everywhere)  # noqa: E731
-    for i in range(0, 2 * FPS):  # shot 1, before and after the coloured frame: better on every frame
+    for i in range(0, 2 * FPS):  # shot 1, before and after the colored frame: better on every frame
         assert err(one, i) < err(plain, i), (i, err(one, i), err(plain, i))
     assert np.mean([err(one, i) for i in range(2 * FPS)]) < 0.5 * np.mean([err(plain, i) for i in range(2 * FPS)])
     for i in range(2 * FPS + 1, 4 * FPS):  # shot 2: nothing from the frame before the cut
         assert abs(err(one, i) - err(plain, i)) < 0.05 * err(plain, i) + 0.5, i
 
 
-def test_a_coloured_frame_that_is_not_that_frame_is_refused(two_shots, tmp_path):
+def test_a_colored_frame_that_is_not_that_frame_is_refused(two_shots, tmp_path):
     d, truths = two_shots
-    coloured = tmp_path / "coloured"
-    write_image(coloured / "000040.png", truths[10])  # frame 10's colours filed as frame 40 (another shot)
+    colored = tmp_path / "colored"
+    write_image(colored / "000040.png", truths[10])  # frame 10's colors filed as frame 40 (another shot)
     out = tmp_path / "out.mp4"
-    r = runner.invoke(app, ["colorize", str(d / "reel.mp4"), "-o", str(out), "--colour-frames", str(coloured)])
+    r = runner.invoke(app, ["colorize", str(d / "reel.mp4"), "-o", str(out), "--color-frames", str(colored)])
     text = " ".join(r.output.split())
     assert r.exit_code == 1 and "000040.png does not match frame 40" in text and "differs by" in text, r.output
     assert not out.exists()
-    (coloured / "000040.png").rename(coloured / "frame_forty.png")
-    r = runner.invoke(app, ["colorize", str(d / "reel.mp4"), "-o", str(out), "--colour-frames", str(coloured)])
+    (colored / "000040.png").rename(colored / "frame_forty.png")
+    r = runner.invoke(app, ["colorize", str(d / "reel.mp4"), "-o", str(out), "--color-frames", str(colored)])
     assert r.exit_code == 1 and "12.5s.png" in " ".join(r.output.split()) and not out.exists()

@@ -62,7 +62,7 @@ def psnr(a: np.ndarray, b: np.ndarray) -> float:
 
 def seam_ok(chroma: list[np.ndarray], seams: list[int], tolerance: float = 1.05) -> tuple[bool, str]:
     """At each seam (index of a segment's first frame) the chroma change from the frame before is no
-    larger than the largest change between neighbouring frames inside the segments (within 5%).
+    larger than the largest change between neighboring frames inside the segments (within 5%).
 
     Seams fall on source keyframes, where the network runs again in a single run too, so a seam's
     change is one of those keyframe changes; which of them is largest moves by a few percent with

@@ -1,5 +1,5 @@
 """One way in: the source factory's table, its errors, and every command reading the same clip and
-pictures through it into the same frames with the same colour metadata."""
+pictures through it into the same frames with the same color metadata."""
 
 from __future__ import annotations
 
@@ -89,7 +89,7 @@ def test_a_file_reads_with_a_status_and_ends_with_end(tmp_path):
 
 
 class Recorder:
-    """Wraps open_source: every picture any command reads is noted with its colour metadata."""
+    """Wraps open_source: every picture any command reads is noted with its color metadata."""
 
     def __init__(self, monkeypatch):
         self.frames: list[tuple] = []
@@ -118,7 +118,7 @@ class Recorder:
         return out
 
 
-def test_every_command_reads_the_same_frames_and_colour_metadata(tmp_path, random_checkpoint, monkeypatch):
+def test_every_command_reads_the_same_frames_and_color_metadata(tmp_path, random_checkpoint, monkeypatch):
     from realtime_color.training.adapt import AdaptConfig, sample_frames
 
     clip = write_clip(tmp_path / "clip.mp4", seconds=1.0, width=96, height=64, gray=False, audio=False)
@@ -165,7 +165,7 @@ def test_every_command_reads_the_same_frames_and_colour_metadata(tmp_path, rando
 
 
 def test_colorize_and_stream_give_the_same_chroma(tmp_path, monkeypatch):
-    """The same gray clip through `colorize` and `stream --no-pace`: one decoder, one colour path,
+    """The same gray clip through `colorize` and `stream --no-pace`: one decoder, one color path,
     so the chroma planes handed to the encoder are the same (compared before encoding: x264's rate
     control sees the two commands' different timestamps and rounds a code or two differently)."""
     from realtime_color.media.video import FileSink
@@ -184,12 +184,12 @@ def test_colorize_and_stream_give_the_same_chroma(tmp_path, monkeypatch):
         "colorize": ["colorize", str(clip), "-o", str(tmp_path / "c.mp4")],
         "stream": ["stream", str(clip), "--no-pace", "--out", str(tmp_path / "s.mp4")],
     }.items():
-        r = runner.invoke(app, args)  # the default model: really in colour
+        r = runner.invoke(app, args)  # the default model: really in color
         assert r.exit_code == 0, r.output
         got[name], written = written, []
     a, b = got["colorize"], got["stream"]
     assert len(a) == len(b) == 30 and {(m, f) for m, f, *_ in a} == {("bt601", False)}
-    assert max(np.ptp(u) for _, _, u, _ in a) > 10  # really in colour
+    assert max(np.ptp(u) for _, _, u, _ in a) > 10  # really in color
     for (*meta_a, ua, va), (*meta_b, ub, vb) in zip(a, b, strict=True):
         assert meta_a == meta_b
         assert np.abs(ua.astype(int) - ub).max() <= 1 and np.abs(va.astype(int) - vb).max() <= 1

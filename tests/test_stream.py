@@ -107,7 +107,7 @@ def test_fake_camera_dies_and_comes_back(random_checkpoint):
     stats, sink = run_live(src, make_colorizer(random_checkpoint), 3.5)
     assert src.reconnects >= 2, log  # it died at least twice and was reopened each time
     assert any("reconnected" in m for m in log) and any("lost" in m for m in log)
-    assert stats.frames_out >= 40 and all(colour for *_, colour in sink.pictures)
+    assert stats.frames_out >= 40 and all(color for *_, color in sink.pictures)
     assert not sink.closed  # the sink stayed up through the outages (the caller closes it)
     gaps = np.diff([captured for _, captured, _, _ in sink.pictures])
     assert gaps.max() >= 0.5  # the outage shows as a gap in capture time, not as made-up frames
@@ -151,7 +151,7 @@ def test_udp_mpegts_stream_on_loopback(random_checkpoint):
     stats, sink = run_live(src, make_colorizer(random_checkpoint), 3.0, k=4)
     sender.join(15)
     assert stats.frames_out >= 30
-    assert all(colour for *_, colour in sink.pictures)
+    assert all(color for *_, color in sink.pictures)
 
 
 def test_stream_file_to_recording_with_segments(tmp_path, random_checkpoint):
@@ -244,8 +244,8 @@ def test_http_preview_in_a_headless_browser(tmp_path, random_checkpoint):
         a, b = (read_image(s).astype(int) for s in shots)
         region = (slice(0, 180), slice(40, 360))  # where the 320x180 picture sits on the page
         assert np.abs(a[region] - b[region]).mean() > 0.5  # the frames change over time
-        colour = np.abs(b[region] - b[region].mean(-1, keepdims=True)).mean()
-        assert colour > 1.0  # and they are in colour (the source is gray)
+        color = np.abs(b[region] - b[region].mean(-1, keepdims=True)).mean()
+        assert color > 1.0  # and they are in color (the source is gray)
     finally:
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(30) == 130
@@ -289,10 +289,10 @@ def test_udp_push_sink_reaches_a_receiver(random_checkpoint):
 
 
 @pytest.mark.parametrize("gray", ["1", "0"])
-def test_gray_ir_and_colour_cameras_both_work(random_checkpoint, gray):
+def test_gray_ir_and_color_cameras_both_work(random_checkpoint, gray):
     src = LiveSource(f"synth://?fps=30&size=160x96&gray={gray}")
     stats, sink = run_live(src, make_colorizer(random_checkpoint), 1.5, k=4)
-    assert stats.frames_out >= 10 and all(colour for *_, colour in sink.pictures)
+    assert stats.frames_out >= 10 and all(color for *_, color in sink.pictures)
 
 
 def test_a_camera_that_changes_resolution_keeps_both_parts(tmp_path):

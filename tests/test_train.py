@@ -144,7 +144,7 @@ def _cutout_dir(tmp_path, rgba: bool = True):
     return d
 
 
-def test_paste_keeps_every_label_consistent_with_its_colour(tmp_path):
+def test_paste_keeps_every_label_consistent_with_its_color(tmp_path):
     from realtime_color.color import normalize_ab, rgb_to_lab
     from realtime_color.training.data import lab_split, load_cutouts, make_batch
 
@@ -159,7 +159,7 @@ def test_paste_keeps_every_label_consistent_with_its_colour(tmp_path):
     untouched = (rgb == 128).all(-1)
     assert (red | untouched).mean() > 0.9  # the rest are blended edge pixels
     lum, ab = lab_split(batch)
-    # Labels are the composite's own colours: the half-resolution target is the pooled Lab of the
+    # Labels are the composite's own colors: the half-resolution target is the pooled Lab of the
     # pasted picture, so red where the disc is and neutral where the gray picture shows.
     want = torch.nn.functional.avg_pool2d(normalize_ab(rgb_to_lab(batch.float() / 255)[:, 1:]), 2)
     torch.testing.assert_close(ab, want)
@@ -261,7 +261,7 @@ def test_a_binned_head_trains_on_cross_entropy_and_saves_its_temperature(data_di
     assert bins_loss(torch.zeros_like(target), ab, 9) > best + 0.5
     cfg = _cfg(data_dir, tmp_path, ab_bins=9, temperature=0.5, epochs=2)
     torch.testing.assert_close(fit_loss(target.clamp_min(1e-12).log(), ab, cfg.ab_bins), best)
-    # ...so minimising it from a uniform guess recovers each pixel's colour as the mean at T = 1.
+    # ...so minimizing it from a uniform guess recovers each pixel's color as the mean at T = 1.
     logits = torch.zeros_like(target, requires_grad=True)
     opt = torch.optim.Adam([logits], lr=0.3)
     for _ in range(300):
@@ -298,7 +298,7 @@ def test_init_takes_the_checkpoints_head(data_dir, tmp_path):
     said = []
     rebalanced = _cfg(data_dir, tmp_path, init=first.out, out=str(tmp_path / "r.safetensors"), epochs=1, rebalance=0.5)
     train(rebalanced, log=said.append)
-    assert any(line.startswith("rebalancing colours (mix 0.5)") for line in said)
+    assert any(line.startswith("rebalancing colors (mix 0.5)") for line in said)
     l1 = _cfg(data_dir, tmp_path, init=first.out, out=str(tmp_path / "e.safetensors"), loss="l1")
     with pytest.raises(ConfigError, match="loss 'l1' must be unset: .* predicts ab bins"):
         train(l1)
@@ -317,8 +317,8 @@ def test_a_binned_head_refuses_a_second_loss():
         TrainConfig(ab_bins=21, rebalance=1.5)
 
 
-def test_rebalancing_weights_rare_colours_up_and_keeps_the_loss_scale():
-    from realtime_color.model.network import bin_centres
+def test_rebalancing_weights_rare_colors_up_and_keeps_the_loss_scale():
+    from realtime_color.model.network import bin_centers
     from realtime_color.training.fitting import bin_prior, bins_loss, rebalance_weights
 
     n = 9
@@ -328,9 +328,9 @@ def test_rebalancing_weights_rare_colours_up_and_keeps_the_loss_scale():
     ab[:2, :, :2, :2] = torch.tensor([0.6, 0.4]).view(2, 1, 1)
     prior = bin_prior(ab, n)
     assert prior.shape == (n * n,) and torch.isclose(prior.sum(), torch.tensor(1.0))
-    centres = bin_centres(n)
-    neutral = int(torch.cdist(torch.tensor([[0.05, 0.0]]), centres).argmin())
-    red = int(torch.cdist(torch.tensor([[0.6, 0.4]]), centres).argmin())
+    centers = bin_centers(n)
+    neutral = int(torch.cdist(torch.tensor([[0.05, 0.0]]), centers).argmin())
+    red = int(torch.cdist(torch.tensor([[0.6, 0.4]]), centers).argmin())
     assert prior[neutral] > 20 * prior[red] > 0
     w = rebalance_weights(prior, 0.5)
     assert torch.isclose((prior * w).sum(), torch.tensor(1.0))  # a pixel's expected weight is 1
@@ -352,7 +352,7 @@ def test_a_rebalanced_binned_head_trains(data_dir, tmp_path):
     cfg = _cfg(data_dir, tmp_path, ab_bins=9, rebalance=0.5, epochs=1)
     res = train(cfg, log=said.append)
     assert np.isfinite(res["history"][0]["train_loss"])
-    assert any(line.startswith("rebalancing colours (mix 0.5)") for line in said)
+    assert any(line.startswith("rebalancing colors (mix 0.5)") for line in said)
     assert read_metadata(cfg.out)["training"]["config"]["rebalance"] == 0.5
 
 

@@ -49,7 +49,7 @@ def vfr_clip(tmp_path_factory):
 
 
 def test_nothing_lost_lossless(vfr_clip, tmp_path, random_checkpoint):
-    out = tmp_path / "colour.mp4"
+    out = tmp_path / "color.mp4"
     stats = tmp_path / "stats.json"
     r = colorize([str(vfr_clip), "-o", str(out), "--crf", "0", "-k", "3", "--stats", str(stats)], random_checkpoint)
     assert r.exit_code == 0, r.output
@@ -170,7 +170,7 @@ def test_clear_errors(tmp_path, random_checkpoint, vfr_clip):
 
 
 @pytest.mark.slow
-def test_sigterm_finalises_a_playable_partial(tmp_path, random_checkpoint):
+def test_sigterm_finalizes_a_playable_partial(tmp_path, random_checkpoint):
     clip = write_clip(tmp_path / "long.mp4", seconds=20.0, width=320, height=180, audio=True)
     out = tmp_path / "out.mp4"
     cmd = [sys.executable, "-m", "realtime_color.cli", "colorize", str(clip), "-o", str(out)]
@@ -197,7 +197,7 @@ def test_clips_over_real_photos_show_the_photos(tmp_path):
         frames = [f.to_ndarray(format="rgb24") for f in c.decode(video=0)]
     assert len(frames) == 30 and frames[0].shape == (96, 160, 3)
     first, last = frames[0].reshape(-1, 3).mean(0), frames[-1].reshape(-1, 3).mean(0)
-    # Mostly the photo's colour (the crossing objects cover a part of the frame).
+    # Mostly the photo's color (the crossing objects cover a part of the frame).
     assert first[0] > first[2] + 60 and last[2] > last[0] + 60
     gray = write_clip(tmp_path / "g.mp4", seconds=0.2, width=64, height=48, audio=False, photos=[red[..., 0]])
     with av.open(str(gray)) as c:

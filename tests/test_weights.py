@@ -192,7 +192,7 @@ def test_average_weights_script_writes_the_mean_and_refuses_another_network(tmp_
 def test_info_quotes_the_calibration_row_only_for_the_estimator_it_swept():
     from realtime_color.cli.stills import _validation_figures
 
-    row = {"psnr_gain": 0.84, "ciede": 10.02, "ciede_gray": 10.97, "colourfulness": 22.6, "pictures": 52}
+    row = {"psnr_gain": 0.84, "ciede": 10.02, "ciede_gray": 10.97, "colorfulness": 22.6, "pictures": 52}
     meta = {
         "model_config": {"temperature": 0.6},  # no estimator: a file from before it existed, the mean
         "chroma_gain": 1.0,

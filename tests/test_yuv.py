@@ -1,4 +1,4 @@
-"""Video colour maths: Y'CbCr planes round trip, luma -> L, the OpenCV Lab path against the torch one."""
+"""Video color maths: Y'CbCr planes round trip, luma -> L, the OpenCV Lab path against the torch one."""
 
 from __future__ import annotations
 
@@ -21,7 +21,7 @@ def test_planes_round_trip(matrix, full_range):
     y, u, v = planes_from_rgb(rgb, matrix, full_range=full_range, subsampling=(1, 1))
     pic = Picture(y=y, index=0, u=u, v=v, matrix=matrix, full_range=full_range, subsampling=(1, 1))
     back = pic.to_bgr()[..., ::-1].astype(int)
-    assert np.abs(back - rgb.astype(int)).max() <= 3  # 8-bit quantisation of Y'CbCr, nothing more
+    assert np.abs(back - rgb.astype(int)).max() <= 3  # 8-bit quantization of Y'CbCr, nothing more
 
 
 def test_luma_table_is_the_still_picture_L():

@@ -14,9 +14,25 @@ from pathlib import Path
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer.core import TyperGroup
 
 from ..errors import ConfigError, RtcolorError
 from ..model.checkpoint import TORCH_EXTRA
+
+# Options renamed to the product's US spelling in 0.2; the old names still work, unlisted in --help.
+RENAMED_OPTIONS = {"--colour-frames": "--color-frames", "--min-colourfulness": "--min-colorfulness"}
+
+
+def renamed(arg: str) -> str:
+    name, eq, value = arg.partition("=")
+    return RENAMED_OPTIONS.get(name, name) + eq + value if name in RENAMED_OPTIONS else arg
+
+
+class _Group(TyperGroup):
+    """Reads an old option name as its new one before any command parses its arguments."""
+
+    def parse_args(self, ctx, args):
+        return super().parse_args(ctx, [renamed(a) for a in args])
 
 
 class _App(typer.Typer):
@@ -55,6 +71,7 @@ def option_message(e: RtcolorError) -> str:
 
 
 app = _App(
+    cls=_Group,
     help="Real-time colorization of gray video, cameras and images (VGG16 autoencoder, Lab).",
     no_args_is_help=True,
     add_completion=False,
@@ -78,8 +95,8 @@ DEVICE_OPTION = typer.Option("auto", "--device", help="cpu, cuda, cuda:N or auto
 REFERENCE_OPTION = typer.Option(
     None,
     "--reference",
-    help="A colour picture of the same view (repeatable; e.g. a daytime frame of this camera): its colours "
-    "are kept wherever the scene's structure matches it, and the network colours what moved or changed.",
+    help="A color picture of the same view (repeatable; e.g. a daytime frame of this camera): its colors "
+    "are kept wherever the scene's structure matches it, and the network colors what moved or changed.",
 )
 
 
@@ -87,11 +104,11 @@ def _references(paths: list[Path] | None) -> list:
     """Load --reference pictures (a bad one fails here, before anything is written)."""
     if not paths:
         return []
-    from ..guidance.reference import Reference, ReferenceError
+    from ..guidance.reference import Reference, ReferencePictureError
 
     try:
         return [Reference(p) for p in paths]
-    except ReferenceError as e:
+    except ReferencePictureError as e:
         _fail(str(e))
 
 
@@ -164,7 +181,7 @@ from . import measure  # noqa: E402,F401
 
 
 def _terminate(signum, frame) -> None:
-    raise KeyboardInterrupt  # SIGTERM finalises outputs exactly like Ctrl-C
+    raise KeyboardInterrupt  # SIGTERM finalizes outputs exactly like Ctrl-C
 
 
 def main() -> None:

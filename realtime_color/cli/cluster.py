@@ -45,8 +45,8 @@ def colorize_on_cluster(
 
     from ..video.cluster import ClusterError, FileJob, WorkerOptions, import_ray, run
 
-    if pcfg.references or pcfg.colour_frames is not None:
-        _fail("--reference and --colour-frames are not supported with --cluster yet; run without --cluster")
+    if pcfg.references or pcfg.color_frames is not None:
+        _fail("--reference and --color-frames are not supported with --cluster yet; run without --cluster")
     if segment_seconds <= 0:
         _fail(f"--segment-seconds {segment_seconds:g} must be > 0")
     try:

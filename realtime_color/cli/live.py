@@ -105,7 +105,7 @@ def stream(
     from ..media.sinks import SinkError, open_sink
     from ..media.sources import Policy, SourceError, open_source, parse_source
     from ..media.video import VideoError
-    from ..video.pipeline import Outcome, summarise
+    from ..video.pipeline import Outcome, summarize
     from ..video.stages import PipelineConfig, colorize_pipeline
 
     if segment < 0 or duration < 0 or give_up_after < 0 or fps <= 0:
@@ -237,7 +237,7 @@ def stream(
     )
     if result.problems:
         summary["problems"] = result.problems
-        text = f"{source}: {summarise(result.problems)}; the recording holds each frame that decoded"
+        text = f"{source}: {summarize(result.problems)}; the recording holds each frame that decoded"
         _note("warning", "yellow", text)
     if src.gave_up:
         summary["gave_up"] = src.gave_up

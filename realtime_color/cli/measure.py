@@ -225,7 +225,7 @@ def _end_to_end(ckpt, dev, clip, tmp, resolution, seconds, k, peers, naive_frame
 
 @app.command("eval")
 def evaluate(
-    paths: list[str] = typer.Argument(..., help="Colour pictures and/or colour videos (files, folders, globs)."),
+    paths: list[str] = typer.Argument(..., help="Color pictures and/or color videos (files, folders, globs)."),
     model: Path | None = MODEL_OPTION,
     size: int | None = SIZE_OPTION,
     backend: str = BACKEND_OPTION,
@@ -243,9 +243,9 @@ def evaluate(
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (means at the top level)."),
 ) -> None:
-    """Score the model on colour ground truth: each item is turned gray, colorized and compared.
+    """Score the model on color ground truth: each item is turned gray, colorized and compared.
 
-    PSNR, SSIM, CIEDE2000 (scikit-image) and colourfulness, beside the gray baseline; for video also
+    PSNR, SSIM, CIEDE2000 (scikit-image) and colorfulness, beside the gray baseline; for video also
     chroma flicker in static areas and CDC, beside the original's own.
 
     Example: rtcolor eval holdout/ street.mp4 --sheet sheet.png --json
@@ -257,7 +257,7 @@ def evaluate(
     from ..evaluation.evaluate import contact_sheet, evaluate_image, evaluate_video, gain_interval, mean_scores
     from ..media.images import IMAGE_SUFFIXES, ImageReadError, expand_inputs, write_image
     from ..media.video import VIDEO_SUFFIXES, VideoError
-    from ..video.pipeline import summarise
+    from ..video.pipeline import summarize
     from ..video.stages import PipelineConfig
 
     files, unmatched = expand_inputs(paths, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES)
@@ -291,7 +291,7 @@ def evaluate(
                 for w in r["warnings"]:
                     _note("warning", "yellow", f"{f}: {w}")
                 if r["problems"]:  # only with --allow-partial: evaluate_video refuses them otherwise
-                    text = f"{f}: damaged, {r['frames']} frames decoded: {summarise(r['problems'])}"
+                    text = f"{f}: damaged, {r['frames']} frames decoded: {summarize(r['problems'])}"
                     _note("warning", "yellow", f"{text}; scored on those frames (--allow-partial)")
                     partial += 1
             else:
@@ -321,7 +321,7 @@ def evaluate(
         out.print_json(json.dumps(summary, default=float))
     else:
         table = Table(title="rtcolor eval (ours | gray baseline)")
-        for col in ("item", "PSNR dB", "SSIM", "CIEDE2000", "colourfulness", "luma dB", "flicker", "CDC"):
+        for col in ("item", "PSNR dB", "SSIM", "CIEDE2000", "colorfulness", "luma dB", "flicker", "CDC"):
             table.add_column(col)
         for r in [*public, {"path": "mean", **summary}]:
             vid = "flicker" in r
@@ -330,7 +330,7 @@ def evaluate(
                 f"{r['psnr']:.2f} | {r['psnr_gray']:.2f}",
                 f"{r['ssim']:.3f} | {r['ssim_gray']:.3f}",
                 f"{r['ciede2000']:.2f} | {r['ciede2000_gray']:.2f}",
-                f"{r['colourfulness']:.1f} (truth {r['colourfulness_truth']:.1f})",
+                f"{r['colorfulness']:.1f} (truth {r['colorfulness_truth']:.1f})",
                 f"{r['luma_psnr']:.1f}" if "luma_psnr" in r else "-",
                 f"{r['flicker']:.3f} (truth {r['flicker_truth']:.3f})" if vid else "-",
                 f"{r['cdc']:.4f} (truth {r['cdc_truth']:.4f})" if vid else "-",

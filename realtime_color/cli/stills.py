@@ -40,11 +40,11 @@ def image(
     size: int | None = SIZE_OPTION,
     backend: str = BACKEND_OPTION,
     device: str = DEVICE_OPTION,
-    compare: bool = typer.Option(False, "--compare", help="Write gray | colour side by side."),
+    compare: bool = typer.Option(False, "--compare", help="Write gray | color side by side."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (inputs are never overwritten)."),
     references: list[Path] | None = REFERENCE_OPTION,
 ) -> None:
-    """Colorize still images. Colour inputs are turned gray first; 16-bit inputs give 16-bit PNGs.
+    """Colorize still images. Color inputs are turned gray first; 16-bit inputs give 16-bit PNGs.
 
     Examples:
       rtcolor image old_photos/ scan.tif -o colorized/ --compare
@@ -105,10 +105,10 @@ def image(
                     alpha = None if alpha is None else np.concatenate([alpha, alpha], axis=1)
                 if alpha is not None and dest.suffix.lower() not in ALPHA_SUFFIXES:
                     _note("warning", "yellow", f"{p}: its transparency is dropped ({dest.suffix} has none; write .png)")
-                write_image(dest, result, alpha)  # colour for the picture, its transparency passed through
+                write_image(dest, result, alpha)  # color for the picture, its transparency passed through
                 taken.add(dest.resolve())
                 done += 1
-            except (ImageReadError, ValueError, OSError) as e:  # ReferenceError too: another view
+            except (ImageReadError, ValueError, OSError) as e:  # ReferencePictureError too: another view
                 _note("failed", "red", f"{p}: {e}" if str(p) not in str(e) else str(e))
                 failures += 1
             bar.advance(task)
@@ -127,8 +127,8 @@ def export(
 ) -> None:
     """Export to ONNX (dynamic batch, height, width), check it, and print a parity check vs PyTorch.
 
-    The graph takes normalised L (N, 1, H, W), H and W multiples of 16, and returns ab at half size.
-    The file's metadata_props name the source model (sha256, inference size, chroma gain, normalisation).
+    The graph takes normalized L (N, 1, H, W), H and W multiples of 16, and returns ab at half size.
+    The file's metadata_props name the source model (sha256, inference size, chroma gain, normalization).
     Example: rtcolor export -o model.onnx --fp16
     """
     from ..model.weights import load_checkpoint
@@ -249,7 +249,7 @@ def _validation_figures(meta: dict) -> str:
     if row:
         return (
             f"validation {row['psnr_gain']:+.2f} dB over gray, CIEDE2000 {row['ciede']:.2f} (gray "
-            f"{row['ciede_gray']:.2f}), colourfulness {row['colourfulness']:.1f} on {row['pictures']} pictures"
+            f"{row['ciede_gray']:.2f}), colorfulness {row['colorfulness']:.1f} on {row['pictures']} pictures"
         )
     val = metrics.get("validation", {})
     return f"val PSNR {val.get('psnr', float('nan')):.2f} dB vs gray {val.get('psnr_gray', float('nan')):.2f}"

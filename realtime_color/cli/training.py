@@ -62,7 +62,7 @@ def _run_long(job, cfg, columns: tuple, out_path: Path, on_interrupt: str) -> di
 
 @app.command()
 def train(
-    data: list[str] = typer.Argument(..., help="Folders (searched recursively) or files of colour images."),
+    data: list[str] = typer.Argument(..., help="Folders (searched recursively) or files of color images."),
     out_path: Path = typer.Option(Path("model.safetensors"), "--out", "-o", help="Checkpoint to write (best epoch)."),
     backbone: str | None = _knob(
         TrainConfig,
@@ -95,11 +95,11 @@ def train(
     paste_scale: tuple[float, float] | None = _knob(
         AugmentConfig, "paste_scale", help="A cut-out's long side as a fraction of the crop: LO HI."
     ),
-    min_colourfulness: float | None = _knob(
+    min_colorfulness: float | None = _knob(
         TrainConfig,
-        "min_colourfulness",
+        "min_colorfulness",
         help="The chroma gain stored in the model is the best-PSNR one whose validation output reaches this "
-        "colourfulness.",
+        "colorfulness.",
     ),
     paste_val_fraction: float | None = _knob(
         TrainConfig, "paste_val_fraction", help="Share of the cut-outs held out and pasted onto the validation photos."
@@ -132,8 +132,8 @@ def train(
     rebalance: float | None = _knob(
         TrainConfig,
         "rebalance",
-        help="With --ab-bins: weight rare colours up in the loss (0: off; 0.5 as in Zhang et al. 2016), "
-        "so common grays and browns do not drown out the colours of objects.",
+        help="With --ab-bins: weight rare colors up in the loss (0: off; 0.5 as in Zhang et al. 2016), "
+        "so common grays and browns do not drown out the colors of objects.",
     ),
     weight_decay: float | None = _knob(TrainConfig, "weight_decay"),
     l_jitter: float | None = _knob(
@@ -149,7 +149,7 @@ def train(
     size: int | None = _knob(
         TrainConfig, "inference_size", "--size", help="Inference size stored in the model and used for validation."
     ),
-    seed: int | None = _knob(TrainConfig, "seed", help="Seed of the initialisation and of the crops."),
+    seed: int | None = _knob(TrainConfig, "seed", help="Seed of the initialization and of the crops."),
     split_seed: int | None = _knob(
         TrainConfig,
         "split_seed",
@@ -169,7 +169,7 @@ def train(
     resume: bool = typer.Option(False, "--resume", help="Continue from OUT's .train-state.pt."),
     force: bool = typer.Option(False, "--force", help="Replace an existing OUT (a new run, not --resume)."),
 ) -> None:
-    """Train a colorization model on folders of colour photos.
+    """Train a colorization model on folders of color photos.
 
     Multi-GPU: torchrun --nproc_per_node 4 -m realtime_color.cli train DATA --out m.safetensors
     """
@@ -221,7 +221,7 @@ def train(
         dropout=dropout,
         val_fraction=val_fraction,
         inference_size=size,
-        min_colourfulness=min_colourfulness,
+        min_colorfulness=min_colorfulness,
         seed=seed,
         split_seed=split_seed,
         device=device,
@@ -242,14 +242,14 @@ def train(
     best = result["best"]
     if best is not None:  # only rank 0 validates
         _log(
-            f"best: val PSNR {best['psnr']:.2f} dB (gray {best['psnr_gray']:.2f}), colourfulness "
-            f"{best['colourfulness']:.1f} at chroma gain {best['chroma_gain']:.2f}; wrote {out_path}"
+            f"best: val PSNR {best['psnr']:.2f} dB (gray {best['psnr_gray']:.2f}), colorfulness "
+            f"{best['colorfulness']:.1f} at chroma gain {best['chroma_gain']:.2f}; wrote {out_path}"
         )
 
 
 @app.command()
 def adapt(
-    sources: list[str] = typer.Argument(..., help="Colour videos, folders or globs of colour frames from the camera."),
+    sources: list[str] = typer.Argument(..., help="Color videos, folders or globs of color frames from the camera."),
     out_path: Path = typer.Option(Path("adapted.safetensors"), "--out", "-o", help="Checkpoint to write."),
     base: Path | None = typer.Option(None, "--base", help="Model to start from (default: the bundled one)."),
     minutes: float | None = _knob(AdaptConfig, "minutes", help="Time budget for fine-tuning (validation included)."),
@@ -269,10 +269,10 @@ def adapt(
     seed: int | None = _knob(AdaptConfig, "seed"),
     force: bool = typer.Option(False, "--force", help="Replace an existing OUT (never the --base model)."),
 ) -> None:
-    """Fine-tune the model on your camera's own colour footage (day recordings, colour reels).
+    """Fine-tune the model on your camera's own color footage (day recordings, color reels).
 
     Frames are sampled (near-duplicates skipped), the last part of each source in time is held out,
-    the early encoder stages stay frozen, and validation PSNR and colourfulness are reported before
+    the early encoder stages stay frozen, and validation PSNR and colorfulness are reported before
     and after, beside the gray baseline. Use the result anywhere with --model.
 
     Example: rtcolor adapt day_recordings/ --out mycam.safetensors --minutes 10
@@ -312,7 +312,7 @@ def adapt(
     )
     b, a = result["before"], result["after"]
     _log(
-        f"held-out PSNR {b['psnr']:.2f} -> {a['psnr']:.2f} dB (gray {a['psnr_gray']:.2f}), colourfulness "
-        f"{b['colourfulness']:.1f} -> {a['colourfulness']:.1f} (truth {a['colourfulness_truth']:.1f}); "
+        f"held-out PSNR {b['psnr']:.2f} -> {a['psnr']:.2f} dB (gray {a['psnr_gray']:.2f}), colorfulness "
+        f"{b['colorfulness']:.1f} -> {a['colorfulness']:.1f} (truth {a['colorfulness_truth']:.1f}); "
         f"{result['steps']} steps on {result['train_frames']} frames; wrote {out_path}"
     )

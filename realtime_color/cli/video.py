@@ -111,15 +111,15 @@ def colorize(
     batch: int = typer.Option(
         0, "--batch", help="Keyframes per network call; 0: 8 on a GPU (fewer, larger calls), 1 on a CPU."
     ),
-    compare: bool = typer.Option(False, "--compare", help="Write gray | colour side by side."),
+    compare: bool = typer.Option(False, "--compare", help="Write gray | color side by side."),
     stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (inputs are never overwritten)."),
     references: list[Path] | None = REFERENCE_OPTION,
-    colour_frames: Path | None = typer.Option(
+    color_frames: Path | None = typer.Option(
         None,
-        "--colour-frames",
-        help="A folder of frames you coloured yourself, named by frame index (000120.png) or time (12.5s.png): "
-        "each one's colours are carried through its shot, forwards and backwards; the network fills the rest. "
+        "--color-frames",
+        help="A folder of frames you colored yourself, named by frame index (000120.png) or time (12.5s.png): "
+        "each one's colors are carried through its shot, forwards and backwards; the network fills the rest. "
         "One input video.",
     ),
     resume: bool = typer.Option(False, "--resume", help="Skip inputs whose output is already complete."),
@@ -130,14 +130,14 @@ def colorize(
     """Colorize video files: every frame and timestamp kept, audio copied packet for packet.
 
     The luma plane passes through untouched; only chroma is added. Output is written under a
-    temporary name and renamed when complete; Ctrl-C finalises a playable <name>.partial.<ext>.
+    temporary name and renamed when complete; Ctrl-C finalizes a playable <name>.partial.<ext>.
 
     Examples:
       rtcolor colorize archive.mp4 -o archive_color.mp4
       rtcolor colorize reels/ -o colorized/ --keyframe-interval 4 --crf 16
       rtcolor colorize night_cam.mp4 -o out.mp4 --reference day_frame.png
-      rtcolor colorize reel.mp4 -o reel_color.mp4 --colour-frames coloured/   (000120.png, 004410.png, ...)
-      rtcolor colorize /shared/films/ -o /shared/colour/ --cluster auto --cluster-resources GPU=1
+      rtcolor colorize reel.mp4 -o reel_color.mp4 --color-frames colored/   (000120.png, 004410.png, ...)
+      rtcolor colorize /shared/films/ -o /shared/color/ --cluster auto --cluster-resources GPU=1
     """
 
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -157,8 +157,8 @@ def colorize(
         _fail("no input videos found")
     output = Path(output_arg)
     many = len(paths) > 1 or any(Path(i).is_dir() for i in inputs)
-    if colour_frames is not None and many:
-        _fail("--colour-frames belongs to one video (its names are that video's frame numbers); give one input")
+    if color_frames is not None and many:
+        _fail("--color-frames belongs to one video (its names are that video's frame numbers); give one input")
     if many and output.exists() and not output.is_dir():
         _fail(f"-o {output} is a file, but there are several inputs; name a folder")
     if not many and (output.is_dir() or output_arg.endswith(("/", "\\"))):
@@ -217,8 +217,8 @@ def colorize(
                 raise VideoError(explain(dest, e)) from None
             check_output(dest)  # this file's name (too long?) in this folder, before its frames
             _fit_references(pcfg.references, src, colorizer.size)  # another view: refused before writing
-            if colour_frames is not None:
-                pcfg.colour_frames = _colour_frames(colour_frames, src, colorizer.size, pcfg.temporal)
+            if color_frames is not None:
+                pcfg.color_frames = _color_frames(color_frames, src, colorizer.size, pcfg.temporal)
             with Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -264,7 +264,7 @@ def _fit_references(refs: list, src: Path, size: int) -> None:
     if not refs:
         return
     from ..color import luma_to_L_table
-    from ..guidance.reference import ReferenceError, fit_references
+    from ..guidance.reference import ReferencePictureError, fit_references
     from ..media.frames import Policy, Status
     from ..media.sources import open_source
     from ..media.video import VideoError
@@ -283,27 +283,27 @@ def _fit_references(refs: list, src: Path, size: int) -> None:
     shape = inference_shape(*lum.shape, size)
     try:
         fit_references(refs, shape, lambda: lum)
-    except ReferenceError as e:
+    except ReferencePictureError as e:
         raise VideoError(str(e)) from None
 
 
-def _colour_frames(folder: Path, src: Path, size: int, temporal):
-    """Read and check --colour-frames against the video (a first pass finds its shots)."""
+def _color_frames(folder: Path, src: Path, size: int, temporal):
+    """Read and check --color-frames against the video (a first pass finds its shots)."""
     import av
 
-    from ..guidance.colored_frames import ColourFrames
-    from ..guidance.reference import ReferenceError
+    from ..guidance.colored_frames import ColorFrames
+    from ..guidance.reference import ReferencePictureError
     from ..media.video import VideoError
 
-    _log(f"{src}: finding the shots of the coloured frames in {folder}")
+    _log(f"{src}: finding the shots of the colored frames in {folder}")
     try:
-        frames = ColourFrames(folder, src, size, temporal)
-    except ReferenceError as e:
+        frames = ColorFrames(folder, src, size, temporal)
+    except ReferencePictureError as e:
         raise VideoError(str(e)) from None
     except (av.error.FFmpegError, OSError) as e:  # a damaged video
         raise VideoError(f"{src}: cannot scan it for its shots ({e})") from None
     where = ", ".join(f"frame {k} (shot {frames.shots.shot(k) + 1})" for k, _ in frames.frames)
-    _log(f"{len(frames.shots.cuts)} shots; coloured: {where}")
+    _log(f"{len(frames.shots.cuts)} shots; colored: {where}")
     return frames
 
 
@@ -316,9 +316,9 @@ def _report(s: dict) -> None:
         f"{s['keyframes']} keyframes, {s['scene_cuts']} scene cuts; busy time per stage: {stages}"
     )
     if s["problems"]:
-        from ..video.pipeline import summarise
+        from ..video.pipeline import summarize
 
-        _note("warning", "yellow", f"{s['input']}: {summarise(s['problems'])}; the output holds what could be decoded")
+        _note("warning", "yellow", f"{s['input']}: {summarize(s['problems'])}; the output holds what could be decoded")
 
 
 def _check_stats(path: Path | None) -> None:

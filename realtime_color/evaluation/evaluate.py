@@ -1,6 +1,6 @@
-"""``rtcolor eval``: colour pictures and videos as ground truth, colorized from their gray version.
+"""``rtcolor eval``: color pictures and videos as ground truth, colorized from their gray version.
 
-Every figure is reported beside the gray baseline (the same frame with no colour at all), and for
+Every figure is reported beside the gray baseline (the same frame with no color at all), and for
 video beside the original's own temporal figures, because a colorizer's flicker only means
 something next to the flicker the real footage already has.
 """
@@ -16,7 +16,7 @@ import numpy as np
 from ..color import luma_to_L_table
 from ..media.frames import Picture, Policy
 from ..runtime.colorizer import Colorizer, gray_rgb
-from ..video.pipeline import summarise
+from ..video.pipeline import summarize
 from ..video.stages import PipelineConfig, colorize_pipeline
 from . import metrics
 
@@ -30,8 +30,8 @@ def score_pair(ours: np.ndarray, gray: np.ndarray, truth: np.ndarray) -> dict:
         "ssim_gray": metrics.ssim(gray, truth),
         "ciede2000": metrics.ciede2000(ours, truth),
         "ciede2000_gray": metrics.ciede2000(gray, truth),
-        "colourfulness": metrics.colourfulness(ours),
-        "colourfulness_truth": metrics.colourfulness(truth),
+        "colorfulness": metrics.colorfulness(ours),
+        "colorfulness_truth": metrics.colorfulness(truth),
     }
 
 
@@ -39,10 +39,10 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb.astype(np.float32) / 255, cv2.COLOR_RGB2Lab)
 
 
-def true_colours_at(gray: np.ndarray, truth: np.ndarray) -> np.ndarray:
-    """What a colorizer that knew the true colours would output for ``gray`` (8-bit): its L with
-    ``truth``'s ab, through the same gamut handling as ours, so a dark night frame's colours are
-    not held against anyone (known colours are scored against this)."""
+def true_colors_at(gray: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """What a colorizer that knew the true colors would output for ``gray`` (8-bit): its L with
+    ``truth``'s ab, through the same gamut handling as ours, so a dark night frame's colors are
+    not held against anyone (known colors are scored against this)."""
     from ..color import AB_SCALE
     from ..runtime.colorizer import compose
 
@@ -66,19 +66,19 @@ def _check_scorable(path, height: int, width: int) -> None:
 
 
 def evaluate_image(path: str | Path, colorizer: Colorizer) -> dict:
-    """Turn a colour picture gray (CIE L kept), colorize it, score it."""
+    """Turn a color picture gray (CIE L kept), colorize it, score it."""
     from ..media.sources import read_still
 
     truth = read_still(path).pixels
     _check_scorable(path, *truth.shape[:2])
     if truth.ndim == 2:
-        raise ValueError(f"{path} is a gray picture; evaluation needs colour ground truth")
+        raise ValueError(f"{path} is a gray picture; evaluation needs color ground truth")
     truth = truth[..., :3]
     # Stricter than media.images.is_gray (a mean over the picture, which training uses to skip
-    # nearly-gray photos): a single coloured pixel makes ground truth worth scoring.
+    # nearly-gray photos): a single colored pixel makes ground truth worth scoring.
     spread = int(np.ptp(truth.astype(np.int32), axis=-1).max())  # largest channel difference of any pixel
     if spread <= (2 * 257 if truth.dtype == np.uint16 else 2):  # equal channels, give or take JPEG noise
-        raise ValueError(f"{path} is a gray picture stored as colour (its channels are equal); nothing to score")
+        raise ValueError(f"{path} is a gray picture stored as color (its channels are equal); nothing to score")
     gray = metrics.to_gray(truth)
     ours = colorizer.colorize(gray)
     gray3 = gray_rgb(gray, truth.dtype)
@@ -125,7 +125,7 @@ class _VideoScorer:
 def evaluate_video(
     path: str | Path, colorizer: Colorizer, cfg: PipelineConfig, sample_every: int = 10, allow_partial: bool = False
 ) -> dict:
-    """Colorize a colour video from its luma through the full pipeline and score every frame.
+    """Colorize a color video from its luma through the full pipeline and score every frame.
     A damaged video (frames lost) is a failure unless ``allow_partial``: a score on the frames
     that decoded is not the clip's score."""
     from ..media.sources import open_source
@@ -148,19 +148,19 @@ def evaluate_video(
         raise ValueError(f"{path}: no frame could be decoded")
     if source.problems and not allow_partial:
         raise ValueError(
-            f"{path}: damaged, {len(scorer.rows)} frames decoded: {summarise(source.problems)}; "
+            f"{path}: damaged, {len(scorer.rows)} frames decoded: {summarize(source.problems)}; "
             "pass --allow-partial to score the frames that decoded"
         )
-    truth_colour = float(np.mean([r["colourfulness_truth"] for r in scorer.sampled]))
-    if truth_colour < 1.0:  # a gray clip: its gray baseline is the truth itself, so the scores say nothing
+    truth_color = float(np.mean([r["colorfulness_truth"] for r in scorer.sampled]))
+    if truth_color < 1.0:  # a gray clip: its gray baseline is the truth itself, so the scores say nothing
         raise ValueError(
-            f"{path} is a gray video (the original's colourfulness is {truth_colour:.1f}); "
-            "evaluation needs colour ground truth"
+            f"{path} is a gray video (the original's colorfulness is {truth_color:.1f}); "
+            "evaluation needs color ground truth"
         )
     out = {"path": str(path), "kind": "video", "frames": len(scorer.rows)}
     for key in ("psnr", "psnr_gray"):
         out[key] = float(np.mean([r[key] for r in scorer.rows if np.isfinite(r[key])]))
-    for key in ("ssim", "ssim_gray", "ciede2000", "ciede2000_gray", "colourfulness", "colourfulness_truth"):
+    for key in ("ssim", "ssim_gray", "ciede2000", "ciede2000_gray", "colorfulness", "colorfulness_truth"):
         out[key] = float(np.mean([r[key] for r in scorer.sampled]))
     ours_t, truth_t = scorer.ours_t.result(), scorer.truth_t.result()
     out.update(
@@ -215,10 +215,10 @@ def tile_sheet(rows: list[tuple[list[tuple[np.ndarray, str]], str | None]], heig
     """Rows of labelled pictures, each scaled to ``height`` and labelled at its top left, with an
     optional caption along the row's bottom; rows padded to the widest. RGB uint8."""
 
-    def label(img: np.ndarray, text: str, y: int, colour: tuple) -> None:
+    def label(img: np.ndarray, text: str, y: int, color: tuple) -> None:
         (tw, th), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, 0.45, 1)
         cv2.rectangle(img, (0, y - th - 5), (tw + 10, y + 5), (0, 0, 0), -1)  # legible on any picture
-        cv2.putText(img, text, (5, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, colour, 1, cv2.LINE_AA)
+        cv2.putText(img, text, (5, y), cv2.FONT_HERSHEY_SIMPLEX, 0.45, color, 1, cv2.LINE_AA)
 
     out = []
     for tiles, caption in rows:
@@ -274,15 +274,15 @@ def evaluate_gains(model, images: list[np.ndarray], size: int, device: str, gain
     rows: dict[float, list[dict]] = {g: [] for g in gains}
     for img in images:
         gray = metrics.to_gray(img)
-        lum, ab = colorizer.analyse([gray])
-        base = {"psnr_gray": metrics.psnr(gray, img), "colourfulness_truth": metrics.colourfulness(img)}
+        lum, ab = colorizer.analyze([gray])
+        base = {"psnr_gray": metrics.psnr(gray, img), "colorfulness_truth": metrics.colorfulness(img)}
         for g in gains:
             out = unit_to_frame(compose(lum, ab * g)[0], np.uint8)
             rows[g].append(
                 dict(
                     base,
                     psnr=metrics.psnr(out, img),
-                    colourfulness=metrics.colourfulness(out),
+                    colorfulness=metrics.colorfulness(out),
                     luma_psnr=metrics.luma_psnr(out, gray),
                 )
             )
@@ -290,9 +290,9 @@ def evaluate_gains(model, images: list[np.ndarray], size: int, device: str, gain
     return {g: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for g, rs in rows.items() if rs}
 
 
-def pick_gain(rows: dict[float, dict], min_colourfulness: float) -> float:
-    """Highest PSNR among gains colourful enough; failing that, the most colourful gain."""
-    ok = {g: r for g, r in rows.items() if r["colourfulness"] >= min_colourfulness}
+def pick_gain(rows: dict[float, dict], min_colorfulness: float) -> float:
+    """Highest PSNR among gains colorful enough; failing that, the most colorful gain."""
+    ok = {g: r for g, r in rows.items() if r["colorfulness"] >= min_colorfulness}
     if ok:
         return max(ok, key=lambda g: ok[g]["psnr"])
-    return max(rows, key=lambda g: rows[g]["colourfulness"])
+    return max(rows, key=lambda g: rows[g]["colorfulness"])

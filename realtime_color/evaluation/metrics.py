@@ -1,4 +1,4 @@
-"""Image quality metrics: PSNR, SSIM, CIEDE2000 (scikit-image's), colourfulness, luma fidelity.
+"""Image quality metrics: PSNR, SSIM, CIEDE2000 (scikit-image's), colorfulness, luma fidelity.
 
 All functions take RGB arrays (H, W, 3), uint8 or uint16 or float in [0, 1]; they are converted to
 float in [0, 1] first, so figures are comparable across bit depths.
@@ -42,14 +42,14 @@ def ssim(pred: np.ndarray, truth: np.ndarray) -> float:
 
 
 def ciede2000(pred: np.ndarray, truth: np.ndarray) -> float:
-    """Mean CIEDE2000 colour difference (lower is better)."""
+    """Mean CIEDE2000 color difference (lower is better)."""
     from skimage.color import deltaE_ciede2000, rgb2lab
 
     return float(np.mean(deltaE_ciede2000(rgb2lab(to_float(truth)), rgb2lab(to_float(pred)))))
 
 
-def colourfulness(img: np.ndarray) -> float:
-    """Hasler & Suesstrunk (2003) colourfulness M, on the 0-255 scale.
+def colorfulness(img: np.ndarray) -> float:
+    """Hasler & Suesstrunk (2003) colorfulness M, on the 0-255 scale.
 
     rg = R - G, yb = (R + G) / 2 - B; M = sqrt(sd_rg^2 + sd_yb^2) + 0.3 sqrt(mean_rg^2 + mean_yb^2).
     A gray image scores 0; natural photos typically score 30-60.
@@ -84,7 +84,7 @@ def luma_psnr(pred: np.ndarray, reference: np.ndarray) -> float:
 
 
 def to_gray(img: np.ndarray) -> np.ndarray:
-    """Colour image -> gray of the same dtype, via Lab L (so the gray keeps CIE lightness)."""
+    """Color image -> gray of the same dtype, via Lab L (so the gray keeps CIE lightness)."""
     from skimage.color import lab2rgb, rgb2lab
 
     lab = rgb2lab(to_float(img))
@@ -101,7 +101,7 @@ CDC_DILATIONS = (1, 2, 4)
 
 
 def channel_histograms(img: np.ndarray, bins: int = 256) -> np.ndarray:
-    """Normalised per-channel histograms (3, bins) of an 8-bit RGB frame."""
+    """Normalized per-channel histograms (3, bins) of an 8-bit RGB frame."""
     idx = img.astype(np.int32) * bins // 256
     hists = [np.bincount(idx[..., c].ravel(), minlength=bins) for c in range(3)]
     h = np.stack(hists).astype(np.float64)
@@ -120,7 +120,7 @@ def js_divergence(p: np.ndarray, q: np.ndarray) -> float:
 
 
 class TemporalScores:
-    """Chroma flicker in static areas and colour distribution consistency (CDC) of one sequence.
+    """Chroma flicker in static areas and color distribution consistency (CDC) of one sequence.
 
     * flicker: mean Euclidean |delta (a, b)| between consecutive frames over pixels whose L moved
       less than ``static_tol`` (L units), judged on the ``reference_L`` sequence (the input's L, the

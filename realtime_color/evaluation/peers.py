@@ -3,7 +3,7 @@
 Built here with random weights (its trained weights cannot be fetched on an offline machine), so
 it is timed for speed only, never for quality. The layer list follows the sample's
 ``colorization_deploy_v2.prototxt``: 8 VGG-style blocks (blocks 5 and 6 dilated), a deconvolution,
-313 colour-bin logits and a 1x1 conv to ab at a quarter of the input size; 83.6 GFLOP at 256x256.
+313 color-bin logits and a 1x1 conv to ab at a quarter of the input size; 83.6 GFLOP at 256x256.
 """
 
 from __future__ import annotations

@@ -1,11 +1,11 @@
-"""User-coloured frames (``colorize --colour-frames DIR``): an archivist colours one frame per shot
-by hand and its colours are carried through the shot, forwards and backwards.
+"""User-colored frames (``colorize --color-frames DIR``): an archivist colors one frame per shot
+by hand and its colors are carried through the shot, forwards and backwards.
 
-Each coloured frame is a reference (reference.py) for the frames of its own shot only: every
+Each colored frame is a reference (reference.py) for the frames of its own shot only: every
 frame of the shot is aligned to it (the camera may pan or zoom a little) and takes its chroma
-wherever the structure matches, the network filling what the coloured frame could not show
-(occlusions, new content, what moved). With several coloured frames in one shot, each pixel takes
-the best match, the nearer frame in time trusted more. A scene cut ends a coloured frame's reach:
+wherever the structure matches, the network filling what the colored frame could not show
+(occlusions, new content, what moved). With several colored frames in one shot, each pixel takes
+the best match, the nearer frame in time trusted more. A scene cut ends a colored frame's reach:
 the shots are found by a first pass over the video with the same cut detector the pipeline uses.
 
 Names: ``000120.png`` is frame 120 (counted from 0); ``12.5s.png`` the frame shown at 12.5 s.
@@ -20,16 +20,16 @@ from pathlib import Path
 
 import numpy as np
 
-from .reference import Reference, ReferenceConfig, ReferenceError, blend_references
+from .reference import Reference, ReferenceConfig, ReferencePictureError, blend_references
 
 NAME = re.compile(r"^(?:(?P<index>\d+)|(?P<seconds>\d+(?:\.\d+)?)s)$")
-MAX_L_DIFFERENCE = 10.0  # mean |L| difference (0-100) between a coloured frame and its video frame
+MAX_L_DIFFERENCE = 10.0  # mean |L| difference (0-100) between a colored frame and its video frame
 
 
 @dataclass
 class Shots:
     """What the first pass learned: where the cuts are, each frame's time, and the L of the frames
-    that were coloured (to check them)."""
+    that were colored (to check them)."""
 
     cuts: list[int]  # frame indices that start a shot (0 first)
     times: list[float]  # seconds, per frame
@@ -44,23 +44,23 @@ class Shots:
 
 
 def parse_names(folder: Path) -> list[tuple[Path, int | None, float | None]]:
-    """The coloured frames in ``folder``: (path, frame index or None, seconds or None)."""
+    """The colored frames in ``folder``: (path, frame index or None, seconds or None)."""
     from ..media.images import IMAGE_SUFFIXES
 
     if not folder.is_dir():
-        raise ReferenceError(f"--colour-frames {folder}: not a folder")
+        raise ReferencePictureError(f"--color-frames {folder}: not a folder")
     found = []
     for p in sorted(folder.iterdir()):
         if p.suffix.lower() not in IMAGE_SUFFIXES:
             continue
         m = NAME.match(p.stem)
         if not m:
-            raise ReferenceError(
-                f"{p.name}: name a coloured frame by its index (000120.png) or its time in seconds (12.5s.png)"
+            raise ReferencePictureError(
+                f"{p.name}: name a colored frame by its index (000120.png) or its time in seconds (12.5s.png)"
             )
         found.append((p, int(m["index"]) if m["index"] else None, float(m["seconds"]) if m["seconds"] else None))
     if not found:
-        raise ReferenceError(f"--colour-frames {folder}: no pictures named 000120.png or 12.5s.png")
+        raise ReferencePictureError(f"--color-frames {folder}: no pictures named 000120.png or 12.5s.png")
     return found
 
 
@@ -93,8 +93,8 @@ def scan(src: Path, size: int, temporal, want=(), want_seconds=()) -> Shots:
     return shots
 
 
-class ColourFrames:
-    """The coloured frames of one video, applied frame by frame inside their shots."""
+class ColorFrames:
+    """The colored frames of one video, applied frame by frame inside their shots."""
 
     def __init__(self, folder: Path, src: Path, size: int, temporal, cfg: ReferenceConfig | None = None):
         named = parse_names(Path(folder))
@@ -105,7 +105,9 @@ class ColourFrames:
         for path, index, seconds in named:
             index = index if index is not None else self.shots.index_at(seconds)
             if index >= n:
-                raise ReferenceError(f"{path.name}: the video has {n} frames (0 to {n - 1}); there is no frame {index}")
+                raise ReferencePictureError(
+                    f"{path.name}: the video has {n} frames (0 to {n - 1}); there is no frame {index}"
+                )
             ref = Reference(path, cfg)
             self._check(path, index, ref)
             self.frames.append((index, ref))
@@ -117,17 +119,17 @@ class ColourFrames:
         h, w = lum.shape
         rh, rw = ref.lab.shape[:2]
         if abs((rw / rh) / (w / h) - 1.0) > ref.cfg.max_aspect_change:
-            raise ReferenceError(f"{path.name} is {rw}x{rh} but frame {index} is {w}x{h}: another framing")
+            raise ReferencePictureError(f"{path.name} is {rw}x{rh} but frame {index} is {w}x{h}: another framing")
         theirs = cv2.resize(ref.lab[..., 0], (w, h), interpolation=cv2.INTER_AREA)
         diff = float(np.abs(theirs - lum).mean())
         if diff > MAX_L_DIFFERENCE:
-            raise ReferenceError(
+            raise ReferencePictureError(
                 f"{path.name} does not match frame {index}: its luminance differs by {diff:.1f} on average "
-                f"(allowed {MAX_L_DIFFERENCE:g} of 100); is it that frame, coloured?"
+                f"(allowed {MAX_L_DIFFERENCE:g} of 100); is it that frame, colored?"
             )
 
     def apply(self, index: int, full_L: np.ndarray, lum: np.ndarray, ab: np.ndarray) -> np.ndarray:
-        """Frame ``index`` (its full-resolution L, small L and ab (h, w, 2)) with the coloured frames
+        """Frame ``index`` (its full-resolution L, small L and ab (h, w, 2)) with the colored frames
         of its shot blended in; frames of other shots are left as they are."""
         shot = self.shots.shot(index)
         mine = [(k, r) for k, r in self.frames if self.shots.shot(k) == shot]

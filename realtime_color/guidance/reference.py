@@ -1,8 +1,8 @@
-"""Known colours: a colour picture of the same camera view lends its chroma wherever the scene is
-unchanged, and the network colours only what moved or changed.
+"""Known colors: a color picture of the same camera view lends its chroma wherever the scene is
+unchanged, and the network colors only what moved or changed.
 
-A fixed surveillance or night-vision camera films the same scene day and night; one colour frame
-of it (or a photo from the same spot) holds the true colours of the walls, road, grass and signs.
+A fixed surveillance or night-vision camera films the same scene day and night; one color frame
+of it (or a photo from the same spot) holds the true colors of the walls, road, grass and signs.
 Per region the reference applies where the frame's *structure* matches it, judged at the
 network's resolution, so the cost per frame is a handful of box filters on a ~256x144 picture:
 
@@ -12,7 +12,7 @@ network's resolution, so the cost per frame is a handful of box filters on a ~25
    with how much of it matched.
 2. **Tone**: the frame's L is mapped onto the reference's by histogram matching (a night frame is
    darker, an IR frame differently toned; a monotone curve absorbs both to first order).
-3. **Where it applies**: local normalised cross-correlation of the two L (structure: edges and
+3. **Where it applies**: local normalized cross-correlation of the two L (structure: edges and
    texture line up) times the agreement of their local means after the tone map (flat regions:
    the same brightness), feathered so that the borders blend smoothly.
 4. ab = w * ab_reference + (1 - w) * ab_network, at the network's chroma resolution (chroma is
@@ -32,7 +32,7 @@ from ..color import AB_SCALE
 from ..errors import RtcolorError
 
 
-class ReferenceError(RtcolorError, ValueError):
+class ReferencePictureError(RtcolorError, ValueError):
     """A reference picture that cannot be used (unreadable, gray, another view, another shape)."""
 
 
@@ -63,8 +63,8 @@ def tone_map(src: np.ndarray, ref: np.ndarray, ref_cdf: np.ndarray | None = None
     """``src`` (L in [0, 100]) remapped so that its histogram matches ``ref``'s (whose CDF may be
     given: the reference's is the same on every frame)."""
     ref_cdf = _cdf(ref, bins) if ref_cdf is None else ref_cdf
-    centres = (np.arange(bins, dtype=np.float32) + 0.5) * (100.0 / bins)
-    lut = np.interp(_cdf(src, bins), ref_cdf, centres).astype(np.float32)
+    centers = (np.arange(bins, dtype=np.float32) + 0.5) * (100.0 / bins)
+    lut = np.interp(_cdf(src, bins), ref_cdf, centers).astype(np.float32)
     idx = np.clip((src * (bins / 100.0)).astype(np.int32), 0, bins - 1)
     return lut[idx]
 
@@ -97,7 +97,7 @@ def _match(frame_L: np.ndarray, ref_L: np.ndarray, cfg: ReferenceConfig, feather
     structure = np.where(textured, structure, 1.0)
     brightness = np.exp(-(((mf - mr) / cfg.sigma_l) ** 2))
     w = (structure * brightness).astype(np.float32)
-    if feather:  # per pixel a decision (the reference's colour or the network's), soft only at borders
+    if feather:  # per pixel a decision (the reference's color or the network's), soft only at borders
         lo, hi = cfg.sure
         w = np.clip((w - lo) / (hi - lo), 0.0, 1.0)
     if feather and cfg.feather > 0:
@@ -143,7 +143,7 @@ def estimate_alignment(frame_L: np.ndarray, ref_L: np.ndarray, ref_features=None
 
 
 class Reference:
-    """A colour picture of the view. ``fit`` once per view size (``fit_references``), then
+    """A color picture of the view. ``fit`` once per view size (``fit_references``), then
     ``blend_references`` on every frame."""
 
     def __init__(self, path: str | Path, cfg: ReferenceConfig | None = None):
@@ -153,9 +153,9 @@ class Reference:
         try:
             rgb = read_image(self.path)
         except (ImageReadError, OSError, ValueError) as e:
-            raise ReferenceError(f"reference {self.path}: {e}") from None
+            raise ReferencePictureError(f"reference {self.path}: {e}") from None
         if rgb.ndim == 2 or int(np.ptp(rgb[..., :3].astype(np.int32), axis=-1).max()) <= 2:
-            raise ReferenceError(f"reference {self.path} is a gray picture; a reference must be in colour")
+            raise ReferencePictureError(f"reference {self.path} is a gray picture; a reference must be in color")
         rgb = rgb[..., :3].astype(np.float32) / (65535.0 if rgb.dtype == np.uint16 else 255.0)
         self.lab = cv2.cvtColor(rgb, cv2.COLOR_RGB2Lab)  # L 0..100, a and b in Lab units
         self._fitted: dict[tuple, tuple[np.ndarray, np.ndarray, np.ndarray]] = {}  # ab shape: L, ab, L's CDF
@@ -169,11 +169,11 @@ class Reference:
         h, w = frame_L.shape
         rh, rw = self.lab.shape[:2]
         if abs((rw / rh) / (w / h) - 1.0) > self.cfg.max_aspect_change:
-            raise ReferenceError(
+            raise ReferencePictureError(
                 f"reference {self.path} is {rw}x{rh} and the view {w}x{h}: another framing "
                 f"(aspect {rw / rh:.2f} vs {w / h:.2f}); crop the reference to the camera's view"
             )
-        if (h, w) not in self._views:  # a colour frame is refitted on every frame of its shot: once is enough
+        if (h, w) not in self._views:  # a color frame is refitted on every frame of its shot: once is enough
             lab = cv2.resize(self.lab, (w, h), interpolation=cv2.INTER_AREA if rw > w else cv2.INTER_LINEAR)
             self._views[(h, w)] = (lab, orb_features(lab[..., 0]))
         lab, features = self._views[(h, w)]
@@ -189,7 +189,7 @@ class Reference:
         self.matched = match_score(lum, ref_L, self.cfg)
         if strict and self.matched < self.cfg.min_match:
             del self._fitted[tuple(ab_shape)]
-            raise ReferenceError(
+            raise ReferencePictureError(
                 f"reference {self.path} does not match the view: {self.matched:.0%} of its detail matches in "
                 f"structure (needs {self.cfg.min_match:.0%}); use a picture taken from this camera's position"
             )
@@ -198,7 +198,7 @@ class Reference:
         return tuple(ab_shape) in self._fitted
 
     def chroma(self, ab_shape: tuple[int, int]) -> np.ndarray:
-        """The aligned reference's ab (normalised, (h, w, 2)) at the chroma resolution."""
+        """The aligned reference's ab (normalized, (h, w, 2)) at the chroma resolution."""
         return self._fitted[tuple(ab_shape)][1]
 
     def _work_shape(self, ab_shape: tuple[int, int]) -> tuple[int, int]:
@@ -229,7 +229,7 @@ def fit_references(refs: list[Reference], shape: tuple[int, int], full_L) -> Non
 
 
 def blend_references(refs: list[Reference], lum: np.ndarray, ab: np.ndarray, priors=None) -> np.ndarray:
-    """ab (normalised, (h, w, 2)) with, per pixel, the best-matching reference's chroma blended in
+    """ab (normalized, (h, w, 2)) with, per pixel, the best-matching reference's chroma blended in
     by how surely it applies (``lum``: the frame's L, any size; the references fitted to (h, w)).
     ``priors`` (one per reference, 0..1) scale how much each is trusted (nearer in time: more)."""
     shape = ab.shape[:2]

@@ -1,7 +1,7 @@
-"""What a source hands over: a Picture (planar 8-bit Y'CbCr plus its timing and colour metadata)
+"""What a source hands over: a Picture (planar 8-bit Y'CbCr plus its timing and color metadata)
 inside a Read, whose status says what happened (a frame, nothing yet, the end, an error).
 
-Sources hand over the luma plane only (colour sources are turned gray there); the colorizer adds
+Sources hand over the luma plane only (color sources are turned gray there); the colorizer adds
 the chroma planes. Keeping Y' as decoded means a file's luminance passes through bit for bit. How
 that luma is to be read (its Y'CbCr matrix and range) is decided once, where it is decoded, and
 travels with it as typed fields; nothing downstream guesses or relabels it.
@@ -42,7 +42,7 @@ class Picture:
     v: np.ndarray | None = None
     # What some commands need beside the luma, decided by the source that decoded the picture:
     decoded_uv: tuple[np.ndarray, np.ndarray] | None = None  # the chroma as decoded (sources opened with chroma=True)
-    pixels: np.ndarray | None = None  # a still picture as decoded: RGB or gray, 8 or 16 bits (``image`` colours it)
+    pixels: np.ndarray | None = None  # a still picture as decoded: RGB or gray, 8 or 16 bits (``image`` colors it)
     alpha: np.ndarray | None = None  # a still picture's transparency, when it has any
     name: str | None = None  # the file a still picture came from (outputs are named after it)
 
@@ -69,7 +69,7 @@ class Picture:
         return self._bgr(self.u, self.v)
 
     def decoded_rgb(self) -> np.ndarray:
-        """The picture as decoded, in colour: 8-bit RGB from its luma and ``decoded_uv`` (ground
+        """The picture as decoded, in color: 8-bit RGB from its luma and ``decoded_uv`` (ground
         truth for ``eval``, training frames for ``adapt``), read with its own matrix and range."""
         if self.decoded_uv is None:
             raise ValueError("this picture's chroma was not kept; open its source with chroma=True")

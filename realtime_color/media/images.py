@@ -1,4 +1,4 @@
-"""Still images: read any common format (8/16-bit, gray/colour) as RGB, write atomically."""
+"""Still images: read any common format (8/16-bit, gray/color) as RGB, write atomically."""
 
 from __future__ import annotations
 
@@ -109,7 +109,7 @@ def write_image(path: str | Path, rgb: np.ndarray, alpha: np.ndarray | None = No
 
 
 def is_gray(rgb: np.ndarray, tolerance: float = 2.0) -> bool:
-    """True for single-channel images and colour images whose channels (nearly) agree."""
+    """True for single-channel images and color images whose channels (nearly) agree."""
     if rgb.ndim == 2:
         return True
     x = rgb.astype(np.float32) * (255.0 / 65535.0 if rgb.dtype == np.uint16 else 1.0)

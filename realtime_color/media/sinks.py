@@ -99,7 +99,7 @@ class RecordingSink:
 
     def write(self, pic: Picture) -> None:
         """Record one picture. A write that fails (the disk filled up) stops this recording, with
-        what was recorded so far finalised where the disk allows, and never the stream: a live
+        what was recorded so far finalized where the disk allows, and never the stream: a live
         preview or a second recording elsewhere goes on."""
         if self.failed:
             return

@@ -174,7 +174,7 @@ class ImageSource(Source):
     """Pictures from a file, folder or glob, in name order; paced at ``fps`` for a live view.
 
     Each Picture holds the picture as decoded (``pixels``, 8 or 16 bits, and ``alpha``) for the
-    commands that colour stills, and its full-range BT.601 luma (as JPEG) for the video path."""
+    commands that color stills, and its full-range BT.601 luma (as JPEG) for the video path."""
 
     policy = Policy.FILE
 

@@ -1,7 +1,7 @@
 """Generated test footage: a static 'surveillance' scene with moving objects, noise and sound.
 
 Used by the tests, ``rtcolor bench`` (end-to-end fps on a generated clip) and the fake camera. The
-scene is procedural so that no picture has to be downloaded; its colours are saturated enough to
+scene is procedural so that no picture has to be downloaded; its colors are saturated enough to
 show a colorizer working, its sensor noise makes the encoder work as on real footage, and an
 optional scene cut halfway exercises cut detection.
 """
@@ -19,7 +19,7 @@ from .frames import planes_from_rgb
 
 
 def scene_background(height: int, width: int, seed: int = 0) -> np.ndarray:
-    """A colour street-like scene (sky, buildings, grass, road), uint8 RGB (H, W, 3)."""
+    """A color street-like scene (sky, buildings, grass, road), uint8 RGB (H, W, 3)."""
     rng = np.random.default_rng(seed)
     img = np.zeros((height, width, 3), np.float32)
     y = np.linspace(0, 1, height, dtype=np.float32)[:, None, None]
@@ -33,11 +33,11 @@ def scene_background(height: int, width: int, seed: int = 0) -> np.ndarray:
     while x < width:  # buildings along the horizon
         bw = int(width * rng.uniform(0.06, 0.16))
         top = int(horizon * rng.uniform(0.25, 0.75))
-        colour = rng.uniform([120, 40, 30], [230, 200, 160])
-        img[top:horizon, x : x + bw] = colour
+        color = rng.uniform([120, 40, 30], [230, 200, 160])
+        img[top:horizon, x : x + bw] = color
         for wy in range(top + 6, horizon - 8, max(8, height // 30)):  # windows
             for wx in range(x + 4, x + bw - 6, max(8, width // 60)):
-                img[wy : wy + max(2, height // 90), wx : wx + max(2, width // 160)] = colour * 0.45
+                img[wy : wy + max(2, height // 90), wx : wx + max(2, width // 160)] = color * 0.45
         x += bw + int(width * rng.uniform(0.0, 0.03))
     for _ in range(6):  # trees
         cx, cy, r = rng.integers(0, width), horizon + rng.integers(-height // 20, height // 20), height // 12
@@ -48,14 +48,14 @@ def scene_background(height: int, width: int, seed: int = 0) -> np.ndarray:
 
 def night_view(rgb: np.ndarray, rng) -> np.ndarray:
     """The same view by night, as a gray camera sees it: a darker exposure curve (0.75 g^1.6 + 0.03)
-    and more sensor noise. With a day frame of the view, the test case for known colours."""
+    and more sensor noise. With a day frame of the view, the test case for known colors."""
     g = cv2.cvtColor(rgb, cv2.COLOR_RGB2GRAY).astype(np.float32) / 255
     g = 0.75 * g**1.6 + 0.03 + rng.normal(0, 0.02, g.shape)
     return np.clip(g * 255, 0, 255).astype(np.uint8)
 
 
 def fit_photo(photo: np.ndarray, height: int, width: int) -> np.ndarray:
-    """Scale an RGB photo to cover (height, width) and crop its centre: a real scene background."""
+    """Scale an RGB photo to cover (height, width) and crop its center: a real scene background."""
     if photo.ndim == 2:
         photo = np.repeat(photo[:, :, None], 3, axis=2)
     if photo.dtype != np.uint8:  # 16-bit pictures
@@ -69,7 +69,7 @@ def fit_photo(photo: np.ndarray, height: int, width: int) -> np.ndarray:
 
 
 class SceneClip:
-    """Frame t of a scene: a background with coloured objects crossing it, plus sensor noise.
+    """Frame t of a scene: a background with colored objects crossing it, plus sensor noise.
 
     The backgrounds are procedural unless ``photos`` are given (RGB arrays: the first before the
     cut, the last after it), which turns the clip into a static camera over real pictures.
@@ -105,12 +105,12 @@ class SceneClip:
         h, w = self.height, self.width
         x0 = int(self.pan * t) % max(1, self.backgrounds[0].shape[1] - w + 1) if self.pan else 0
         img = self.backgrounds[int(second)][:, x0 : x0 + w].copy()
-        for size, row, speed, phase, colour in self.objects:
+        for size, row, speed, phase, color in self.objects:
             cx = int(((phase + speed * t) % 1.2 - 0.1) * w)
             cy = int(row * h)
             half = (int(size * w), int(size * h * 0.6))
-            cv2.rectangle(img, (cx - half[0], cy - half[1]), (cx + half[0], cy + half[1]), colour, -1)
-            cv2.rectangle(img, (cx - half[0] // 2, cy - half[1] * 2), (cx + half[0] // 2, cy - half[1]), colour, -1)
+            cv2.rectangle(img, (cx - half[0], cy - half[1]), (cx + half[0], cy + half[1]), color, -1)
+            cv2.rectangle(img, (cx - half[0] // 2, cy - half[1] * 2), (cx + half[0] // 2, cy - half[1]), color, -1)
         noise = self.rng.normal(0, 2.0, (h, w, 1)).astype(np.float32)
         return np.clip(img + noise, 0, 255).astype(np.uint8)
 

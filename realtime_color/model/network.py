@@ -34,10 +34,10 @@ class ModelConfig:
     ab_scale: int = 2  # ab comes out at 1/ab_scale of the input resolution
     dropout: float = 0.1  # decoder Dropout2d while training: the default model sees only ~45 photos
     # 0: the head predicts ab itself. N > 0: it predicts a distribution over an N x N grid of ab
-    # values (see bin_centres) and the network outputs one ab from it at ``temperature``.
+    # values (see bin_centers) and the network outputs one ab from it at ``temperature``.
     ab_bins: int = 0
     temperature: float = 0.38  # 1: the distribution's mean; lower: nearer its mode (more vivid)
-    # How the tempered distribution becomes one colour: "mean" (its mean: least squared error) or
+    # How the tempered distribution becomes one color: "mean" (its mean: least squared error) or
     # "median" (a's and b's medians: least absolute error, not pulled by a tail of unlikely hues).
     estimator: str = "mean"
 
@@ -72,7 +72,7 @@ def _block(cin: int, cout: int) -> nn.Sequential:
 
 
 class ColorizerNet(nn.Module):
-    """L (N, 1, H, W) in [0, 1] -> normalised ab (N, 2, ceil(H/2), ceil(W/2)).
+    """L (N, 1, H, W) in [0, 1] -> normalized ab (N, 2, ceil(H/2), ceil(W/2)).
 
     ``logits=True`` (training a binned head): the per-bin logits (N, ab_bins**2, ...) instead.
     """
@@ -137,7 +137,7 @@ class ColorizerNet(nn.Module):
         return feats
 
     def decode(self, feats: list[torch.Tensor | None], logits: bool = False) -> torch.Tensor:
-        """The five stage outputs (the first is unused and may be None) -> normalised ab.
+        """The five stage outputs (the first is unused and may be None) -> normalized ab.
 
         With ``ab_bins`` and ``logits``, the head's per-bin logits instead (what training scores).
         """
@@ -151,14 +151,14 @@ class ColorizerNet(nn.Module):
         return binned_ab(y, self.head, self.config.ab_bins, self.config.temperature, self.config.estimator)
 
 
-# The ab grid of a binned head: normalised a and b each from -BIN_RANGE to +BIN_RANGE (ab / 110;
+# The ab grid of a binned head: normalized a and b each from -BIN_RANGE to +BIN_RANGE (ab / 110;
 # sRGB's gamut in Lab spans about -0.78..+0.89 in a and -0.98..+0.86 in b). 21 bins a side put
 # them 11 ab units apart with one at neutral.
 BIN_RANGE = 1.0
 
 
-def bin_centres(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
-    """(n*n, 2) normalised (a, b) of the bins; bin ``i * n + j`` is (a_i, b_j)."""
+def bin_centers(n: int, device=None, dtype=torch.float32) -> torch.Tensor:
+    """(n*n, 2) normalized (a, b) of the bins; bin ``i * n + j`` is (a_i, b_j)."""
     axis = torch.linspace(-BIN_RANGE, BIN_RANGE, n, device=device, dtype=dtype)
     a, b = torch.meshgrid(axis, axis, indexing="ij")
     return torch.stack([a.reshape(-1), b.reshape(-1)], 1)
@@ -169,17 +169,17 @@ def annealed_mean(logits: torch.Tensor, n: int, temperature: float) -> torch.Ten
 
     T = 1 is the distribution's mean (what a squared error learns: a compromise between hues, often
     brown); T -> 0 its mode (vivid, and wrong where two hues are equally likely); between, the
-    colour commits where the network is sure and stays near neutral where it is not (Zhang et al.,
+    color commits where the network is sure and stays near neutral where it is not (Zhang et al.,
     "Colorful Image Colorization", 2016). The definition; the network runs it as ``binned_ab``.
     """
     p = torch.softmax(logits / temperature, dim=1)
-    return torch.einsum("nqhw,qc->nchw", p, bin_centres(n, device=logits.device, dtype=logits.dtype))
+    return torch.einsum("nqhw,qc->nchw", p, bin_centers(n, device=logits.device, dtype=logits.dtype))
 
 
 def marginal_median(p: torch.Tensor) -> torch.Tensor:
     """(..., n) probabilities of the n values of one axis of the bin grid -> (...,) their median,
-    normalised, with each bin's mass spread evenly over its own width (a histogram): a single
-    bin's median is its centre, two equal neighbours' the midpoint between them.
+    normalized, with each bin's mass spread evenly over its own width (a histogram): a single
+    bin's median is its center, two equal neighbors' the midpoint between them.
 
     Term k of the sum is the share of bin k's width that lies below the median: 1 while the CDF
     after bin k is still under 1/2, 0 once the CDF before it is past 1/2, a fraction in the bin
@@ -195,8 +195,8 @@ def marginal_median(p: torch.Tensor) -> torch.Tensor:
 def binned_median(logits: torch.Tensor, n: int, temperature: float) -> torch.Tensor:
     """(N, n*n, H, W) bin logits -> (N, 2, H, W) ab: the medians of a and b under softmax(logits / T).
 
-    The mean (``annealed_mean``) minimises the expected squared ab error; the per-channel median
-    minimises the expected absolute error in a and in b, which is nearer to a perceptual distance
+    The mean (``annealed_mean``) minimizes the expected squared ab error; the per-channel median
+    minimizes the expected absolute error in a and in b, which is nearer to a perceptual distance
     such as CIEDE2000 than a squared one, and a thin tail of vivid, unlikely hues does not pull it.
     The definition; the network runs it as ``binned_ab(..., estimator="median")``.
     """
@@ -224,12 +224,12 @@ def binned_ab(
     if estimator == "median":
         grid = p.unflatten(-1, (n, n))  # (N, H, W, a, b)
         return torch.stack([marginal_median(grid.sum(-1)), marginal_median(grid.sum(-2))], 1)
-    ab = p @ bin_centres(n, device=features.device, dtype=features.dtype)
+    ab = p @ bin_centers(n, device=features.device, dtype=features.dtype)
     return ab.permute(0, 3, 1, 2)
 
 
 def soft_bins(ab: torch.Tensor, n: int) -> torch.Tensor:
-    """(N, 2, H, W) normalised ab -> (N, n*n, H, W) target distribution: each pixel's weight split
+    """(N, 2, H, W) normalized ab -> (N, n*n, H, W) target distribution: each pixel's weight split
     bilinearly over the four bins around it, so the target's mean is the pixel's ab exactly (within
     the grid; outside it, the nearest edge)."""
     step = 2 * BIN_RANGE / (n - 1)
@@ -256,7 +256,7 @@ ARCHS: dict[str, type[nn.Module]] = {"vgg16-unet": ColorizerNet}
 
 
 def build_model(config: ModelConfig | None = None) -> nn.Module:
-    """The network ``config`` describes (the default ColorizerNet when None), randomly initialised."""
+    """The network ``config`` describes (the default ColorizerNet when None), randomly initialized."""
     config = config or ModelConfig()
     if config.arch not in ARCHS:
         raise ValueError(f"unknown model arch {config.arch!r}; this version knows {', '.join(map(repr, ARCHS))}")

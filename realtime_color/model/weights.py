@@ -1,7 +1,7 @@
 """Checkpoints (safetensors + JSON metadata) and the bundled default model (backbones: ``backbones.py``).
 
 A checkpoint is one ``.safetensors`` file: the tensors, plus a JSON document under the header key
-``rtcolor`` that makes it self-describing (model config, normalisation, inference size, how it was
+``rtcolor`` that makes it self-describing (model config, normalization, inference size, how it was
 trained, its validation figures, the package version). Nothing is ever unpickled from a model file.
 """
 
@@ -48,7 +48,7 @@ def save_checkpoint(model: torch.nn.Module, path: str | Path, meta: dict | None 
         "format": FORMAT_VERSION,
         "package_version": __version__,
         "model_config": model.config.to_dict(),
-        "normalisation": {"L_scale": L_SCALE, "ab_scale": AB_SCALE, "input": "L/100", "output": "ab/110"},
+        "normalization": {"L_scale": L_SCALE, "ab_scale": AB_SCALE, "input": "L/100", "output": "ab/110"},
         "dtype": "float16" if half else "float32",
     }
     doc.update(meta or {})

@@ -3,7 +3,7 @@
 The network only ever sees a small L image (the inference size); its ab prediction is upsampled
 and recombined with the full-resolution L of the input, so no detail is lost and the output's
 luminance is the input's. Frames are numpy arrays, RGB order, uint8 or uint16, gray (H, W) or
-colour (H, W, 3); colour input is turned gray first (only its luminance is used).
+color (H, W, 3); color input is turned gray first (only its luminance is used).
 
 Everything here is numpy and OpenCV: with an ONNX Runtime backend, colorizing never imports
 PyTorch (see ``color``). Batches are ``(N, C, H, W)`` float32 arrays, as the network takes them.
@@ -52,12 +52,12 @@ def inference_shape(height: int, width: int, size: int) -> tuple[int, int]:
 
 
 def frame_to_L(frame: np.ndarray) -> np.ndarray:
-    """uint8/uint16/float frame (H, W) or (H, W, C) -> Lab L (H, W) float32. Colour input keeps
+    """uint8/uint16/float frame (H, W) or (H, W, C) -> Lab L (H, W) float32. Color input keeps
     only its luminance; alpha is dropped."""
     if frame.ndim == 2:
         frame = frame[:, :, None]
     if frame.ndim != 3 or frame.shape[2] not in (1, 2, 3, 4):
-        raise ValueError(f"expected a gray or colour frame, got an array of shape {frame.shape}")
+        raise ValueError(f"expected a gray or color frame, got an array of shape {frame.shape}")
     if frame.dtype == np.uint8:
         scale = 255.0
     elif frame.dtype == np.uint16:
@@ -96,7 +96,7 @@ def resize_L(lum: np.ndarray, shape: tuple[int, int]) -> np.ndarray:
 
 
 def compose(lum: np.ndarray, ab_small: np.ndarray) -> np.ndarray:
-    """Full-resolution L (N, 1, H, W) + low-resolution normalised ab (N, 2, h, w) -> sRGB
+    """Full-resolution L (N, 1, H, W) + low-resolution normalized ab (N, 2, h, w) -> sRGB
     (N, 3, H, W) float32 in [0, 1].
 
     Where L + ab falls outside the sRGB gamut, chroma is reduced rather than the channels clipped,
@@ -140,32 +140,32 @@ class Colorizer:
     backend: object
     size: int = DEFAULT_SIZE
     chroma_gain: float = 1.0  # calibrated per model on its validation split (checkpoint metadata)
-    references: list = field(default_factory=list)  # reference.Reference: known colours of the view
+    references: list = field(default_factory=list)  # reference.Reference: known colors of the view
 
     def __post_init__(self) -> None:
         check_size(self.size)
 
     def predict_ab(self, lum_small: np.ndarray) -> np.ndarray:
-        """(N, 1, h, w) L at inference size -> normalised ab (N, 2, h/2, w/2), float32 on the host."""
+        """(N, 1, h, w) L at inference size -> normalized ab (N, 2, h/2, w/2), float32 on the host."""
         ab = _to_numpy(self.backend.infer(np.ascontiguousarray(normalize_L(lum_small), np.float32)))
         return ab * np.float32(self.chroma_gain) if self.chroma_gain != 1.0 else ab
 
     def colorize(self, frame: np.ndarray) -> np.ndarray:
-        """One frame (gray or colour, uint8/uint16, any size) -> RGB frame of the same dtype."""
+        """One frame (gray or color, uint8/uint16, any size) -> RGB frame of the same dtype."""
         return self.colorize_batch([frame])[0]
 
-    def analyse(self, frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Frames of one size -> (full-resolution L (N, 1, H, W), low-resolution normalised ab)."""
+    def analyze(self, frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+        """Frames of one size -> (full-resolution L (N, 1, H, W), low-resolution normalized ab)."""
         lums = np.stack([frame_to_L(f) for f in frames])[:, None]
         ab = self.predict_ab(resize_L(lums, inference_shape(*lums.shape[-2:], self.size)))
         return lums, ab
 
     def colorize_batch(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        """Frames of one size -> colour frames; the network runs once on the whole batch."""
+        """Frames of one size -> color frames; the network runs once on the whole batch."""
         if not frames:
             return []
-        lums, ab = self.analyse(frames)
-        if self.references:  # known colours of this view (reference.py), blended where they apply
+        lums, ab = self.analyze(frames)
+        if self.references:  # known colors of this view (reference.py), blended where they apply
             from ..guidance.reference import blend_references, fit_references
 
             for i, (lum, one) in enumerate(zip(lums, ab, strict=True)):
@@ -176,7 +176,7 @@ class Colorizer:
         return [unit_to_frame(x, out_dtype) for x in rgb]
 
     def predict_small(self, lums: list[np.ndarray]) -> list[np.ndarray]:
-        """Small L arrays (h, w), one shape -> normalised ab (h, w, 2) each, upsampled from h/2 x w/2."""
+        """Small L arrays (h, w), one shape -> normalized ab (h, w, 2) each, upsampled from h/2 x w/2."""
         batch = np.stack(lums)[:, None]
         h, w = batch.shape[-2:]
         ab = self.predict_ab(batch)
@@ -199,9 +199,9 @@ def luma_to_small_L(y: np.ndarray, full_range: bool, shape: tuple[int, int]) -> 
 def ab_to_chroma(
     lum: np.ndarray, ab: np.ndarray, matrix: str, full_range: bool, chroma_shape: tuple[int, int]
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Small L (h, w) + normalised ab (h, w, 2) -> 8-bit Cb, Cr planes of ``chroma_shape``.
+    """Small L (h, w) + normalized ab (h, w, 2) -> 8-bit Cb, Cr planes of ``chroma_shape``.
 
-    The colour is made in Lab at the small size (with the same gamut handling as stills) and
+    The color is made in Lab at the small size (with the same gamut handling as stills) and
     only its chroma is kept, so the picture's own luma is never replaced.
     """
     rgb = lab_to_rgb_in_gamut(lum, denormalize_ab(ab))

@@ -109,7 +109,7 @@ class Parity:
 
 
 def parity(reference: np.ndarray, other: np.ndarray, precision: str, against: str = "PyTorch fp32") -> Parity:
-    """PSNR of ``other`` against ``reference`` over the normalised ab range [-1, 1] (peak 2)."""
+    """PSNR of ``other`` against ``reference`` over the normalized ab range [-1, 1] (peak 2)."""
     diff = reference.astype(np.float64) - other.astype(np.float64)
     mse = float(np.mean(diff**2))
     db = float("inf") if mse == 0 else 10 * np.log10(4.0 / mse)
@@ -138,13 +138,13 @@ def onnx_parity(model: nn.Module, onnx_path: Path, precision: str, inputs: torch
     return parity(ref, got, precision)
 
 
-# int8 for CPUs (ONNX Runtime static quantisation). Calibration needs pictures the network would
+# int8 for CPUs (ONNX Runtime static quantization). Calibration needs pictures the network would
 # see; generated scenes serve (the same on every machine, no photo shipped). Only the encoder is
-# quantised: with the decoder in int8 too, quality moved with the calibration set (BENCHMARKS.md).
+# quantized: with the decoder in int8 too, quality moved with the calibration set (BENCHMARKS.md).
 
 
 def calibration_inputs(shape: tuple[int, int] = (144, 256), scenes: int = 12, seed: int = 0) -> list[np.ndarray]:
-    """Normalised L network inputs (1, 1, h, w) from generated street scenes, two frames each."""
+    """Normalized L network inputs (1, 1, h, w) from generated street scenes, two frames each."""
     from ..color import normalize_L
     from ..media.synth import SceneClip
     from .colorizer import frame_to_L, resize_L
@@ -158,17 +158,17 @@ def calibration_inputs(shape: tuple[int, int] = (144, 256), scenes: int = 12, se
     return out
 
 
-# The head's ops the quantiser would otherwise wrap in QDQ: the annealed mean's (Softmax, MatMul)
+# The head's ops the quantizer would otherwise wrap in QDQ: the annealed mean's (Softmax, MatMul)
 # and the median's (ReduceSum, CumSum, Sub, Div, Max, Min, Clip, Mul, Add).
 _HEAD_OPS = ("Softmax", "MatMul", "Add", "Div", "Sub", "Mul", "Max", "Min", "Clip", "ReduceSum", "CumSum")
 
 
 def fp32_nodes(onnx_path: str | Path) -> list[str]:
     """The nodes int8 leaves in fp32: the first convolution (it sees raw L), the whole decoder, and
-    a binned head's softmax and what turns it into one colour (probabilities of 441 bins in uint8
+    a binned head's softmax and what turns it into one color (probabilities of 441 bins in uint8
     would be steps of 1/255, coarser than most of them).
 
-    The VGG16 encoder is most of the compute and quantises well; the decoder turns features into
+    The VGG16 encoder is most of the compute and quantizes well; the decoder turns features into
     ab and is where int8 error shows. Measured on the 44 training photos against fp32 (ab PSNR):
     everything int8 gives median 38.2 dB, worst 22.7 dB, 30.6 ms (144x256, this CPU); the encoder
     only gives median 46.0 dB, worst 31.8 dB, 38.0 ms (fp32: 107.7 ms)."""
@@ -178,13 +178,13 @@ def fp32_nodes(onnx_path: str | Path) -> list[str]:
     convs = [n.name for n in nodes if n.op_type == "Conv"]
     encoder = [c for c in convs if c.startswith("/encoder")]
     if not encoder:
-        raise ValueError(f"{onnx_path}: no encoder convolutions (node names /encoder...) to quantise")
+        raise ValueError(f"{onnx_path}: no encoder convolutions (node names /encoder...) to quantize")
     head = [n.name for n in nodes if not n.name.startswith("/encoder") and n.op_type in _HEAD_OPS]
     return encoder[:1] + [c for c in convs if c not in encoder] + head
 
 
 def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
-    """Static int8 quantisation (QDQ; per-channel int8 weights, uint8 activations) of an fp32 ONNX
+    """Static int8 quantization (QDQ; per-channel int8 weights, uint8 activations) of an fp32 ONNX
     file, calibrated on generated scenes; checked against the fp32 file on other scenes. The file
     is written only if the check passes (otherwise ``ValueError``)."""
     import onnxruntime as ort
@@ -200,7 +200,7 @@ def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = _partial(path)
-    quiet = logging.getLogger()  # ONNX Runtime's quantiser advises through the root logger
+    quiet = logging.getLogger()  # ONNX Runtime's quantizer advises through the root logger
     level = quiet.level
     quiet.setLevel(logging.ERROR)
     try:

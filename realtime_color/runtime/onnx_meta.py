@@ -2,7 +2,7 @@
 
 Every ONNX file rtcolor writes (``rtcolor export``, the ONNX Runtime cache, the files shipped with
 the default model, the graphs TensorRT engines are built from) carries the source checkpoint's
-sha256 and file name, inference size, chroma gain, normalisation, model config and this format's
+sha256 and file name, inference size, chroma gain, normalization, model config and this format's
 version, so the file opened alone (``InferenceSession(path).get_modelmeta().custom_metadata_map``)
 says which model it is and how to run it. Written by ``export.py``, read back by the ONNX Runtime
 backend; no PyTorch here.
@@ -18,7 +18,7 @@ FORMAT_KEY = "rtcolor.format"
 FORMAT = 1  # of these properties; a reader refuses nothing older, it only reads fewer fields
 SOURCE_SHA256_KEY = "rtcolor.source_sha256"
 PRECISION_KEY = "rtcolor.precision"
-# In the cached file's name and in an int8 file's properties: a new quantisation recipe must not
+# In the cached file's name and in an int8 file's properties: a new quantization recipe must not
 # reuse an old file.
 INT8_RECIPE = "enc"
 INT8_RECIPE_KEY = "rtcolor.int8_recipe"
@@ -42,7 +42,7 @@ def export_props(checkpoint, precision: str) -> dict[str, str]:
         PRECISION_KEY: precision,
         "rtcolor.inference_size": str(checkpoint.inference_size),
         "rtcolor.chroma_gain": repr(checkpoint.chroma_gain),
-        "rtcolor.normalisation": json.dumps(meta.get("normalisation", {}), sort_keys=True),
+        "rtcolor.normalization": json.dumps(meta.get("normalization", {}), sort_keys=True),
         "rtcolor.model_config": json.dumps(meta.get("model_config", {}), sort_keys=True),
         "rtcolor.checkpoint_meta": json.dumps(meta, sort_keys=True),
     }
@@ -60,7 +60,7 @@ class ExportInfo:
     precision: str
     inference_size: int
     chroma_gain: float
-    normalisation: dict
+    normalization: dict
     model_config: dict
     format: int
 
@@ -77,7 +77,7 @@ class ExportInfo:
                 precision=props.get(PRECISION_KEY, ""),
                 inference_size=int(props.get("rtcolor.inference_size", 256)),
                 chroma_gain=float(props.get("rtcolor.chroma_gain", 1.0)),
-                normalisation=json.loads(props.get("rtcolor.normalisation", "{}")),
+                normalization=json.loads(props.get("rtcolor.normalization", props.get("rtcolor.normalisation", "{}"))),
                 model_config=json.loads(props.get("rtcolor.model_config", "{}")),
                 format=int(props[FORMAT_KEY]),
             )

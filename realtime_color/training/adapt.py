@@ -1,11 +1,11 @@
-"""``rtcolor adapt``: fine-tune a model on a camera's own colour footage, within a time budget.
+"""``rtcolor adapt``: fine-tune a model on a camera's own color footage, within a time budget.
 
-A surveillance camera records colour by day and infrared by night; an archive has a few colour
-reels beside the gray ones. Their colour footage is the best training data there is. This
+A surveillance camera records color by day and infrared by night; an archive has a few color
+reels beside the gray ones. Their color footage is the best training data there is. This
 samples frames from it (skipping near-duplicates: a static camera repeats itself), holds out the
-last part of each source *in time* for validation (neighbouring frames would leak otherwise),
+last part of each source *in time* for validation (neighboring frames would leak otherwise),
 freezes the early encoder stages (generic edges and textures) and fine-tunes the late stages and
-the decoder, then reports validation PSNR and colourfulness before and after, beside gray.
+the decoder, then reports validation PSNR and colorfulness before and after, beside gray.
 """
 
 from __future__ import annotations
@@ -73,7 +73,7 @@ def _pictures(paths: list[Path], unreadable: list[str], log):
 
 
 def sample_frames(cfg: AdaptConfig, log=print) -> Frames:
-    """Colour frames from videos, folders and pictures, in time order, de-duplicated and split."""
+    """Color frames from videos, folders and pictures, in time order, de-duplicated and split."""
     from ..media.video import VIDEO_SUFFIXES
 
     train, val = [], []
@@ -86,7 +86,7 @@ def sample_frames(cfg: AdaptConfig, log=print) -> Frames:
         else:
             paths, _ = expand_inputs([src], suffixes=IMAGE_SUFFIXES)
             if not paths:
-                raise NotFoundError(f"{src}: no colour video or pictures found")
+                raise NotFoundError(f"{src}: no color video or pictures found")
             frames = _pictures(paths, unreadable, log)
         kept, last = [], None
         for rgb in frames:
@@ -113,7 +113,7 @@ def sample_frames(cfg: AdaptConfig, log=print) -> Frames:
         log(f"{src}: {len(kept)} frames kept ({len(kept) - n_val} train, {n_val} validation, the last in time)")
     if len(train) < 2 or not val:
         raise DataError(
-            f"need at least 3 distinct colour frames, found {len(train) + len(val)} "
+            f"need at least 3 distinct color frames, found {len(train) + len(val)} "
             f"({dup} near-duplicates, {gray} gray and {len(unreadable)} unreadable frames skipped)"
         )
     return Frames(train, val, dup, gray, per_source, unreadable)
@@ -130,7 +130,7 @@ def adapt(cfg: AdaptConfig, log=print, progress=None) -> dict:
     before = evaluate_gains(model, frames.val, size, "cpu", gains=(ckpt.chroma_gain,))[ckpt.chroma_gain]
     log(
         f"before: val PSNR {before['psnr']:.2f} dB (gray {before['psnr_gray']:.2f}), "
-        f"colourfulness {before['colourfulness']:.1f} (truth {before['colourfulness_truth']:.1f})"
+        f"colorfulness {before['colorfulness']:.1f} (truth {before['colorfulness_truth']:.1f})"
     )
     for stage in model.encoder[: cfg.frozen_stages]:
         for p in stage.parameters():
@@ -204,5 +204,5 @@ def adapt(cfg: AdaptConfig, log=print, progress=None) -> dict:
 
 def _validate(model, images: list[np.ndarray], size: int) -> dict:
     sweep = evaluate_gains(model, images, size, "cpu")
-    gain = pick_gain(sweep, 0.0)  # on its own footage PSNR decides; colourfulness follows the truth
+    gain = pick_gain(sweep, 0.0)  # on its own footage PSNR decides; colorfulness follows the truth
     return dict(sweep[gain], chroma_gain=gain)

@@ -66,12 +66,12 @@ class TrainConfig:
     loss: str = "mse"
     ab_bins: int = 0  # >0: predict a distribution over an N x N ab grid (cross-entropy) instead of ab itself
     temperature: float = 0.38  # with ab_bins: the annealed mean's temperature the model is saved with
-    rebalance: float = 0.0  # with ab_bins: weight rare colours up (Zhang et al.'s lambda, 0.5 there); 0: off
+    rebalance: float = 0.0  # with ab_bins: weight rare colors up (Zhang et al.'s lambda, 0.5 there); 0: off
     dropout: float = 0.1
     chroma_weight: float = 0.0  # anti-sepia term, see train.chroma_loss(); costs PSNR (MODEL_CARD.md)
     val_fraction: float = 0.15
     inference_size: int = 256
-    min_colourfulness: float = 12.0
+    min_colorfulness: float = 12.0
     seed: int = 0
     split_seed: int = -1  # the train/validation split's and validation composites' seed; -1: seed's
     device: str = "auto"

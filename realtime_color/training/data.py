@@ -1,4 +1,4 @@
-"""Training data: colour photos in memory, random resized crops, CutMix, pasted cut-outs, L jitter, the Lab split.
+"""Training data: color photos in memory, random resized crops, CutMix, pasted cut-outs, L jitter, the Lab split.
 
 Kept apart from the loop in ``train.py``; everything here is deterministic given its generator.
 """
@@ -39,7 +39,7 @@ class ImageSet:
 
 
 def load_images(folders: list[str]) -> ImageSet:
-    """Colour images from ``folders`` (files are taken too); gray and unreadable ones are skipped."""
+    """Color images from ``folders`` (files are taken too); gray and unreadable ones are skipped."""
     paths: list[Path] = []
     for item in folders:
         p = Path(item)
@@ -108,7 +108,7 @@ def load_cutouts(folder: str | Path) -> tuple[list[np.ndarray], list[str]]:
 def paste_cutout(img: np.ndarray, cutout: np.ndarray, scale: float, rng: np.random.Generator) -> np.ndarray:
     """Alpha-composite one RGBA ``cutout`` onto RGB ``img`` (in place and returned): its long side
     ``scale`` times the picture's short side, at a random place (it may overhang an edge), randomly
-    mirrored. The soft alpha edge is kept: the blended pixels get the colour they are given, and the
+    mirrored. The soft alpha edge is kept: the blended pixels get the color they are given, and the
     labels, computed from the composite, agree with them."""
     h, w = img.shape[:2]
     long_side = max(4, int(round(scale * min(h, w))))
@@ -182,7 +182,7 @@ def make_batch(
     """Random crops of the pictures ``idx`` -> uint8 RGB batch (B, 3, S, S), with cut-outs pasted."""
     crops = np.stack([random_crop(images[i], aug.crop, aug.min_scale, rng) for i in idx])
     if aug.cutmix > 0 and len(crops) > 1:
-        # CutMix: labels are per pixel, so a pasted patch keeps its own true colours; it breaks
+        # CutMix: labels are per pixel, so a pasted patch keeps its own true colors; it breaks
         # the whole-picture context a tiny data set lets the network memorise.
         donors = np.roll(crops, 1, axis=0)  # a copy, so pastes never chain
         for i in range(len(crops)):
@@ -192,7 +192,7 @@ def make_batch(
                 y, x = rng.integers(0, s - h + 1), rng.integers(0, s - w + 1)
                 crops[i, y : y + h, x : x + w] = donors[i, y : y + h, x : x + w]
     if cutouts:
-        # Copy-paste: real photographed objects (a horse, a rose, broccoli) teach object colours
+        # Copy-paste: real photographed objects (a horse, a rose, broccoli) teach object colors
         # that landscapes and wallpapers cannot; pasted last so each object stays whole.
         for i in range(len(crops)):
             for _ in range(2):
@@ -203,9 +203,9 @@ def make_batch(
 
 
 def jitter_L(lum: torch.Tensor, strength: float, gen: torch.Generator | None = None) -> torch.Tensor:
-    """Random contrast, brightness and gamma per sample on normalised L (targets untouched).
+    """Random contrast, brightness and gamma per sample on normalized L (targets untouched).
 
-    Exposure changes the gray input but not what colour things are; night and IR footage differ
+    Exposure changes the gray input but not what color things are; night and IR footage differ
     from daylight photos mostly this way.
     """
     if strength <= 0:
@@ -224,7 +224,7 @@ def jitter_L(lum: torch.Tensor, strength: float, gen: torch.Generator | None = N
 
 
 def lab_split(rgb_u8: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """uint8 RGB batch -> (normalised L, normalised ab target at half resolution), on its device."""
+    """uint8 RGB batch -> (normalized L, normalized ab target at half resolution), on its device."""
     lab = rgb_to_lab(rgb_u8.float() / 255.0)
     return normalize_L(lab[:, :1]), F.avg_pool2d(normalize_ab(lab[:, 1:]), 2)
 

@@ -12,11 +12,11 @@ from ..model.network import soft_bins
 
 
 def chroma_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """Penalise predicted chroma that is weaker than the truth's (hinge on |ab|).
+    """Penalize predicted chroma that is weaker than the truth's (hinge on |ab|).
 
-    A plain L1/Huber loss on ab is minimised by the conditional median, which for ambiguous
+    A plain L1/Huber loss on ab is minimized by the conditional median, which for ambiguous
     objects (a shirt could be red or blue) is near gray: the washed-out sepia look. This term
-    pays only for missing saturation, not for hue, so it pushes the model to commit to a colour.
+    pays only for missing saturation, not for hue, so it pushes the model to commit to a color.
     """
     c_pred = pred.pow(2).sum(1).add(1e-6).sqrt()
     c_true = target.pow(2).sum(1).add(1e-6).sqrt()
@@ -40,7 +40,7 @@ def ab_loss(pred: torch.Tensor, target: torch.Tensor, loss: str = "mse", chroma_
 
 def bins_loss(logits: torch.Tensor, ab: torch.Tensor, n: int, weights: torch.Tensor | None = None) -> torch.Tensor:
     """Cross-entropy of the predicted bin distribution against each pixel's soft-binned ab; with
-    ``weights`` (one per bin, ``rebalance_weights``) each pixel's term is weighted by its colour's."""
+    ``weights`` (one per bin, ``rebalance_weights``) each pixel's term is weighted by its color's."""
     target = soft_bins(ab, n)
     ce = -(target * F.log_softmax(logits, dim=1)).sum(1)
     if weights is not None:
@@ -49,7 +49,7 @@ def bins_loss(logits: torch.Tensor, ab: torch.Tensor, n: int, weights: torch.Ten
 
 
 def bin_prior(ab: torch.Tensor, n: int, chunk: int = 32) -> torch.Tensor:
-    """(n*n,) how often each bin is a pixel's colour in ``ab`` (N, 2, H, W), soft-binned, then
+    """(n*n,) how often each bin is a pixel's color in ``ab`` (N, 2, H, W), soft-binned, then
     smoothed over the grid by a Gaussian of half a bin (Zhang et al. smooth by 5 ab units on a
     10-unit grid; the bins here are 11 apart)."""
     total = torch.zeros(n * n, dtype=torch.float64)
@@ -64,11 +64,11 @@ def bin_prior(ab: torch.Tensor, n: int, chunk: int = 32) -> torch.Tensor:
 
 
 def rebalance_weights(prior: torch.Tensor, mix: float) -> torch.Tensor:
-    """Per-bin loss weights that make rare colours count (Zhang et al., "Colorful Image
+    """Per-bin loss weights that make rare colors count (Zhang et al., "Colorful Image
     Colorization", 2016): w proportional to 1 / ((1 - mix) * prior + mix / Q), scaled so that the
     expected weight of a pixel is 1. Without it the cross-entropy is dominated by the common,
-    desaturated colours (skies, walls, roads) and the network learns to hedge toward them; mix 1
-    weights every colour alike (no rebalancing), mix 0 inverts the prior entirely."""
+    desaturated colors (skies, walls, roads) and the network learns to hedge toward them; mix 1
+    weights every color alike (no rebalancing), mix 0 inverts the prior entirely."""
     w = 1.0 / ((1 - mix) * prior + mix / prior.numel())
     return w / (prior * w).sum()
 
@@ -82,7 +82,7 @@ def fit_loss(
     bin_weights: torch.Tensor | None = None,
 ):
     """What a network is fitted with (training and adapting): with ``ab_bins``, ``pred`` are the bin
-    logits (``model(lum, logits=True)``) and the loss is their cross-entropy (weighted per colour by
+    logits (``model(lum, logits=True)``) and the loss is their cross-entropy (weighted per color by
     ``bin_weights`` where given); else ``loss`` on ab."""
     if ab_bins:
         return bins_loss(pred, ab, ab_bins, bin_weights)

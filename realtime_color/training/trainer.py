@@ -1,4 +1,4 @@
-"""Training: the loop over colour photos (DDP-aware); its losses and schedule are ``fitting.py``'s.
+"""Training: the loop over color photos (DDP-aware); its losses and schedule are ``fitting.py``'s.
 
 Run on one process (CPU or GPU) with ``rtcolor train``; on several GPUs with
 ``torchrun --nproc_per_node N -m realtime_color.cli train ...`` (DistributedDataParallel; gloo on
@@ -75,14 +75,14 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
     data = load_images(cfg.data)
     if len(data.images) < 2:
         raise DataError(
-            f"need at least 2 colour images to train, found {len(data.images)} in {cfg.data} "
+            f"need at least 2 color images to train, found {len(data.images)} in {cfg.data} "
             f"({len(data.skipped_gray)} gray and {len(data.skipped_unreadable)} unreadable skipped)"
         )
     split_seed = cfg.seed if cfg.split_seed < 0 else cfg.split_seed
     train_idx, val_idx = split(len(data.images), cfg.val_fraction, split_seed)
     if rank == 0:
         log(
-            f"data: {len(data.images)} colour images ({len(train_idx)} train, {len(val_idx)} "
+            f"data: {len(data.images)} color images ({len(train_idx)} train, {len(val_idx)} "
             f"validation); skipped {len(data.skipped_gray)} gray, "
             f"{len(data.skipped_unreadable)} unreadable"
         )
@@ -172,13 +172,13 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
         batches.close()  # every step now samples the cache
     bin_weights = None
     if cfg.rebalance:
-        # The colour prior from what this run trains on: the cached crops, or 32 fresh batches.
+        # The color prior from what this run trains on: the cached crops, or 32 fresh batches.
         # (Under torchrun each rank estimates it from its own shard.)
         seen = cache.ab if cache is not None else torch.cat([lab_split(batches.next())[1] for _ in range(32)])
         prior = bin_prior(seen, model.config.ab_bins)
         bin_weights = rebalance_weights(prior, cfg.rebalance).to(device)
         used = bin_weights[prior > 1e-4]
-        log(f"rebalancing colours (mix {cfg.rebalance}): bin weights {used.min():.2f} to {used.max():.2f}")
+        log(f"rebalancing colors (mix {cfg.rebalance}): bin weights {used.min():.2f} to {used.max():.2f}")
 
     def time_frac() -> float:
         return (time.time() - t0) / (60 * cfg.max_minutes) if cfg.max_minutes > 0 else 0.0
@@ -221,18 +221,18 @@ def train(cfg: TrainConfig, log=print, progress=None) -> dict:
         out_of_time = cfg.max_minutes > 0 and (time.time() - t0) / 60 > cfg.max_minutes
         if rank == 0:
             sweep = evaluate_gains(model, val_images, cfg.inference_size, device)
-            gain = pick_gain(sweep, cfg.min_colourfulness)
+            gain = pick_gain(sweep, cfg.min_colorfulness)
             val = dict(sweep[gain], chroma_gain=gain)
             val.update(epoch=epoch + 1, train_loss=float(np.mean(losses)), frozen=frozen)
             history.append(val)
             log(
                 f"epoch {epoch + 1}: loss {val['train_loss']:.4f}  val PSNR {val['psnr']:.2f} dB "
-                f"(gray {val['psnr_gray']:.2f})  colourfulness {val['colourfulness']:.1f} "
-                f"(truth {val['colourfulness_truth']:.1f})  luma PSNR {val['luma_psnr']:.1f}"
+                f"(gray {val['psnr_gray']:.2f})  colorfulness {val['colorfulness']:.1f} "
+                f"(truth {val['colorfulness_truth']:.1f})  luma PSNR {val['luma_psnr']:.1f}"
                 + f"  gain {gain:.2f}"
                 + ("  [encoder frozen]" if frozen else "")
             )
-            if _better(val, best, cfg.min_colourfulness):
+            if _better(val, best, cfg.min_colorfulness):
                 best = val
                 extra = {"backbone": backbone_source, "val_cutouts": n_val_cutouts}
                 _save(model, cfg, data, train_idx, val_idx, history, best, time.time() - t0, device, extra)
@@ -334,11 +334,11 @@ def _start_from(model, spec: str, data, val_idx: list[int]) -> dict:
     return source
 
 
-def _better(val: dict, best: dict | None, min_colour: float) -> bool:
-    """Highest validation PSNR, preferring epochs whose output is colourful enough."""
+def _better(val: dict, best: dict | None, min_color: float) -> bool:
+    """Highest validation PSNR, preferring epochs whose output is colorful enough."""
     if best is None:
         return True
-    ok, best_ok = val["colourfulness"] >= min_colour, best["colourfulness"] >= min_colour
+    ok, best_ok = val["colorfulness"] >= min_color, best["colorfulness"] >= min_color
     if ok != best_ok:
         return ok
     return val["psnr"] > best["psnr"]
@@ -353,7 +353,7 @@ def _save(model, cfg, data, train_idx, val_idx, history, best, seconds, device, 
     meta = {
         "inference_size": cfg.inference_size,
         # The loss trades saturation against error; one scalar on ab, chosen on the validation
-        # split (highest PSNR among gains giving colourfulness >= min_colourfulness), sets it.
+        # split (highest PSNR among gains giving colorfulness >= min_colorfulness), sets it.
         "chroma_gain": best["chroma_gain"],
         "training": {
             "config": asdict(cfg),

@@ -12,7 +12,7 @@ Cameras come from the command line (``rtcolor stream SRC SRC ...``) or from a TO
     [[camera]]
     name = "gate"                     # optional: default from the source (file stem, host and path)
     source = "rtsp://10.0.0.5/stream"
-    reference = ["gate_day.png"]      # optional: known colours of this view
+    reference = ["gate_day.png"]      # optional: known colors of this view
     keyframe_interval = 8             # optional: this camera's own
 
 Outputs are templates: ``rec/{name}.mp4`` gives every camera its recording.

@@ -1,5 +1,5 @@
 """The runner: a source and stages joined by bounded queues, each stage a thread. It knows threads,
-queues, the policies and how to stop; nothing about colour (the colorizing stages are in ``stages``).
+queues, the policies and how to stop; nothing about color (the colorizing stages are in ``stages``).
 
 Memory stays flat for any length because every queue is bounded. The policy follows the source:
 
@@ -9,7 +9,7 @@ Memory stays flat for any length because every queue is bounded. The policy foll
 
 Stopping (Ctrl-C, SIGTERM, --duration, an error) sets an Event: the source stops reading, sends
 the end-of-stream marker, and every stage drains what it holds and passes the marker on, so the
-sinks always see a clean end and can finalise their files. The run ends in a ``RunResult``
+sinks always see a clean end and can finalize their files. The run ends in a ``RunResult``
 (complete, interrupted or failed), never in an exception: a stage that fails is reported there,
 and Ctrl-C is answered once every stage has drained.
 
@@ -34,7 +34,7 @@ import numpy as np
 from ..media.frames import Policy, Status
 from ..threads import name_native_thread
 
-__all__ = ["EOS", "Outcome", "Passenger", "Pipeline", "Policy", "RunResult", "Stage", "Stats", "summarise"]
+__all__ = ["EOS", "Outcome", "Passenger", "Pipeline", "Policy", "RunResult", "Stage", "Stats", "summarize"]
 
 
 class _End:
@@ -340,7 +340,7 @@ class Pipeline:
         return RunResult(outcome, self.stats, failure=self.failure, source_error=self.source_error)
 
 
-def summarise(problems: list[str]) -> str:
+def summarize(problems: list[str]) -> str:
     """The first problem and how many more: one line, however damaged the file."""
     more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
     return f"{problems[0]}{more}"

@@ -234,7 +234,7 @@ def colorize_segment(
     VideoError when frames were lost; the part then does not exist (never half a part)."""
     from ..media.frames import Policy
     from ..media.video import FileSink, VideoError
-    from .pipeline import summarise
+    from .pipeline import summarize
     from .stages import colorize_pipeline
 
     source = SegmentSource(src, segment, cfg.temporal.keyframe_interval, LEADOUT_FRAMES)
@@ -261,7 +261,7 @@ def colorize_segment(
         problems.append(f"{sink.out_of_order} frames whose timestamps went backwards were left out")
     if problems:
         sink.abort()
-        raise VideoError(f"{src}: segment {segment.index + 1} at {segment.start_seconds:.1f}s: {summarise(problems)}")
+        raise VideoError(f"{src}: segment {segment.index + 1} at {segment.start_seconds:.1f}s: {summarize(problems)}")
     sink.close(complete=True)
     summary = {"segment": segment.index, "frames": own.frames, "first_pts": own.first_pts}
     summary.update(result.stats.summary())

@@ -1,4 +1,4 @@
-"""The colorizing stages: analyse -> infer -> temporal -> compose -> encode, run by ``pipeline``.
+"""The colorizing stages: analyze -> infer -> temporal -> compose -> encode, run by ``pipeline``.
 
 Each frame travels as a ``Work`` item: the decoded Picture and what the stages found about it
 (its small L, whether it is a keyframe or a scene cut, the network's ab, the chroma after the
@@ -15,7 +15,7 @@ import numpy as np
 
 from ..media.frames import Picture, Policy
 from ..runtime.colorizer import Colorizer, ab_to_chroma, inference_shape, luma_to_small_L
-from .pipeline import Outcome, Passenger, Pipeline, RunResult, Stage, summarise
+from .pipeline import Outcome, Passenger, Pipeline, RunResult, Stage, summarize
 from .temporal import KeyframePolicy, TemporalConfig, make_tracker
 
 
@@ -26,9 +26,9 @@ class PipelineConfig:
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
     batch: int = 1  # keyframes per network call (file policy); live always uses 1
     queue_size: int = 8
-    compare: bool = False  # gray | colour side by side
-    references: list = field(default_factory=list)  # reference.Reference: known colours of this view
-    colour_frames: object = None  # colour_frames.ColourFrames: user-coloured frames of this video
+    compare: bool = False  # gray | color side by side
+    references: list = field(default_factory=list)  # reference.Reference: known colors of this view
+    color_frames: object = None  # color_frames.ColorFrames: user-colored frames of this video
 
 
 @dataclass
@@ -39,7 +39,7 @@ class Work:
     lum: np.ndarray  # Lab L at the inference size
     key: bool  # the network runs on this frame
     cut: bool  # a scene starts here (temporal state is reset)
-    ab_new: np.ndarray | None = None  # the network's normalised ab (keyframes), (h, w, 2)
+    ab_new: np.ndarray | None = None  # the network's normalized ab (keyframes), (h, w, 2)
     ab: np.ndarray | None = None  # this frame's ab after the temporal step
 
     @property
@@ -47,10 +47,10 @@ class Work:
         return self.pic.captured
 
 
-class Analyse(Stage):
+class Analyze(Stage):
     """Picture -> Work: the small L the network and the temporal step see, keyframe and cut."""
 
-    name = "analyse"
+    name = "analyze"
 
     def __init__(self, colorizer: Colorizer, cfg: TemporalConfig):
         self.size, self.keys = colorizer.size, KeyframePolicy(cfg)
@@ -119,15 +119,15 @@ class Temporal(Stage):
         return [w]
 
 
-class KnownColours(Stage):
-    """The colours the user gave, blended in where they apply (reference.py): pictures of this view
-    (aligned once per view size), and coloured frames of this video within their shots. After the
+class KnownColors(Stage):
+    """The colors the user gave, blended in where they apply (reference.py): pictures of this view
+    (aligned once per view size), and colored frames of this video within their shots. After the
     temporal step, which carries the network's own chroma."""
 
     name = "reference"
 
-    def __init__(self, references: list, colour_frames=None):
-        self.references, self.colour_frames = references, colour_frames
+    def __init__(self, references: list, color_frames=None):
+        self.references, self.color_frames = references, color_frames
 
     def __call__(self, w: Work) -> list[Work]:
         from ..color import luma_to_L_table
@@ -144,8 +144,8 @@ class KnownColours(Stage):
         if self.references:
             fit_references(self.references, shape, full_L)  # once per view size: align to this camera
             w.ab = blend_references(self.references, w.lum, w.ab)
-        if self.colour_frames is not None:
-            w.ab = self.colour_frames.apply(w.pic.index, full_L(), w.lum, w.ab)
+        if self.color_frames is not None:
+            w.ab = self.color_frames.apply(w.pic.index, full_L(), w.lum, w.ab)
         return [w]
 
 
@@ -192,10 +192,10 @@ def colorizing_stages(colorizer: Colorizer, sinks: list, cfg: PipelineConfig, po
     """The stage set for ``Pipeline``: a live source gets one keyframe per network call."""
     batch = 1 if policy is Policy.LIVE else max(1, cfg.batch)
     return [
-        Analyse(colorizer, cfg.temporal),
+        Analyze(colorizer, cfg.temporal),
         Infer(colorizer, batch, max_pending=batch * cfg.temporal.keyframe_interval + 16),
         Temporal(cfg.temporal),
-        *([KnownColours(cfg.references, cfg.colour_frames)] if cfg.references or cfg.colour_frames else []),
+        *([KnownColors(cfg.references, cfg.color_frames)] if cfg.references or cfg.color_frames else []),
         Compose(cfg.compare),
         Encode(sinks),
     ]
@@ -217,7 +217,7 @@ def colorize_file(
     on_poll=None,
 ) -> RunResult:
     """Colorize one video file into ``dest`` (file policy): every frame, the other streams copied.
-    The result says whether it is complete, interrupted (Ctrl-C: the partial output is finalised
+    The result says whether it is complete, interrupted (Ctrl-C: the partial output is finalized
     and named in ``output``) or failed; an input or output that cannot be opened raises VideoError."""
     from ..media.sinks import open_sink
     from ..media.sources import open_source
@@ -244,7 +244,7 @@ def colorize_file(
     except Exception as e:
         sink.abort()
         if result.problems:  # the reason nothing was written is the failure, not an empty input
-            raise VideoError(f"{src}: {summarise(result.problems)}") from e
+            raise VideoError(f"{src}: {summarize(result.problems)}") from e
         if result.outcome is Outcome.INTERRUPTED:
             raise KeyboardInterrupt from None  # interrupted before the first frame: nothing to keep
         raise

@@ -6,15 +6,15 @@ milliseconds a frame whatever the video size.
 * Scene cuts are found from luminance alone: the distance between L histograms of consecutive
   frames, or a spike of the mean difference of 32x18 thumbnails far above its recent median (a pan
   keeps that median high, a cut does not); a cut forces a keyframe and resets all temporal state,
-  so colour never smears across it.
+  so color never smears across it.
 * Keyframes: the network runs on every K-th frame and at every cut. In a still scene (under 1% of
   the 32x18 thumbnail changed since the last keyframe) the interval stretches up to
   ``static_stretch`` x K, which spares an idle surveillance camera most network calls; past K
   frames, the first frame that is no longer still is a keyframe. Between
   keyframes the chroma of the previous frame is carried to the current one along dense optical
-  flow (DIS) computed on L, so moving objects keep their colour instead of leaving it behind.
+  flow (DIS) computed on L, so moving objects keep their color instead of leaving it behind.
 * Smoothing: at a keyframe the new prediction is blended with the carried chroma, weighted by how
-  well the carried frame explains the current L (occlusions and new content get the new colour).
+  well the carried frame explains the current L (occlusions and new content get the new color).
   With K = 1 this is a motion-compensated exponential moving average.
 * The method that carries chroma between frames is chosen by name in the config
   (``TemporalConfig.method``, one of ``TRACKERS``): ``flow`` (optical flow) or ``still`` (in place).
@@ -63,7 +63,7 @@ class TemporalConfig:
 
 
 def l_histogram(lum: np.ndarray) -> np.ndarray:
-    """Normalised histogram of L (0..100) on HIST_BINS bins."""
+    """Normalized histogram of L (0..100) on HIST_BINS bins."""
     hist, _ = np.histogram(lum, bins=HIST_BINS, range=(0.0, 100.0))
     return hist / max(1, lum.size)
 

@@ -1,9 +1,9 @@
 """The one small protocol every runtime implements.
 
-A backend takes a batch of normalised L, ``(N, 1, h, w)`` float32 with h, w multiples of 16 (a
-numpy array; the torch runtimes also take tensors), and returns normalised ab ``(N, 2, h/2, w/2)``:
+A backend takes a batch of normalized L, ``(N, 1, h, w)`` float32 with h, w multiples of 16 (a
+numpy array; the torch runtimes also take tensors), and returns normalized ab ``(N, 2, h/2, w/2)``:
 a numpy array from ONNX Runtime, a tensor on the device from the torch and TensorRT runtimes (the
-colorizer brings either to the host). Backends know nothing of video, colour or files.
+colorizer brings either to the host). Backends know nothing of video, color or files.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ class Backend(Protocol):
     precision: str  # "fp32", "fp16" or "int8"
 
     def infer(self, lum):
-        """Normalised L batch -> normalised ab batch (numpy, or a tensor on this backend's device)."""
+        """Normalized L batch -> normalized ab batch (numpy, or a tensor on this backend's device)."""
         ...
 
     def warmup(self, shape: tuple[int, int, int, int]) -> None:

@@ -79,7 +79,7 @@ class OrtBackend(BackendBase):
     def from_checkpoint(cls, checkpoint, device: str = "cpu", precision: str | None = None, log=None) -> OrtBackend:
         """The shipped ONNX file for the bundled default, if it was built from this very checkpoint;
         otherwise export the checkpoint once into the cache (keyed by its sha256 and the export
-        graph's version) and open it. int8 is quantised from the fp32 export and kept only if it
+        graph's version) and open it. int8 is quantized from the fp32 export and kept only if it
         passes its parity check."""
         precision = precision or "fp32"
         if precision not in PRECISIONS:
