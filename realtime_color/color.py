@@ -127,6 +127,13 @@ def rgb_to_L_np(rgb: np.ndarray) -> np.ndarray:
     return (116 * _lab_f(np.clip(y, 0, 1)) - 16).astype(np.float32)
 
 
+def rgb_to_lab_np(rgb: np.ndarray) -> np.ndarray:
+    """sRGB ``(..., 3)`` float in [0, 1] -> Lab ``(..., 3)`` float32 (numpy twin of ``rgb_to_lab``)."""
+    xyz = srgb_to_linear(np.asarray(rgb, np.float64)) @ _XYZ_FROM_RGB.T
+    fx, fy, fz = np.moveaxis(_lab_f(xyz / np.array(_WHITE_D65)), -1, 0)
+    return np.stack([116 * fy - 16, 500 * (fx - fy), 200 * (fy - fz)], axis=-1).astype(np.float32)
+
+
 def normalize_L(lum):
     """Lab L -> network input."""
     return lum / L_SCALE

@@ -1,1 +1,1 @@
-"""What the user knows: reference pictures and colored frames."""
+"""What the user knows: reference pictures, colored frames and color hints."""
