@@ -11,7 +11,7 @@ its training record) but not its figures, and records each source (file, sha256,
 calibrate it again (scripts/calibrate_temperature.py) before using it. ``--weights`` gives each
 checkpoint a share (relative; default all equal): a soup of three weighted 3 beside two new
 ingredients is the mean of all five, without the three's files. MODEL_CARD.md's E6 is the mean of
-two runs of one recipe; the session 10 default the mean of three continuations.
+two runs of one recipe; the C4 default (2026-11-28) the mean of three continuations.
 """
 
 from __future__ import annotations

@@ -10,18 +10,18 @@ at the temperature T stored in it: T = 1 is the mean (what a squared error gives
 to the likeliest hue. This sweeps T x chroma gain (the network runs once per T; each gain only
 rescales its ab) and reports, per row, the mean PSNR gain over gray, CIEDE2000 beside gray's and
 colorfulness, on the pictures given (fp32 PyTorch). ``--estimator median`` sweeps the tempered
-distribution's per-channel median instead of its mean (session 11: measured, not adopted); the
+distribution's per-channel median instead of its mean (measured on C4, 2026-11-28, not adopted); the
 JSON keeps every picture's figures, for paired comparisons between two sweeps.
 
 Two rules, each written before the models it chose were scored (MODEL_CARD.md):
 
-* ``--rule psnr`` (session 8, the default): on the grid T {1, 0.6, 0.38, 0.25} x gain {0.5, 0.65,
+* ``--rule psnr`` (the default; chose E2, 2026-11-28): on the grid T {1, 0.6, 0.38, 0.25} x gain {0.5, 0.65,
   0.8, 1.0, 1.2}, the highest PSNR gain among rows with colorfulness >= 20, CIEDE2000 no higher
   than gray's and PSNR gain >= +0.2 dB; if no row qualifies, the highest PSNR gain among rows
   whose CIEDE2000 is no higher than ``--fallback-ciede``.
-* ``--rule ciede`` (session 10): on the grid T {1, 0.6, 0.38} x gain {0.8, 1.0, 1.2, 1.5, 1.8},
+* ``--rule ciede`` (chose C4 and C6, 2026-11-28): on the grid T {1, 0.6, 0.38} x gain {0.8, 1.0, 1.2, 1.5, 1.8},
   the lowest CIEDE2000 among rows with colorfulness >= 20, CIEDE2000 no higher than gray's and
-  PSNR gain >= +0.5 dB (issue 13's aim); rows within 0.005 of it go to the higher PSNR gain.
+  PSNR gain >= +0.5 dB (the quality aim); rows within 0.005 of it go to the higher PSNR gain.
   Nothing qualifying: no pick.
 
 ``--write`` stores the pick's T and gain in the checkpoint (atomically), only when the rule's

@@ -1,12 +1,12 @@
 #!/usr/bin/env bash
-# One prepared run on a lent CUDA machine for issue 13's open lever: the whole encoder fine-tuned
+# One prepared run on a lent CUDA machine for the open quality lever: the whole encoder fine-tuned
 # for longer than this project's 2-core CPU allows. From the bundled default, SIBLINGS runs with
 # other crops (--seed 1..N) on one validation split (--split-seed 0) train side by side on the GPU
 # for TRAIN_MINUTES each (each keeps its best epoch); their weight average follows; every model is
 # then calibrated by the CIEDE2000 rule (scripts/calibrate_temperature.py --rule ciede). Nothing is
 # adopted here: the sweeps come back in $OUT, the models as 15 MB parts (cat PARTS > m.safetensors),
 # and the choice is made by a rule written before the run, as MODEL_CARD.md does.
-# Session 11 ran this recipe on a faster CPU (two 20-minute siblings from the default, five epochs
+# On 2026-11-28 this recipe ran on a faster CPU (two 20-minute siblings from the default, five epochs
 # each): validation peaked after one to three epochs and their soup did not beat the default
 # (MODEL_CARD.md, "Longer fine-tunes"). A GPU would run it faster, not better, on the same data.
 #

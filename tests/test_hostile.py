@@ -1,4 +1,4 @@
-"""Hostile inputs, second round (issue 16): damaged files, names at the file system's limit,
+"""Hostile inputs, second round: damaged files, names at the file system's limit,
 read-only and missing output folders, odd sizes, size changes, EXIF rotation, alpha, rotation."""
 
 from __future__ import annotations

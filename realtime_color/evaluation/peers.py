@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch import nn
 
-ZHANG_SIZE = 256  # the OpenCV sample feeds 224; the issue compares at 256x256 (83.6 GFLOP)
+ZHANG_SIZE = 256  # the OpenCV sample feeds 224; the peer comparison runs at 256x256 (83.6 GFLOP)
 
 
 def _block(cin: int, cout: int, n: int, stride_last: int = 1, dilation: int = 1) -> list[nn.Module]:
