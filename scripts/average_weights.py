@@ -10,7 +10,7 @@ mean). The result keeps the first checkpoint's metadata (inference size, normali
 its training record) but not its figures, and records each source (file, sha256, seed, epoch);
 calibrate it again (scripts/calibrate_temperature.py) before using it. ``--weights`` gives each
 checkpoint a share (relative; default all equal): a soup of three weighted 3 beside two new
-ingredients is the mean of all five, without the three's files. MODEL_CARD.md's E6 is the mean of
+ingredients is the mean of all five, without the three's files. docs/experiments/' E6 is the mean of
 two runs of one recipe; the C4 default (2026-11-28) the mean of three continuations.
 """
 

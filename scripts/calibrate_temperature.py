@@ -13,7 +13,7 @@ colorfulness, on the pictures given (fp32 PyTorch). ``--estimator median`` sweep
 distribution's per-channel median instead of its mean (measured on C4, 2026-11-28, not adopted); the
 JSON keeps every picture's figures, for paired comparisons between two sweeps.
 
-Two rules, each written before the models it chose were scored (MODEL_CARD.md):
+Two rules, each written before the models it chose were scored (docs/experiments/):
 
 * ``--rule psnr`` (the default; chose E2, 2026-11-28): on the grid T {1, 0.6, 0.38, 0.25} x gain {0.5, 0.65,
   0.8, 1.0, 1.2}, the highest PSNR gain among rows with colorfulness >= 20, CIEDE2000 no higher

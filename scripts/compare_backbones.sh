@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The backbone / freezing / paste comparison of MODEL_CARD.md: one recipe, one step budget, one
+# The backbone / freezing / paste comparison of docs/experiments/2026-11-28-regression-default.md: one recipe, one step budget, one
 # validation set (the 8 held-out photos and 44 held-out cut-outs pasted onto them), every row
 # scored with `rtcolor eval` (mean gain over gray with its 95% bootstrap interval).
 #   bash scripts/compare_backbones.sh EXTRAS OUTDIR ROW...   (EXTRAS from fetch_training_extras.py)

@@ -5,10 +5,10 @@
 # for TRAIN_MINUTES each (each keeps its best epoch); their weight average follows; every model is
 # then calibrated by the CIEDE2000 rule (scripts/calibrate_temperature.py --rule ciede). Nothing is
 # adopted here: the sweeps come back in $OUT, the models as 15 MB parts (cat PARTS > m.safetensors),
-# and the choice is made by a rule written before the run, as MODEL_CARD.md does.
+# and the choice is made by a rule written before the run, as docs/experiments/ records.
 # On 2026-11-28 this recipe ran on a faster CPU (two 20-minute siblings from the default, five epochs
 # each): validation peaked after one to three epochs and their soup did not beat the default
-# (MODEL_CARD.md, "Longer fine-tunes"). A GPU would run it faster, not better, on the same data.
+# (docs/experiments/2026-11-28-default-soup-c6.md, "Longer fine-tunes"). A GPU would run it faster, not better, on the same data.
 #
 # Before the call, on the CPU machine (the folders travel with `carry`):
 #   mkdir -p .gpu && cp -r ../shared/data/train .gpu/data

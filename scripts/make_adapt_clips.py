@@ -1,4 +1,4 @@
-"""Make the clips of the README's adapt figure: a generated color surveillance clip split in time.
+"""Make the clips of the adapt figures in BENCHMARKS.md: a generated color surveillance clip split in time.
 
     python scripts/make_adapt_clips.py [OUTDIR]     (default: the current folder)
 

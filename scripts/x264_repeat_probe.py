@@ -5,7 +5,7 @@ prints how many different files came out at each size.
     python scripts/x264_repeat_probe.py --sizes 160x96 256x96 --runs 30
 
 The pictures reaching the encoder are the same every run (checked with a hash of every plane);
-more than one output means the encoder read bytes nobody wrote (BENCHMARKS.md, "Bit for bit").
+more than one output means the encoder read bytes nobody wrote (docs/experiments/2026-11-28-default-soup-c6.md, "x264").
 """
 
 from __future__ import annotations

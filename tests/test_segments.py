@@ -68,7 +68,7 @@ def seam_ok(chroma: list[np.ndarray], seams: list[int], tolerance: float = 1.05)
     change is one of those keyframe changes; which of them is largest moves by a few percent with
     the model (with the E2 default of 2026-11-28: seams 0.486 and 0.497, largest inside 0.496; the single
     run's own changes at those frames 0.486 and 0.480). A seam before the lead-out fix was 4-5x
-    the largest change inside (BENCHMARKS.md)."""
+    the largest change inside (docs/experiments/2026-11-28-regression-default.md)."""
     change = [float(np.abs(chroma[i + 1] - chroma[i]).mean()) for i in range(len(chroma) - 1)]
     at = [change[s - 1] for s in seams]
     inside = max(c for i, c in enumerate(change) if i + 1 not in seams)

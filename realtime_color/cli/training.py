@@ -143,7 +143,7 @@ def train(
     dropout: float | None = _knob(TrainConfig, "dropout", help="Decoder Dropout2d."),
     min_scale: float | None = _knob(AugmentConfig, "min_scale", help="Smallest crop area fraction."),
     chroma_weight: float | None = _knob(
-        TrainConfig, "chroma_weight", help="Weight of the anti-sepia chroma term (0: off; see MODEL_CARD.md)."
+        TrainConfig, "chroma_weight", help="Weight of the anti-sepia chroma term (0: off)."
     ),
     val_fraction: float | None = _knob(TrainConfig, "val_fraction"),
     size: int | None = _knob(

@@ -140,7 +140,8 @@ def onnx_parity(model: nn.Module, onnx_path: Path, precision: str, inputs: torch
 
 # int8 for CPUs (ONNX Runtime static quantization). Calibration needs pictures the network would
 # see; generated scenes serve (the same on every machine, no photo shipped). Only the encoder is
-# quantized: with the decoder in int8 too, quality moved with the calibration set (BENCHMARKS.md).
+# quantized: with the decoder in int8 too, quality moved with the calibration set
+# (docs/experiments/2026-11-27-first-default.md).
 
 
 def calibration_inputs(shape: tuple[int, int] = (144, 256), scenes: int = 12, seed: int = 0) -> list[np.ndarray]:

@@ -68,7 +68,7 @@ class TrainConfig:
     temperature: float = 0.38  # with ab_bins: the annealed mean's temperature the model is saved with
     rebalance: float = 0.0  # with ab_bins: weight rare colors up (Zhang et al.'s lambda, 0.5 there); 0: off
     dropout: float = 0.1
-    chroma_weight: float = 0.0  # anti-sepia term, see train.chroma_loss(); costs PSNR (MODEL_CARD.md)
+    chroma_weight: float = 0.0  # anti-sepia term, see fitting.chroma_loss(); it costs PSNR
     val_fraction: float = 0.15
     inference_size: int = 256
     min_colorfulness: float = 12.0

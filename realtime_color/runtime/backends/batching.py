@@ -4,8 +4,8 @@ Each camera's pipeline calls ``infer`` from its own thread, as it would call the
 A single worker thread collects the requests that arrive within ``window`` seconds of the first
 (or until every registered camera has asked), joins those of one input shape into one batch, runs
 the backend once and hands each caller its rows. A GPU runs a batch of 4 in about the time of 1;
-on a CPU the gain is smaller (measured in BENCHMARKS.md), but one model is loaded, not one per
-camera, and the runtime is never entered by two threads at once.
+on a CPU the gain is smaller (measured in docs/experiments/2026-11-28-regression-default.md), but
+one model is loaded, not one per camera, and the runtime is never entered by two threads at once.
 """
 
 from __future__ import annotations
