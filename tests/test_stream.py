@@ -196,7 +196,7 @@ def test_a_recording_never_replaces_its_input_or_an_old_recording(tmp_path, rand
     (tmp_path / "seg_004.mp4").write_bytes(b"an old segment")
     common = ["--duration", "1", "--model", random_checkpoint, "--backend", "torch"]
     cases = [
-        (["stream", str(clip), "--out", str(clip), "--force"], "would overwrite the input"),
+        (["stream", str(clip), "--out", str(clip), "--force"], "would overwrite an input"),
         (["stream", str(clip), "--out", str(old)], "exists; pass --force"),
         (["stream", str(clip), "--out", str(tmp_path / "seg.mp4"), "--segment", "1"], "seg_004.mp4 exists"),
     ]

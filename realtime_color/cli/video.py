@@ -321,9 +321,10 @@ def _report(s: dict) -> None:
         _note("warning", "yellow", f"{s['input']}: {summarize(s['problems'])}; the output holds what could be decoded")
 
 
-def _check_stats(path: Path | None) -> None:
-    """A --stats file is JSON by name, so it can never be a video this run reads or writes; and
-    its folder is checked now, not after the video was written."""
+def _check_stats(path: Path | None, inputs=None) -> None:
+    """A --stats file is JSON by name, so it is rarely a video this run reads or writes (``inputs``,
+    an ``outputs.Inputs``, catches the rest: a link to one); its folder is checked now, not after
+    the video was written."""
     if path is None:
         return
     if path.suffix.lower() != ".json" or path.is_dir():
@@ -331,6 +332,8 @@ def _check_stats(path: Path | None) -> None:
     from ..media.outputs import OutputError, check_output
 
     try:
+        if inputs is not None:
+            inputs.refuse(path, "--stats")
         check_output(path, "--stats")
     except OutputError as e:
         _fail(str(e))

@@ -130,3 +130,53 @@ def check_folder(folder: str | Path, option: str = "", create: bool = True) -> N
     if not target.is_dir():
         raise OutputError(f"cannot write in {label}: {target} is a file, not a folder")
     _probe(target / "probe", label)
+
+
+class Inputs:
+    """The files a command reads, known by their resolved path and, where they exist, by their
+    device and inode, so that no output replaces one of them under another name: a symlink, a
+    hard link, ``./a.mp4`` for ``a.mp4``, a template that expands to an input's name."""
+
+    def __init__(self, paths=()):
+        self._by_path: dict[Path, Path] = {}
+        self._by_id: dict[tuple[int, int], Path] = {}
+        for p in paths:
+            self.add(p)
+
+    def add(self, path: str | Path | None) -> None:
+        if path is None:
+            return
+        path = Path(path)
+        try:
+            self._by_path.setdefault(path.resolve(), path)
+            st = os.stat(path)  # follows symlinks: the file itself
+        except (OSError, RuntimeError, ValueError):  # not a file (a camera index, a URL) or a loop
+            return
+        self._by_id.setdefault((st.st_dev, st.st_ino), path)
+
+    def holding(self, dest: str | Path) -> Path | None:
+        """The input that writing ``dest`` would replace (same file, however named), or None."""
+        dest = Path(dest)
+        try:
+            hit = self._by_path.get(dest.resolve())
+        except (OSError, RuntimeError, ValueError):
+            hit = None
+        if hit is not None:
+            return hit
+        try:
+            st = os.stat(dest)
+        except (OSError, ValueError):
+            return None
+        return self._by_id.get((st.st_dev, st.st_ino))
+
+    def refuse(self, dest: str | Path, option: str = "") -> None:
+        """Raise OutputError when ``dest`` is one of the inputs: one line naming both."""
+        hit = self.holding(dest)
+        if hit is not None:
+            raise OutputError(self.message(dest, hit, option))
+
+    @staticmethod
+    def message(dest: str | Path, hit: str | Path, option: str = "") -> str:
+        label = f"{option} {dest}" if option else str(dest)
+        alias = "" if str(hit) == str(dest) else " (the same file)"
+        return f"{label} would overwrite an input, {hit}{alias}; choose another name (--force never replaces an input)"

@@ -23,7 +23,7 @@ import numpy as np
 
 from ..errors import RtcolorError
 from .frames import Picture
-from .outputs import OutputError, check_output
+from .outputs import Inputs, OutputError, check_output
 from .preview import MjpegServer
 from .video import FileSink, VideoError, check_writable_format
 
@@ -52,11 +52,12 @@ class RecordingSink:
         codec: str = "libx264",
         crf: int = 20,
         force: bool = False,
-        protect: frozenset[Path] = frozenset(),
+        protect: Inputs | frozenset[Path] = frozenset(),
         log=None,
         preset: str = "veryfast",
     ):
         self.path = Path(path)
+        self.protect = protect if isinstance(protect, Inputs) else Inputs(protect)
         self.log = log or (lambda m: None)
         self.failed: str | None = None  # why recording stopped early (a full disk); the rest goes on
         if not self.path.parent.exists():
@@ -71,8 +72,9 @@ class RecordingSink:
         # nor, silently, yesterday's recording (segments included).
         ours = self.path.parent.glob(f"{self.path.stem}_[0-9][0-9][0-9]{self.path.suffix}") if segment_minutes else []
         for target in [self.path, *ours]:
-            if target.resolve() in protect:
-                raise SinkError(f"recording to {target} would overwrite the input; choose another --out")
+            hit = self.protect.holding(target)
+            if hit is not None:
+                raise SinkError(Inputs.message(target, hit, "--out"))
             if target.exists() and not force:
                 raise SinkError(f"recording {target} exists; pass --force to overwrite it, or choose another --out")
         self.codec, self.crf, self.preset, self.force = codec, crf, preset, force
@@ -92,7 +94,8 @@ class RecordingSink:
         if self.sink is not None:
             self.written.append(self.sink.close(complete=True))
             self.segment += 1
-            while not self.force and self._name().exists():  # a part made later than the check in __init__
+            # a part made later than the check in __init__, or one that is an input (never replaced)
+            while (not self.force and self._name().exists()) or self.protect.holding(self._name()):
                 self.segment += 1
         self.sink = FileSink(self._name(), codec=self.codec, crf=self.crf, preset=self.preset, rate=Fraction(30))
         self.started, self.first_pts, self.shape = pic.captured, pic.pts or 0, pic.y.shape
@@ -136,6 +139,12 @@ class RecordingSink:
             self.written.append(sink.close(complete=complete))  # a failure (full disk) is reported, not hidden
         elif sink is not None:
             sink.abort()  # no frame at all: nothing to keep
+
+    def abort(self) -> None:
+        """Drop the segment being written (the user gave up on finishing it); finished ones stay."""
+        sink, self.sink = self.sink, None
+        if sink is not None:
+            sink.abort()
 
 
 class WindowSink:
@@ -260,7 +269,7 @@ def open_sink(
     on_quit=None,
     log=None,
     force: bool = False,
-    protect: frozenset[Path] = frozenset(),
+    protect: Inputs | frozenset[Path] = frozenset(),
     source=None,
     codec: str = "libx264",
     crf: int | None = None,
