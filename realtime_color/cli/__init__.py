@@ -141,8 +141,11 @@ def _check_output(path: Path, option: str, suffix: str, force: bool, inputs: tup
         _fail(f"{option} {path} is a folder; name a {suffix} file")
     if path.suffix.lower() != suffix:
         _fail(f"{option} {path}: name a {suffix} file (e.g. {path.with_suffix(suffix).name})")
-    if any(p is not None and p.exists() and p.resolve() == path.resolve() for p in inputs):
-        _fail(f"{option} {path} is an input of this command; choose another name")
+    from ..media.outputs import Inputs
+
+    hit = Inputs(inputs).holding(path)
+    if hit is not None:
+        _fail(Inputs.message(path, hit, option))
     if path.exists() and not force:
         _fail(f"{option} {path} exists; pass --force to replace it, or choose another name")
 

@@ -53,11 +53,13 @@ def colorize_on_cluster(
         import_ray()
     except ClusterError as e:
         _fail(str(e))
-    jobs, inputs = [], {p.resolve() for p in paths}
+    from ..media.outputs import Inputs
+
+    jobs, inputs = [], Inputs(paths)
     for src in paths:
         dest = output / src.name if many else output
-        if dest.resolve() in inputs:
-            _note("failed", "red", f"{src}: its output {dest} would overwrite an input; choose another -o")
+        if inputs.holding(dest) is not None:
+            _note("failed", "red", f"{src}: {Inputs.message(dest, inputs.holding(dest), 'its output')}")
         elif any(j.dest.resolve() == dest.resolve() for j in jobs):
             _note("failed", "red", f"{src}: another input already writes {dest} (same file name)")
         elif dest.exists() and resume:

@@ -270,7 +270,9 @@ def evaluate(
     if sheet is not None:  # checked before the long part, and never one of the pictures it scores
         if sheet.suffix.lower() not in (".png", ".jpg", ".jpeg"):
             _fail(f"--sheet {sheet}: name a .png or .jpg file")
-        if sheet.exists() and sheet.resolve() in {f.resolve() for f in files}:
+        from ..media.outputs import Inputs
+
+        if Inputs(files).holding(sheet) is not None:
             _fail(f"--sheet {sheet} is one of the pictures being evaluated; choose another name")
         from ..media.outputs import OutputError, check_output
 

@@ -54,7 +54,7 @@ def image(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..media.images import ALPHA_SUFFIXES, IMAGE_SUFFIXES, ImageReadError, expand_inputs, write_image
-    from ..media.outputs import OutputError, check_folder, check_output
+    from ..media.outputs import Inputs, OutputError, check_folder, check_output
     from ..media.sources import read_still
     from ..runtime.colorizer import gray_rgb
 
@@ -81,7 +81,7 @@ def image(
     refs = _references(references)
     colorizer = _colorizer(model, backend, device, size)
     colorizer.references = refs
-    input_set = {p.resolve() for p in paths}
+    input_set = Inputs(paths)
     taken: set[Path] = set()
     done = 0
     with Progress(
@@ -91,8 +91,8 @@ def image(
         for p in paths:
             dest = output if to_file else output / f"{p.stem}.png"
             try:
-                if dest.resolve() in input_set:
-                    raise ImageReadError(f"{p}: its output {dest} would overwrite an input; choose another -o")
+                if input_set.holding(dest) is not None:
+                    raise ImageReadError(f"{p}: {Inputs.message(dest, input_set.holding(dest), 'its output')}")
                 if dest.resolve() in taken:
                     raise ImageReadError(f"{p}: another input already wrote {dest} (same file stem)")
                 if dest.exists() and not force:
@@ -131,11 +131,12 @@ def export(
     The file's metadata_props name the source model (sha256, inference size, chroma gain, normalization).
     Example: rtcolor export -o model.onnx --fp16
     """
+    from ..model.checkpoint import default_model_path
     from ..model.weights import load_checkpoint
     from ..runtime.export import export_onnx, onnx_parity
     from ..runtime.onnx_meta import export_props
 
-    _check_output(output, "-o", ".onnx", force)
+    _check_output(output, "-o", ".onnx", force, inputs=(model or default_model_path(),))
     ckpt = load_checkpoint(model)
     precision = "fp16" if fp16 else "fp32"
     if opset < 11:

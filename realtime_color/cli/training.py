@@ -178,7 +178,8 @@ def train(
     from ..runtime.colorizer import check_size
     from ..training.trainer import train as run_train
 
-    _check_output(out_path, "--out", ".safetensors", force or resume)
+    read = tuple(Path(x) for x in (init, backbone) if x and Path(x).is_file())  # never written over
+    _check_output(out_path, "--out", ".safetensors", force or resume, inputs=read)
     if size is not None:
         try:
             check_size(size)

@@ -143,14 +143,14 @@ def colorize(
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     from ..media.images import expand_inputs
-    from ..media.outputs import OutputError, check_folder, check_output, explain
+    from ..media.outputs import Inputs, OutputError, check_folder, check_output, explain
     from ..media.video import VIDEO_SUFFIXES, VideoError
     from ..video.pipeline import Outcome
     from ..video.stages import PipelineConfig, colorize_file
 
     _check_encoder(codec, crf, preset)
-    _check_stats(stats_path)
     paths, unmatched = expand_inputs(inputs, suffixes=VIDEO_SUFFIXES)
+    _check_stats(stats_path, Inputs(paths))
     for item in unmatched:
         _note("skipped", "red", f"{item}: no such file, or a folder/glob with no videos")
     if not paths:
@@ -195,14 +195,14 @@ def colorize(
     colorizer = _colorizer(model, backend, device, size)
     if batch <= 0:
         pcfg.batch = 8 if str(getattr(colorizer.backend, "device", "cpu")).startswith("cuda") else 1
-    inputs_resolved = {p.resolve() for p in paths}
+    inputs_known = Inputs(paths)
     taken: set[Path] = set()
     results, failures = [], len(unmatched)
     for src in paths:
         dest = output / src.name if many else output
         try:
-            if dest.resolve() in inputs_resolved:
-                raise VideoError(f"{src}: its output {dest} would overwrite an input; choose another -o")
+            if inputs_known.holding(dest) is not None:
+                raise VideoError(f"{src}: {Inputs.message(dest, inputs_known.holding(dest), 'its output')}")
             if dest.resolve() in taken:  # a/clip.mp4 and b/clip.mp4 into one folder
                 raise VideoError(f"{src}: another input already wrote {dest} (same file name)")
             taken.add(dest.resolve())
