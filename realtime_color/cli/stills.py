@@ -46,6 +46,10 @@ def image(
 ) -> None:
     """Colorize still images. Color inputs are turned gray first; 16-bit inputs give 16-bit PNGs.
 
+    A picture whose EXIF orientation says it is shown turned (phone photos; JPEG, PNG, WebP, TIFF)
+    is read upright, as viewers show it, and written upright at that size, with no orientation tag
+    (so no viewer turns it again).
+
     Examples:
       rtcolor image old_photos/ scan.tif -o colorized/ --compare
       rtcolor image night.png -o out/ --reference day.png      (a still of the same view)

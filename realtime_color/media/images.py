@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import glob
 import os
 from pathlib import Path
@@ -24,17 +25,39 @@ _ORIENT = {2: (False, 0, True), 3: (False, 2, False), 4: (False, 2, True), 5: (T
            6: (False, 3, False), 7: (True, 2, False), 8: (False, 1, False)}  # fmt: skip
 
 
-def _exif_orientation(data: np.ndarray) -> int:
-    """The EXIF orientation tag of an encoded picture (1, upright, when there is none)."""
+def _exif_orientation(data: np.ndarray) -> tuple[int, str | None]:
+    """The EXIF orientation tag of an encoded picture (1, upright, when there is none) and its
+    format as Pillow names it (JPEG, PNG, WEBP, TIFF, ...)."""
     import io
 
     try:
         from PIL import Image  # reads the header only; Pillow comes with scikit-image
 
         with Image.open(io.BytesIO(data.tobytes())) as im:
-            return int(im.getexif().get(0x0112, 1))
+            orientation = int(im.getexif().get(0x0112, 1))
+            return (orientation if orientation in _ORIENT else 1), im.format
     except Exception:  # noqa: BLE001 - no readable EXIF: the pixels are shown as stored
-        return 1
+        return 1, None
+
+
+@functools.cache
+def _decoder_turns(fmt: str) -> bool:
+    """Whether OpenCV's decoder already turns pictures of ``fmt`` upright under IMREAD_UNCHANGED
+    (it does for TIFF, not for JPEG, PNG or WebP, and that may change between versions): asked once
+    per format with a 2x3 picture tagged "rotate 90", so the tag is never applied twice."""
+    import io
+
+    try:
+        from PIL import Image
+
+        exif = Image.Exif()
+        exif[0x0112] = 6
+        buf = io.BytesIO()
+        Image.fromarray(np.zeros((2, 3, 3), np.uint8)).save(buf, format=fmt, exif=exif.tobytes())
+        img = cv2.imdecode(np.frombuffer(buf.getvalue(), np.uint8), cv2.IMREAD_UNCHANGED)
+        return img is not None and img.shape[:2] == (3, 2)
+    except Exception:  # noqa: BLE001 - a format Pillow cannot write: OpenCV is taken to leave it as stored
+        return False
 
 
 def _upright(img: np.ndarray, orientation: int) -> np.ndarray:
@@ -66,7 +89,9 @@ def read_picture(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
             raise ImageReadError(f"{path}: unsupported pixel type {img.dtype}")
     if min(img.shape[:2]) < 1:
         raise ImageReadError(f"{path}: empty image")
-    img = _upright(img, _exif_orientation(data))
+    orientation, fmt = _exif_orientation(data)
+    if orientation != 1 and not (fmt and _decoder_turns(fmt)):
+        img = _upright(img, orientation)
     alpha = None
     if img.ndim == 3 and img.shape[2] in (2, 4):  # gray + alpha, BGRA
         alpha = np.ascontiguousarray(img[:, :, -1])
