@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import os
 import sys
+import threading
 from pathlib import Path
 
 import typer
@@ -170,8 +171,11 @@ def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
         except ValueError as e:
             _fail(str(e))
     # A bad model or runtime is an RtcolorError: one line from the command wrapper.
+    seen = _INTERRUPTS[0]
     ckpt = ModelFile.open(model)  # metadata only: the tensors are loaded if a torch runtime needs them
     be = open_backend(backend, ckpt, device=device, log=_log)
+    if _INTERRUPTS[0] != seen:  # a Ctrl-C taken for a failed runtime (it fell back to the next): still a Ctrl-C
+        raise KeyboardInterrupt
     return Colorizer(be, size=size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
 
 
@@ -183,20 +187,44 @@ from . import training  # noqa: E402,F401
 from . import measure  # noqa: E402,F401
 
 
-def _terminate(signum, frame) -> None:
+_INTERRUPTS = [0]  # Ctrl-C / SIGTERM received so far: a library that swallows one cannot hide it
+
+
+def _interrupt(signum, frame) -> None:
+    _INTERRUPTS[0] += 1
     raise KeyboardInterrupt  # SIGTERM finalizes outputs exactly like Ctrl-C
+
+
+def _exiting() -> None:
+    """The outputs are final: a Ctrl-C from now on ends the run at once with 130. Python resets its
+    signal handlers before the native libraries (onnxruntime, torch) finish tearing down, and a
+    Ctrl-C then killed the process by the signal itself; from the last exit handler on it is ignored."""
+    import atexit
+    import signal
+
+    def now(signum, frame):
+        os._exit(130)
+
+    def ignore() -> None:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # left alone by Python's own teardown
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGINT, now)
+        signal.signal(signal.SIGTERM, now)
+        atexit.register(ignore)
 
 
 def main() -> None:
     import signal
 
-    signal.signal(signal.SIGTERM, _terminate)
+    signal.signal(signal.SIGTERM, _interrupt)
     # A shell starts background jobs with SIGINT ignored, and Python then never raises
     # KeyboardInterrupt: `rtcolor stream ... &` followed by `kill -INT` would record on forever.
-    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGINT, _interrupt)
     try:
         app()
     except KeyboardInterrupt:
+        _exiting()
         err.print("interrupted")
         sys.exit(130)
     except OSError as e:
@@ -215,6 +243,8 @@ def main() -> None:
             )
             sys.exit(2)
         _unexpected(e)
+    finally:
+        _exiting()
 
 
 def _unexpected(e: Exception) -> None:

@@ -147,6 +147,7 @@ def colorize(
     from ..media.video import VIDEO_SUFFIXES, VideoError
     from ..video.pipeline import Outcome
     from ..video.stages import PipelineConfig, colorize_file
+    from .signals import finishing
 
     _check_encoder(codec, crf, preset)
     paths, unmatched = expand_inputs(inputs, suffixes=VIDEO_SUFFIXES)
@@ -237,12 +238,14 @@ def colorize(
                     crf=crf,
                     preset=preset,
                     on_poll=_poll_progress(bar, task),
+                    finishing=lambda name: finishing(pending=[name]),
                 )
         except (VideoError, OSError) as e:  # one line per failed file; the others still run
             _note("failed", "red", f"{src}: {e}" if str(src) not in str(e) else str(e))
             failures += 1
             continue
-        except KeyboardInterrupt:  # before the first frame: nothing was written
+        except KeyboardInterrupt:  # before the first frame (or abandoned while finalized): no file
+            _log(f"interrupted before a frame of {src} was finished: nothing was written for it")
             _write_stats(stats_path, {"runs": results})
             raise typer.Exit(130) from None
         summary = result.summary()

@@ -288,7 +288,7 @@ class FileSink:
         except (OSError, av.error.FFmpegError) as e:  # a full disk, a vanished folder: no broken file is left
             discard(self.tmp)
             raise VideoError(explain(self.path, e, "finish")) from None
-        if not self.started:  # nothing was written
+        if not self.started or (not complete and not self.frames):  # nothing was written: no file
             discard(self.tmp)
             raise VideoError(f"no frame could be decoded, so {self.path} was not written")
         dest = self.path if complete else partial_name(self.path)

@@ -9,6 +9,7 @@ temporal step). Only the first stage sees a bare Picture and only the last one w
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -206,6 +207,11 @@ def colorize_pipeline(colorizer: Colorizer, sinks: list, cfg: PipelineConfig, po
     return Pipeline(colorizing_stages(colorizer, sinks, cfg, policy), policy, cfg.queue_size)
 
 
+@contextmanager
+def _no_shield(dest: str):
+    yield
+
+
 def colorize_file(
     src,
     dest,
@@ -215,10 +221,14 @@ def colorize_file(
     crf: int = 18,
     preset: str = "veryfast",
     on_poll=None,
+    finishing=None,
 ) -> RunResult:
     """Colorize one video file into ``dest`` (file policy): every frame, the other streams copied.
     The result says whether it is complete, interrupted (Ctrl-C: the partial output is finalized
-    and named in ``output``) or failed; an input or output that cannot be opened raises VideoError."""
+    and named in ``output``) or failed; an input or output that cannot be opened raises VideoError.
+    Interrupted before its first frame, it leaves no file and raises KeyboardInterrupt.
+    ``finishing(dest)``, a context manager, is held while the output is finalized (the CLI's makes
+    a further Ctrl-C wait for it)."""
     from ..media.sinks import open_sink
     from ..media.sources import open_source
     from ..media.video import VideoError
@@ -231,6 +241,9 @@ def colorize_file(
         raise
     try:
         result = colorize_pipeline(colorizer, [sink], cfg, Policy.FILE).run(source, on_poll=on_poll)
+    except BaseException:  # Ctrl-C before the run began: its temporary file goes
+        sink.abort()
+        raise
     finally:
         source.close()
     result.input, result.warnings = str(src), list(source.warnings)
@@ -240,9 +253,12 @@ def colorize_file(
     if result.failure is not None:
         result.problems.append(result.failure)
     try:
-        result.output = sink.close(complete=result.complete)
-    except Exception as e:
+        with (finishing or _no_shield)(str(dest)):
+            result.output = sink.close(complete=result.complete)
+    except BaseException as e:
         sink.abort()
+        if not isinstance(e, Exception):
+            raise  # abandoned while being finalized (a third Ctrl-C): nothing is kept
         if result.problems:  # the reason nothing was written is the failure, not an empty input
             raise VideoError(f"{src}: {summarize(result.problems)}") from e
         if result.outcome is Outcome.INTERRUPTED:
