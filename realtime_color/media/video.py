@@ -188,6 +188,10 @@ class FileSink:
             stream.options = {"crf": str(self.crf), "preset": self.preset}
         else:
             stream.options = {"cq": str(self.crf), "preset": "p4"}
+        if self.path.suffix.lower() == ".avi":
+            # AVI stores one time per frame, in decoding order: B-frames (reordered) come out one
+            # frame late and out of order (a 15 fps MJPEG AVI's first frame at 0.067 s, not 0)
+            stream.options = {**stream.options, "bf": "0"}
         rotation = self.source.rotation if self.source is not None else pic.rotation
         if rotation:  # a phone clip filmed upright plays upright (recordings from `stream` included)
             stream.set_display_rotation(rotation)
