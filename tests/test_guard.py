@@ -40,6 +40,9 @@ def test_beyond_loopback_a_token_is_required():
     assert g.check({**host, "Cookie": f"rtcolor_token={g.token}"}, "/stream.mjpg") is None
     assert g.check({**host, "Cookie": 'bad"cookie;;='}, "/")[0] == 401
     assert g.check({"Host": "evil.example:8080"}, f"/?token={g.token}")[0] == 403
+    assert g.check({"Host": "192.168.1.20:8080"}, f"/?token={g.token}") is None  # any address of this machine
+    assert g.check({"Host": "192.168.1.20:8080"}, "/")[0] == 401
+    assert Guard.for_address("192.168.1.20", 8080).check({"Host": "10.0.0.1:8080"}, "/")[0] == 403
     assert "rtcolor_token=" in g.cookie()
 
 

@@ -41,6 +41,7 @@ class LiveOptions:
     codec: str = "libx264"  # how the recordings are encoded (see rtcolor colorize)
     crf: int | None = None
     preset: str = "veryfast"
+    allowed_hosts: tuple[str, ...] = ()  # names the web preview answers to besides its address
 
 
 def input_files(sources: list[str]):
@@ -162,7 +163,7 @@ def stream_cameras(specs, outs: list[str], opts: LiveOptions) -> None:
                 )
             )
         if http:  # outputs before the model: a bad --out fails before it is loaded
-            opened.server = open_sink(http[0], log=_log)
+            opened.server = open_sink(http[0], log=_log, allowed_hosts=opts.allowed_hosts)
         for spec, mine in zip(specs, per_out, strict=True):
             sinks: list = []
             opened.sinks_of.append(sinks)

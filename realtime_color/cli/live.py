@@ -78,6 +78,12 @@ def stream(
         20, "--crf", help="Recordings' quality (x264/x265 CRF, NVENC CQ): lower is better; 0 is lossless."
     ),
     preset: str = PRESET_OPTION,
+    allow_hosts: list[str] | None = typer.Option(
+        None,
+        "--allow-host",
+        help="A name the web preview answers to besides its address and localhost (e.g. mybox.lan). "
+        "Repeatable. Other Host headers are refused (DNS rebinding).",
+    ),
 ) -> None:
     """Colorize a live camera or stream: stays current (stale frames are dropped, never queued).
 
@@ -130,5 +136,6 @@ def stream(
         codec=codec,
         crf=crf,
         preset=preset,
+        allowed_hosts=tuple(allow_hosts or ()),
     )
     stream_cameras(specs, outs, opts)

@@ -25,7 +25,9 @@ the server sends back with a 4xx status)::
     is_loopback(host) -> bool     127.0.0.0/8, ::1, "localhost"
 
 Names in ``allowed_hosts`` are compared case-insensitively, with or without the port; an IP literal
-the server is bound to is always allowed, and so is ``localhost`` when bound to loopback.
+the server is bound to is always allowed, and so is ``localhost`` when bound to loopback. Bound to
+every interface (0.0.0.0 or ::), any IP literal is allowed (a rebinding attack needs a name, and the
+token is required there), and so is this machine's host name.
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
+import socket
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from http.cookies import CookieError, SimpleCookie
@@ -53,6 +56,14 @@ def same_token(given: str | None, expected: str | None) -> bool:
     if not given or not expected:
         return False
     return hmac.compare_digest(given.encode("utf-8", "replace"), expected.encode("utf-8", "replace"))
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host.strip("[]"))
+        return True
+    except ValueError:
+        return False
 
 
 def is_loopback(host: str) -> bool:
@@ -91,9 +102,16 @@ class Guard:
 
     def __post_init__(self) -> None:
         names = {self.host.strip("[]").lower(), *(split_host(h)[0] for h in self.allowed_hosts)}
-        if is_loopback(self.host) or self.host in ("0.0.0.0", "::", ""):
+        if is_loopback(self.host) or self.wildcard:
             names |= {"localhost", "127.0.0.1", "::1"}
+        if self.wildcard:
+            names.add(socket.gethostname().lower())
         self.names = frozenset(n for n in names if n and n not in ("0.0.0.0", "::"))
+
+    @property
+    def wildcard(self) -> bool:
+        """Bound to every interface (0.0.0.0, ::)."""
+        return self.host.strip("[]") in ("0.0.0.0", "::", "")
 
     @classmethod
     def for_address(
@@ -113,7 +131,7 @@ class Guard:
         """The address to print for the user, with the token when one is needed."""
         name = shown_host or self.host
         if name in ("0.0.0.0", "::", ""):
-            name = "127.0.0.1"
+            name = socket.gethostname()
         if ":" in name and not name.startswith("["):
             name = f"[{name}]"
         query = f"?{TOKEN_PARAM}={self.token}" if self.token else ""
@@ -124,7 +142,7 @@ class Guard:
         if not host_header:
             return "a Host header is required"
         name, port = split_host(host_header)
-        if name not in self.names:
+        if name not in self.names and not (self.wildcard and _is_ip(name)):
             return f"Host {host_header!r} is not this server's (allowed: {', '.join(sorted(self.names))})"
         if port is not None and port != str(self.port):
             return f"Host {host_header!r} names another port (this server is on {self.port})"
@@ -140,7 +158,8 @@ class Guard:
         if parts.scheme not in ("http", "https") or not parts.hostname:
             return f"Origin {origin_header!r} is not this server's"
         port = parts.port or (443 if parts.scheme == "https" else 80)
-        if parts.hostname.lower() not in self.names or port != self.port:
+        name = parts.hostname.lower()
+        if (name not in self.names and not (self.wildcard and _is_ip(name))) or port != self.port:
             return f"Origin {origin_header!r} is not this server's"
         return None
 

@@ -5,8 +5,12 @@
     /frame.jpg, /status     its latest picture; {"state": "live" | "reconnecting" | ...}
     /cam/NAME/              one camera's page; /cam/NAME/stream.mjpg, /frame.jpg, /status likewise
 
-Bound to the address given (127.0.0.1 unless the user names another). Each camera is a
-``Channel``, a sink with ``write(picture)``; the server lives until ``close``.
+Bound to the address given (127.0.0.1 unless the user names another). Every request is checked
+by ``guard.Guard``: its Host header must name this server (127.0.0.1, localhost, the address it is
+bound to, or a name allowed with --allow-host), so a web page cannot reach the camera through DNS
+rebinding; served beyond 127.0.0.1, the token printed with the URL is required too (in the URL,
+or the cookie the page sets). Each camera is a ``Channel``, a sink with ``write(picture)``; the
+server lives until ``close``.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import quote, unquote
 
 from .frames import Picture
+from .guard import TOKEN_PARAM, Guard
 
 STYLE = (
     "body{margin:0;background:#111;color:#ddd;font:14px sans-serif}"
@@ -60,7 +65,14 @@ class Channel:
 class MjpegServer:
     """The HTTP server; ``channel(name)`` adds a camera. Used as a sink itself, it is its first channel."""
 
-    def __init__(self, host: str = "127.0.0.1", port: int = 8080, quality: int = 80):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int = 8080,
+        quality: int = 80,
+        allowed_hosts: tuple[str, ...] = (),
+        token: str | None = None,
+    ):
         self.quality = quality
         self.cond = threading.Condition()
         self.closed = False
@@ -68,7 +80,8 @@ class MjpegServer:
         self._users = 0
         self.httpd = ThreadingHTTPServer((host, port), _handler(self))  # OSError: the port is taken
         self.httpd.daemon_threads = True
-        self.url = f"http://{host}:{self.httpd.server_address[1]}/"
+        self.guard = Guard.for_address(host, self.httpd.server_address[1], allowed_hosts, token=token)
+        self.url = self.guard.url("/")  # with ?token=... when one is needed
         self.thread = threading.Thread(target=self.httpd.serve_forever, name="rtcolor-http", daemon=True)
         self.thread.start()
 
@@ -114,12 +127,13 @@ class MjpegServer:
 
     def page(self, names: list[str]) -> bytes:
         figures = []
+        q = f"?{TOKEN_PARAM}={quote(self.guard.token)}" if self.guard.token else ""
         for name in names:
             base = f"/cam/{quote(name)}/" if name else "/"
             label = html.escape(name or "rtcolor live preview")
             figures.append(
-                f"<figure><img src='{base}stream.mjpg' alt='{label}'><figcaption>{label}: "
-                f"<span id=state data-status='{base}status'>connecting</span></figcaption></figure>"
+                f"<figure><img src='{base}stream.mjpg{q}' alt='{label}'><figcaption>{label}: "
+                f"<span id=state data-status='{base}status{q}'>connecting</span></figcaption></figure>"
             )
         body = f"<div class=grid>{''.join(figures)}</div>" if len(names) > 1 else "".join(figures)
         return (
@@ -134,6 +148,10 @@ def _handler(server: MjpegServer):
             pass
 
         def do_GET(self):  # noqa: N802 - http.server's naming
+            refused = server.guard.check(self.headers, self.path)
+            if refused is not None:  # a foreign Host (DNS rebinding), a foreign Origin, no token
+                self._send(refused[0], "text/plain; charset=utf-8", refused[1].encode())
+                return
             path = self.path.split("?")[0]
             if path.startswith("/cam/"):
                 name, _, rest = unquote(path[len("/cam/") :]).partition("/")
@@ -160,6 +178,9 @@ def _handler(server: MjpegServer):
 
         def _send(self, code, ctype, body):
             self.send_response(code)
+            cookie = server.guard.cookie()
+            if cookie and code < 400:
+                self.send_header("Set-Cookie", cookie)
             self.send_header("Content-Type", ctype)
             self.send_header("Content-Length", str(len(body)))
             self.send_header("Cache-Control", "no-store")

@@ -274,6 +274,7 @@ def open_sink(
     codec: str = "libx264",
     crf: int | None = None,
     preset: str = "veryfast",
+    allowed_hosts: tuple[str, ...] = (),
 ):
     """The sink for ``uri`` (raises SinkError or VideoError when it cannot be opened). A recording
     never replaces a file in ``protect`` (the inputs), nor an existing file unless ``force``.
@@ -292,7 +293,7 @@ def open_sink(
             raise SinkError(f"--out {uri}: the port must be a number from 1 to 65535") from None
         host = parsed.hostname or "127.0.0.1"
         try:
-            sink = MjpegServer(host, port or 8080)
+            sink = MjpegServer(host, port or 8080, allowed_hosts=tuple(allowed_hosts))
         except OSError as e:
             raise SinkError(f"cannot serve on {host}:{port or 8080}: {e} (choose another port)") from None
         if log:
