@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import struct
 from dataclasses import dataclass, field
 from importlib import resources
@@ -92,7 +93,19 @@ def read_metadata(path: str | Path) -> dict:
     if not isinstance(doc, dict) or doc.get("format") != FORMAT_VERSION:
         found = doc.get("format") if isinstance(doc, dict) else type(doc).__name__
         raise CheckpointError(f"{path} has checkpoint format {found!r}; this rtcolor reads format {FORMAT_VERSION}")
+    _check_runtime_fields(path, doc)
     return us_spelling(doc)
+
+
+def _check_runtime_fields(path: Path, doc: dict) -> None:
+    """The fields every runtime reads: a hand-edited or damaged header is refused here, in one line,
+    not as a TypeError from the colorizer (or NaN colors from a NaN gain)."""
+    size = doc.get("inference_size", 256)
+    if isinstance(size, bool) or not isinstance(size, int) or not 16 <= size <= 2048:
+        raise CheckpointError(f"{path}: its inference_size {size!r} must be a whole number from 16 to 2048")
+    gain = doc.get("chroma_gain", 1.0)
+    if isinstance(gain, bool) or not isinstance(gain, int | float) or not (math.isfinite(gain) and 0 < gain <= 10):
+        raise CheckpointError(f"{path}: its chroma_gain {gain!r} must be a number above 0 and at most 10")
 
 
 def us_spelling(value):

@@ -11,6 +11,7 @@ backend; no PyTorch here.
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 
 PREFIX = "rtcolor."
@@ -71,7 +72,7 @@ class ExportInfo:
         if FORMAT_KEY not in props or SOURCE_SHA256_KEY not in props:
             return None
         try:
-            return cls(
+            info = cls(
                 source_sha256=props[SOURCE_SHA256_KEY],
                 source_file=props.get("rtcolor.source_file", ""),
                 precision=props.get(PRECISION_KEY, ""),
@@ -81,8 +82,17 @@ class ExportInfo:
                 model_config=json.loads(props.get("rtcolor.model_config", "{}")),
                 format=int(props[FORMAT_KEY]),
             )
-        except (ValueError, TypeError):  # JSONDecodeError is a ValueError: hand-edited, not ours
+        except (ValueError, TypeError, OverflowError):  # JSONDecodeError is a ValueError: hand-edited, not ours
             return None
+        sound = (
+            isinstance(info.source_sha256, str)
+            and 16 <= info.inference_size <= 2048
+            and math.isfinite(info.chroma_gain)
+            and info.chroma_gain > 0
+            and isinstance(info.normalization, dict)
+            and isinstance(info.model_config, dict)
+        )
+        return info if sound else None  # values no rtcolor writes: not a description to trust
 
     def describe(self) -> str:
         name = f"{self.source_file} " if self.source_file else ""
