@@ -68,12 +68,12 @@ def _outputs(outs: list[str], names: list[str], inputs) -> list[list[str]]:
             _fail("--out display shows one camera; with several, use --out http://127.0.0.1:8080 (a grid of all)")
         if scheme == "http":
             continue  # one server for all, a channel per camera (below)
-        if out == "display" or (len(scheme) > 1 and scheme != "file"):
-            for mine in per:
-                mine.append(out)
-            continue
         if "{name}" not in out and not one:
             _fail(f"--out {out} would be written by every camera; put {{name}} in it, e.g. rec/{{name}}.mp4")
+        if out == "display" or (len(scheme) > 1 and scheme != "file"):  # a window, a push: no file
+            for mine, name in zip(per, names, strict=True):
+                mine.append(out.replace("{name}", name))
+            continue
         for i, name in enumerate(names):
             path = out.replace("{name}", name)
             try:
