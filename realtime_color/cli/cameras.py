@@ -121,7 +121,6 @@ def stream_cameras(specs, outs: list[str], opts: LiveOptions) -> None:
     q in the window or the end of finite sources."""
     from dataclasses import replace
 
-    from ..errors import RtcolorError
     from ..media.sinks import SinkError, open_sink
     from ..media.sources import Policy, SourceError, open_source, parse_source
     from ..media.video import VideoError
@@ -187,7 +186,7 @@ def stream_cameras(specs, outs: list[str], opts: LiveOptions) -> None:
     except (SourceError, SinkError, VideoError) as e:
         opened.abandon()
         _fail(str(e))
-    except (RtcolorError, BaseException):  # the model did not load (or Ctrl-C): nothing is left open
+    except BaseException:  # the model did not load (an RtcolorError), or Ctrl-C: nothing is left open
         opened.abandon()
         raise
     batching = BatchingBackend(colorizer.backend, callers=len(specs))
