@@ -19,8 +19,9 @@ from hypothesis import strategies as st
 
 from realtime_color.errors import RtcolorError
 
-FAST = settings(max_examples=80, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
-SLOW = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), derandomize=True)
+BOUNDED = {"deadline": None, "suppress_health_check": list(HealthCheck), "derandomize": True, "database": None}
+FAST = settings(max_examples=80, **BOUNDED)
+SLOW = settings(max_examples=25, **BOUNDED)
 
 json_leaf = st.none() | st.booleans() | st.integers(-(10**20), 10**20) | st.floats() | st.text(max_size=12)
 json_any = st.recursive(

@@ -106,4 +106,3 @@ def finish(specs, cams, opened, batching, outs, opts, interrupted: bool, closing
         raise typer.Exit(130)
     if any(f.get("problems") for f in figures.values()):  # frames were lost: a partial run is not a success
         raise typer.Exit(1)
-
