@@ -90,3 +90,26 @@ def test_ctrl_c_at_start_and_twice_after_the_first_frame(tmp_path, random_checkp
     assert sorted(x.name for x in tmp_path.iterdir()) == ["clip.mp4", "out.partial.mp4"], err
     with av.open(str(tmp_path / "out.partial.mp4")) as c:
         assert sum(1 for _ in c.decode(video=0)) >= 1
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cameras", [1, 2])
+def test_stream_twice_interrupted_finishes_its_recordings(tmp_path, random_checkpoint, cameras):
+    srcs = [f"synth://?fps=15&size=160x96&seed={i}" for i in range(cameras)]
+    out = "rec.mp4" if cameras == 1 else "rec_{name}.mp4"
+    args = ["stream", *srcs, "--out", out, "--model", random_checkpoint, "--backend", "torch", "--preset", "ultrafast"]
+    p = run_cli(tmp_path, *args, "--report-every", "0")
+    deadline = time.monotonic() + 120
+    while not any(x.name.startswith(".rec") and x.stat().st_size > 1000 for x in tmp_path.iterdir()):
+        assert p.poll() is None and time.monotonic() < deadline, p.communicate()[1]
+        time.sleep(0.05)
+    p.send_signal(signal.SIGINT)
+    time.sleep(0.3)
+    p.send_signal(signal.SIGINT)
+    err = p.communicate(timeout=120)[1]
+    assert p.returncode == 130 and "Traceback" not in err, err
+    recs = sorted(x for x in tmp_path.iterdir() if x.suffix == ".mp4")
+    assert len(recs) == cameras and not any(x.name.startswith(".") for x in tmp_path.iterdir()), err
+    for rec in recs:
+        with av.open(str(rec)) as c:
+            assert sum(1 for _ in c.decode(video=0)) >= 1
