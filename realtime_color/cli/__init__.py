@@ -169,7 +169,7 @@ def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
     # A bad model or runtime is an RtcolorError: one line from the command wrapper.
     ckpt = ModelFile.open(model)  # metadata only: the tensors are loaded if a torch runtime needs them
     be = open_backend(backend, ckpt, device=device, log=_log)
-    return Colorizer(be, size=size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
+    return Colorizer(be, size=size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain, hinted_gain=ckpt.hinted_gain)
 
 
 # Registration order is the order of `rtcolor --help`: the video jobs first.
