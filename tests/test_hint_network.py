@@ -23,8 +23,7 @@ def _hinted_model(seed: int = 0, trained: bool = True):
     torch.manual_seed(seed)
     model = build_model(ModelConfig(ab_bins=5, hint_channels=3)).eval()
     if trained:
-        for level in model.hints.levels:
-            torch.nn.init.normal_(level[-1].weight, std=0.5)
+        torch.nn.init.normal_(model.hints.refine[-1].weight, std=0.5)
     return model
 
 

@@ -43,7 +43,7 @@ class ModelConfig:
     # "median" (a's and b's medians: least absolute error, not pulled by a tail of unlikely hues).
     estimator: str = "mean"
     # 0: L only. 3: the network also takes hint channels (a/110, b/110 at hinted pixels, and their
-    # mask; see ``guidance.hints.rasterize``), which enter beside the decoder's skip features.
+    # mask; see ``guidance.hints.rasterize``), which enter beside the decoder's last features.
     hint_channels: int = 0
 
     def to_dict(self) -> dict:
@@ -83,7 +83,7 @@ class ColorizerNet(nn.Module):
 
     ``logits=True`` (training a binned head): the per-bin logits (N, ab_bins**2, ...) instead.
     With ``hint_channels`` the network also takes ``hints`` (N, 3, H, W): a/110, b/110 and a mask;
-    ``hints=None`` (or an all-zero mask) is the automatic colorizer, exactly (``hints.py`` here).
+    ``hints=None`` (or an all-zero mask) is the automatic colorizer, exactly (``hint_branch.py``).
     """
 
     def __init__(self, config: ModelConfig | None = None) -> None:
@@ -115,7 +115,7 @@ class ColorizerNet(nn.Module):
         if self.config.hint_channels:
             from .hint_branch import HintBranch
 
-            self.hints = HintBranch(_STAGE_CHANNELS[3], (s5, s4, s3, s2))
+            self.hints = HintBranch(_STAGE_CHANNELS[3], d2)
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.encoder.parameters()]
@@ -176,17 +176,21 @@ class ColorizerNet(nn.Module):
         return binned_ab(y, self.head, self.config.ab_bins, self.config.temperature, self.config.estimator)
 
     def decode_features(self, feats: list[torch.Tensor | None], hints: torch.Tensor | None = None) -> torch.Tensor:
-        """The decoder up to the head: (N, decoder_channels[-1], H/2, W/2)."""
+        """The decoder up to the head: (N, decoder_channels[-1], H/2, W/2), with the hint branch's
+        term added when the network has one and ``hints`` are given."""
         _, f2, f3, f4, f5 = feats
-        skips = [self.lateral[0](f5), self.lateral[1](f4), self.lateral[2](f3), self.lateral[3](f2)]
-        if hints is not None and self.hints is not None:
-            # Added to the skips (a zero-initialized conv of the hint features): an empty mask adds
-            # exactly zero, so the automatic colorizer is unchanged by the branch.
-            skips = [s + d for s, d in zip(skips, self.hints(hints, f4), strict=True)]
-        y = skips[0]
-        y = self.drop(self.up4(torch.cat([_up(y), skips[1]], 1)))
-        y = self.drop(self.up3(torch.cat([_up(y), skips[2]], 1)))
-        return self.up2(torch.cat([_up(y), skips[3]], 1))
+        y = self.lateral[0](f5)
+        y = self.drop(self.up4(torch.cat([_up(y), self.lateral[1](f4)], 1)))
+        y = self.drop(self.up3(torch.cat([_up(y), self.lateral[2](f3)], 1)))
+        y = self.up2(torch.cat([_up(y), self.lateral[3](f2)], 1))
+        return self.add_hints(y, f4, hints)
+
+    def add_hints(self, y: torch.Tensor, f4: torch.Tensor, hints: torch.Tensor | None) -> torch.Tensor:
+        """The decoder's last features ``y`` with the hint branch's term (``hint_branch``) added:
+        what training from cached features resumes. Without hints (or without a branch), ``y``."""
+        if hints is None or self.hints is None:
+            return y
+        return y + self.hints(hints, f4, y)
 
 
 # The ab grid of a binned head: normalized a and b each from -BIN_RANGE to +BIN_RANGE (ab / 110;
