@@ -176,7 +176,7 @@ def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
     be = open_backend(backend, ckpt, device=device, log=_log)
     if _INTERRUPTS[0] != seen:  # a Ctrl-C taken for a failed runtime (it fell back to the next): still a Ctrl-C
         raise KeyboardInterrupt
-    return Colorizer(be, size=size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
+    return Colorizer(be, size=size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain, hinted_gain=ckpt.hinted_gain)
 
 
 # Registration order is the order of `rtcolor --help`: the video jobs first.

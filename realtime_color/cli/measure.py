@@ -197,7 +197,7 @@ def _end_to_end(ckpt, dev, clip, tmp, resolution, seconds, k, peers, naive_frame
         _log(f"generating a {w}x{h} {seconds:g} s gray clip ...")
         clip = write_clip(tmp / f"bench_{w}x{h}.mp4", seconds=seconds, width=w, height=h, gray=True, cut_at=seconds / 2)
     be = open_backend("auto", ckpt, device=dev, log=_log)
-    colorizer = Colorizer(be, size=ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
+    colorizer = Colorizer(be, size=ckpt.inference_size, chroma_gain=ckpt.chroma_gain, hinted_gain=ckpt.hinted_gain)
     rows = [transcode_fps(clip, tmp / "transcode.mp4")]
     cfg = PipelineConfig(temporal=TemporalConfig(keyframe_interval=k))
     rows.append(pipeline_fps(clip, tmp / "ours.mp4", colorizer, cfg, f"rtcolor colorize (k={k}, {be.describe()})"))

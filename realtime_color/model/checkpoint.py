@@ -137,6 +137,16 @@ class MetaView:
         return float(self.meta.get("chroma_gain", 1.0))
 
     @property
+    def hinted_gain(self) -> float:
+        """The chroma gain of frames with hints (calibrated apart: the hints are the user's colors)."""
+        return float(self.meta.get("hinted_chroma_gain", 1.0))
+
+    @property
+    def takes_hints(self) -> bool:
+        """Whether the model has hint inputs (``ModelConfig.hint_channels``)."""
+        return bool((self.meta.get("model_config") or {}).get("hint_channels", 0))
+
+    @property
     def sha256(self) -> str:
         return self.meta.get("sha256", "")
 

@@ -22,6 +22,8 @@ _STAGE_CHANNELS = (64, 128, 256, 512, 512)
 STRIDE = 16
 # How a binned head's distribution becomes one ab (ModelConfig.estimator).
 ESTIMATORS = ("mean", "median")
+# Hint input channels: a/110, b/110 (zero where not hinted) and the mask.
+HINT_CHANNELS = 3
 
 
 @dataclass
@@ -40,6 +42,9 @@ class ModelConfig:
     # How the tempered distribution becomes one color: "mean" (its mean: least squared error) or
     # "median" (a's and b's medians: least absolute error, not pulled by a tail of unlikely hues).
     estimator: str = "mean"
+    # 0: L only. 3: the network also takes hint channels (a/110, b/110 at hinted pixels, and their
+    # mask; see ``guidance.hints.rasterize``), which enter beside the decoder's last features.
+    hint_channels: int = 0
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -57,6 +62,8 @@ class ModelConfig:
             raise ValueError(f"ab_scale {cfg.ab_scale} is not supported (only 2)")
         if cfg.ab_bins < 0 or cfg.ab_bins == 1 or not cfg.temperature > 0:
             raise ValueError(f"ab_bins {cfg.ab_bins} / temperature {cfg.temperature}: need 0 or >= 2 bins, T > 0")
+        if cfg.hint_channels not in (0, HINT_CHANNELS):
+            raise ValueError(f"hint_channels {cfg.hint_channels}: this version knows 0 or {HINT_CHANNELS}")
         if cfg.estimator not in ESTIMATORS:
             raise ValueError(f"estimator {cfg.estimator!r}: this version knows {', '.join(map(repr, ESTIMATORS))}")
         return cfg
@@ -75,6 +82,8 @@ class ColorizerNet(nn.Module):
     """L (N, 1, H, W) in [0, 1] -> normalized ab (N, 2, ceil(H/2), ceil(W/2)).
 
     ``logits=True`` (training a binned head): the per-bin logits (N, ab_bins**2, ...) instead.
+    With ``hint_channels`` the network also takes ``hints`` (N, 3, H, W): a/110, b/110 and a mask;
+    ``hints=None`` (or an all-zero mask) is the automatic colorizer, exactly (``hint_branch.py``).
     """
 
     def __init__(self, config: ModelConfig | None = None) -> None:
@@ -102,6 +111,11 @@ class ColorizerNet(nn.Module):
         self.up2 = _block(d3 + s2, d2)
         self.head = nn.Conv2d(d2, self.config.ab_bins**2 if self.config.ab_bins else 2, 1)
         self.drop = nn.Dropout2d(self.config.dropout)
+        self.hints = None
+        if self.config.hint_channels:
+            from .hint_branch import HintBranch
+
+            self.hints = HintBranch(_STAGE_CHANNELS[3], d2)
 
     def encoder_parameters(self) -> list[nn.Parameter]:
         return [p for p in self.encoder.parameters()]
@@ -110,20 +124,32 @@ class ColorizerNet(nn.Module):
         enc = {id(p) for p in self.encoder.parameters()}
         return [p for p in self.parameters() if id(p) not in enc]
 
-    def forward(self, lum: torch.Tensor, logits: bool = False) -> torch.Tensor:
+    def forward(self, lum: torch.Tensor, logits: bool = False, hints: torch.Tensor | None = None) -> torch.Tensor:
         h, w = lum.shape[-2:]
         pad_h, pad_w = (-h) % STRIDE, (-w) % STRIDE
         if pad_h or pad_w:
             # Replicate rather than zero: a black border would read as a dark object.
             lum = F.pad(lum, (0, pad_w, 0, pad_h), mode="replicate")
-        ab = self.forward_aligned(lum, logits)
+            if hints is not None:  # no hints in the border
+                hints = F.pad(hints, (0, pad_w, 0, pad_h))
+        ab = self.forward_aligned(lum, logits, hints)
         if pad_h or pad_w:
             ab = ab[..., : (h + 1) // 2, : (w + 1) // 2]
         return ab
 
-    def forward_aligned(self, lum: torch.Tensor, logits: bool = False) -> torch.Tensor:
+    def forward_aligned(
+        self, lum: torch.Tensor, logits: bool = False, hints: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The network proper, for H and W already multiples of 16 (what ONNX export traces)."""
-        return self.decode(self.encode(lum), logits)
+        return self.decode(self.encode(lum), logits, hints)
+
+    def forward_with_bins(self, lum: torch.Tensor, hints: torch.Tensor | None = None):
+        """A binned head's ab and its tempered per-pixel distribution (N, H/2, W/2, ab_bins**2),
+        channels-last as ``binned_ab`` computes it (the exported graph's second output: the
+        editor's suggested colors). H and W multiples of 16."""
+        y = self.decode_features(self.encode(lum), hints)
+        c = self.config
+        return binned_ab(y, self.head, c.ab_bins, c.temperature, c.estimator, with_probabilities=True)
 
     def encode(self, x: torch.Tensor, start: int = 0) -> list[torch.Tensor]:
         """Outputs of the VGG stages ``start``..4 run on ``x`` (L, or the output of stage ``start - 1``).
@@ -136,19 +162,35 @@ class ColorizerNet(nn.Module):
             feats.append(x)
         return feats
 
-    def decode(self, feats: list[torch.Tensor | None], logits: bool = False) -> torch.Tensor:
+    def decode(
+        self, feats: list[torch.Tensor | None], logits: bool = False, hints: torch.Tensor | None = None
+    ) -> torch.Tensor:
         """The five stage outputs (the first is unused and may be None) -> normalized ab.
 
         With ``ab_bins`` and ``logits``, the head's per-bin logits instead (what training scores).
+        ``hints`` (N, 3, H, W) at the input's size, for a network with ``hint_channels``.
         """
+        y = self.decode_features(feats, hints)
+        if not self.config.ab_bins or logits:
+            return self.head(y)
+        return binned_ab(y, self.head, self.config.ab_bins, self.config.temperature, self.config.estimator)
+
+    def decode_features(self, feats: list[torch.Tensor | None], hints: torch.Tensor | None = None) -> torch.Tensor:
+        """The decoder up to the head: (N, decoder_channels[-1], H/2, W/2), with the hint branch's
+        term added when the network has one and ``hints`` are given."""
         _, f2, f3, f4, f5 = feats
         y = self.lateral[0](f5)
         y = self.drop(self.up4(torch.cat([_up(y), self.lateral[1](f4)], 1)))
         y = self.drop(self.up3(torch.cat([_up(y), self.lateral[2](f3)], 1)))
         y = self.up2(torch.cat([_up(y), self.lateral[3](f2)], 1))
-        if not self.config.ab_bins or logits:
-            return self.head(y)
-        return binned_ab(y, self.head, self.config.ab_bins, self.config.temperature, self.config.estimator)
+        return self.add_hints(y, f4, hints)
+
+    def add_hints(self, y: torch.Tensor, f4: torch.Tensor, hints: torch.Tensor | None) -> torch.Tensor:
+        """The decoder's last features ``y`` with the hint branch's term (``hint_branch``) added:
+        what training from cached features resumes. Without hints (or without a branch), ``y``."""
+        if hints is None or self.hints is None:
+            return y
+        return y + self.hints(hints, f4, y)
 
 
 # The ab grid of a binned head: normalized a and b each from -BIN_RANGE to +BIN_RANGE (ab / 110;
@@ -208,8 +250,13 @@ def binned_median(logits: torch.Tensor, n: int, temperature: float) -> torch.Ten
 
 
 def binned_ab(
-    features: torch.Tensor, head: nn.Conv2d, n: int, temperature: float, estimator: str = "mean"
-) -> torch.Tensor:
+    features: torch.Tensor,
+    head: nn.Conv2d,
+    n: int,
+    temperature: float,
+    estimator: str = "mean",
+    with_probabilities: bool = False,
+):
     """``annealed_mean(head(features), n, temperature)`` (or ``binned_median``), computed
     channels-last for speed.
 
@@ -217,15 +264,17 @@ def binned_ab(
     72x128 on this project's CPU; over the last axis, 6 ms; transposing the 32 input channels
     instead of the 441 logits, 3 ms (scripts/head_layout_bench.py). The 1x1 head becomes a MatMul with 1/T folded into
     its weights (constants in the exported graph); the result equals annealed_mean's to float error.
+    ``with_probabilities``: also the tempered distribution ``p`` (N, H, W, n*n), channels-last.
     """
     f = features.permute(0, 2, 3, 1)
     z = F.linear(f, head.weight.flatten(1) / temperature, head.bias / temperature)
     p = torch.softmax(z, dim=-1)
     if estimator == "median":
         grid = p.unflatten(-1, (n, n))  # (N, H, W, a, b)
-        return torch.stack([marginal_median(grid.sum(-1)), marginal_median(grid.sum(-2))], 1)
-    ab = p @ bin_centers(n, device=features.device, dtype=features.dtype)
-    return ab.permute(0, 3, 1, 2)
+        ab = torch.stack([marginal_median(grid.sum(-1)), marginal_median(grid.sum(-2))], 1)
+    else:
+        ab = (p @ bin_centers(n, device=features.device, dtype=features.dtype)).permute(0, 3, 1, 2)
+    return (ab, p) if with_probabilities else ab
 
 
 def soft_bins(ab: torch.Tensor, n: int) -> torch.Tensor:

@@ -7,6 +7,11 @@ color (H, W, 3); color input is turned gray first (only its luminance is used).
 
 Everything here is numpy and OpenCV: with an ONNX Runtime backend, colorizing never imports
 PyTorch (see ``color``). Batches are ``(N, C, H, W)`` float32 arrays, as the network takes them.
+
+Hints (``guidance.hints.Hint``: a point, a color) are rasterized here at the network's input size;
+the caller decides which hints apply to which frame. A frame with hints is scaled by the model's
+``hinted_gain`` (the hints are the user's colors: not to be shrunk like a guess), one without by
+``chroma_gain``; ``saturation`` multiplies either (0 gray, 1 as calibrated, up to 2).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from ..color import (
 DEFAULT_SIZE = 256
 # ab is low-frequency, so more than this buys nothing; the network's memory grows with the square.
 MAX_SIZE = 2048
+MAX_SATURATION = 2.0
 # The network's input must be a multiple of this (four max-pools; model.STRIDE, which needs torch).
 STRIDE = 16
 
@@ -133,6 +139,29 @@ def _to_numpy(ab) -> np.ndarray:
     return np.asarray(ab, np.float32)
 
 
+def check_saturation(value: float) -> float:
+    """``value`` if it is a usable saturation (0 gray, 1 the model's calibrated output, up to 2)."""
+    if not 0.0 <= value <= MAX_SATURATION:  # NaN fails too
+        raise ValueError(f"saturation {value} is out of range; use 0 (gray) to {MAX_SATURATION:g} (1: as calibrated)")
+    return float(value)
+
+
+def hint_channels(hints_per_frame, shape: tuple[int, int], source_hw: tuple[int, int] | None = None):
+    """Per-frame sequences of ``Hint`` -> the network's hint input (N, 3, h, w) float32
+    (a/110, b/110, mask), or None when no frame has a hint."""
+    if hints_per_frame is None or not any(len(h) for h in hints_per_frame):
+        return None
+    from ..color import AB_SCALE
+    from ..guidance.hints import rasterize
+
+    out = np.zeros((len(hints_per_frame), 3, *shape), np.float32)
+    for i, hints in enumerate(hints_per_frame):
+        if len(hints):
+            ab, mask = rasterize(tuple(hints), shape[0], shape[1], source_hw)
+            out[i, :2], out[i, 2:] = ab / np.float32(AB_SCALE), mask
+    return out
+
+
 @dataclass
 class Colorizer:
     """Colorizes frames with a backend (see ``backends``) at a given inference size."""
@@ -141,30 +170,75 @@ class Colorizer:
     size: int = DEFAULT_SIZE
     chroma_gain: float = 1.0  # calibrated per model on its validation split (checkpoint metadata)
     references: list = field(default_factory=list)  # reference.Reference: known colors of the view
+    hinted_gain: float = 1.0  # the gain of frames with hints (checkpoint metadata ``hinted_chroma_gain``)
+    saturation: float = 1.0  # the user's: 0 gray, 1 as calibrated, up to 2
 
     def __post_init__(self) -> None:
         check_size(self.size)
+        check_saturation(self.saturation)
 
-    def predict_ab(self, lum_small: np.ndarray) -> np.ndarray:
-        """(N, 1, h, w) L at inference size -> normalized ab (N, 2, h/2, w/2), float32 on the host."""
-        ab = _to_numpy(self.backend.infer(np.ascontiguousarray(normalize_L(lum_small), np.float32)))
-        return ab * np.float32(self.chroma_gain) if self.chroma_gain != 1.0 else ab
+    def predict_ab(self, lum_small: np.ndarray, hints: np.ndarray | None = None) -> np.ndarray:
+        """(N, 1, h, w) L at inference size (and hint channels (N, 3, h, w), see ``hint_channels``)
+        -> normalized ab (N, 2, h/2, w/2), float32 on the host."""
+        x = np.ascontiguousarray(normalize_L(lum_small), np.float32)
+        ab = _to_numpy(self.backend.infer(x) if hints is None else self.backend.infer(x, hints))
+        gain = np.full((len(ab), 1, 1, 1), self.chroma_gain * self.saturation, np.float32)
+        if hints is not None:
+            hinted = (hints[:, 2] > 0).reshape(len(ab), -1).any(1)
+            gain[hinted] = self.hinted_gain * self.saturation
+        return ab if np.all(gain == 1.0) else ab * gain
 
-    def colorize(self, frame: np.ndarray) -> np.ndarray:
-        """One frame (gray or color, uint8/uint16, any size) -> RGB frame of the same dtype."""
-        return self.colorize_batch([frame])[0]
+    def colorize(self, frame: np.ndarray, hints=()) -> np.ndarray:
+        """One frame (gray or color, uint8/uint16, any size) and its hints (``Hint``s) -> RGB frame
+        of the same dtype."""
+        return self.colorize_batch([frame], [hints] if len(hints) else None)[0]
 
-    def analyze(self, frames: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-        """Frames of one size -> (full-resolution L (N, 1, H, W), low-resolution normalized ab)."""
+    def analyze(self, frames: list[np.ndarray], hints=None) -> tuple[np.ndarray, np.ndarray]:
+        """Frames of one size (and per frame a sequence of ``Hint``s, or None) -> (full-resolution
+        L (N, 1, H, W), low-resolution normalized ab)."""
         lums = np.stack([frame_to_L(f) for f in frames])[:, None]
-        ab = self.predict_ab(resize_L(lums, inference_shape(*lums.shape[-2:], self.size)))
+        shape = inference_shape(*lums.shape[-2:], self.size)
+        if hints is not None and len(hints) != len(frames):
+            raise ValueError(f"{len(hints)} hint lists for {len(frames)} frames")
+        ab = self.predict_ab(resize_L(lums, shape), hint_channels(hints, shape, lums.shape[-2:]))
         return lums, ab
 
-    def colorize_batch(self, frames: list[np.ndarray]) -> list[np.ndarray]:
-        """Frames of one size -> color frames; the network runs once on the whole batch."""
+    def suggest(self, frame: np.ndarray, x: float, y: float, hints=(), k: int = 6) -> list[tuple[str, float]]:
+        """The ``k`` likeliest colors at (``x``, ``y``) (fractions of width and height), as sRGB
+        hex and probability, from the binned head's distribution there (given ``hints``): what a
+        hints editor offers. Each color keeps the pixel's own L."""
+        from ..color import AB_SCALE
+
+        if not hasattr(self.backend, "infer_bins"):
+            raise ValueError(
+                f"{self.backend.describe()} offers no color distribution; use the torch or onnxruntime backend"
+            )
+        lum = frame_to_L(frame)[None, None]
+        shape = inference_shape(*lum.shape[-2:], self.size)
+        small = resize_L(lum, shape)
+        chan = hint_channels([hints], shape, lum.shape[-2:])
+        p = _to_numpy(self.backend.infer_bins(np.ascontiguousarray(normalize_L(small), np.float32), chan))[0]
+        n = int(round(np.sqrt(p.shape[-1])))
+        row = int(round(min(max(y, 0.0), 1.0) * (p.shape[0] - 1)))
+        col = int(round(min(max(x, 0.0), 1.0) * (p.shape[1] - 1)))
+        probs = p[row, col].astype(np.float64)
+        order = np.argsort(probs)[::-1][:k]
+        axis = np.linspace(-1.0, 1.0, n)  # model.network.bin_centers (BIN_RANGE 1), without torch
+        L = float(small[0, 0, min(2 * row, shape[0] - 1), min(2 * col, shape[1] - 1)])
+        out = []
+        for q in order:
+            ab = np.array([[[axis[q // n], axis[q % n]]]], np.float32) * np.float32(AB_SCALE)
+            rgb = lab_to_rgb_in_gamut(np.full((1, 1), L, np.float32), ab)[0, 0]
+            hexa = "#" + "".join(f"{int(round(float(np.clip(c, 0, 1)) * 255)):02x}" for c in rgb)
+            out.append((hexa, float(probs[q] / probs.sum())))
+        return out
+
+    def colorize_batch(self, frames: list[np.ndarray], hints=None) -> list[np.ndarray]:
+        """Frames of one size (and per frame its ``Hint``s, or None) -> color frames; the network
+        runs once on the whole batch."""
         if not frames:
             return []
-        lums, ab = self.analyze(frames)
+        lums, ab = self.analyze(frames, hints)
         if self.references:  # known colors of this view (reference.py), blended where they apply
             from ..guidance.reference import blend_references, fit_references
 
@@ -175,11 +249,14 @@ class Colorizer:
         out_dtype = np.uint16 if frames[0].dtype == np.uint16 else np.uint8
         return [unit_to_frame(x, out_dtype) for x in rgb]
 
-    def predict_small(self, lums: list[np.ndarray]) -> list[np.ndarray]:
-        """Small L arrays (h, w), one shape -> normalized ab (h, w, 2) each, upsampled from h/2 x w/2."""
+    def predict_small(
+        self, lums: list[np.ndarray], hints=None, source_hw: tuple[int, int] | None = None
+    ) -> list[np.ndarray]:
+        """Small L arrays (h, w), one shape (and per array its ``Hint``s, or None; patch sizes in
+        pixels of a ``source_hw`` picture) -> normalized ab (h, w, 2) each, upsampled from h/2 x w/2."""
         batch = np.stack(lums)[:, None]
         h, w = batch.shape[-2:]
-        ab = self.predict_ab(batch)
+        ab = self.predict_ab(batch, hint_channels(hints, (h, w), source_hw))
         return [
             cv2.resize(np.ascontiguousarray(a.transpose(1, 2, 0)), (w, h), interpolation=cv2.INTER_LINEAR) for a in ab
         ]

@@ -149,7 +149,13 @@ def build_engine(
     if fp16 and has_fp16_flag:
         config.set_flag(trt.BuilderFlag.FP16)
     opt_profile = builder.create_optimization_profile()
-    opt_profile.set_shape(network.get_input(0).name, *profile.tensor_shapes())
+    shapes = profile.tensor_shapes()
+    for i in range(network.num_inputs):
+        # A hint-capable model has a second input, hints (N, 3, H, W), over the same batch and size
+        # range as L (TensorRT 10 API; never run here).
+        inp = network.get_input(i)
+        channels = 1 if inp.name == "L" else 3
+        opt_profile.set_shape(inp.name, *((s[0], channels, *s[2:]) for s in shapes))
     config.add_optimization_profile(opt_profile)
 
     cache_path = engine_dir / f"timing_{_slug(identity['gpu'])}_trt{identity['tensorrt']}.cache"

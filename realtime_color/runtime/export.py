@@ -21,6 +21,10 @@ from .onnx_meta import INT8_RECIPE, INT8_RECIPE_KEY, PRECISION_KEY, export_props
 
 DEFAULT_OPSET = 17
 INPUT_NAME, OUTPUT_NAME = "L", "ab"
+# A binned head's second output: its tempered distribution (N, H/2, W/2, bins), channels-last.
+# ONNX Runtime copies it out only when asked (the editor's suggested colors), never per frame.
+BINS_NAME = "bins"
+HINTS_NAME = "hints"  # a hint-capable model's second input (N, 3, H, W): a/110, b/110, mask
 # Parity tolerances against PyTorch fp32, as PSNR of the ab output over its [-1, 1] range.
 PARITY_DB = {"fp32": 40.0, "fp16": 30.0, "int8": 30.0}
 
@@ -38,10 +42,20 @@ class _ExportWrapper(nn.Module):
         super().__init__()
         self.fp16 = fp16
         self.model = model.half() if fp16 else model
+        self.bins = takes_hints(model) and bool(model.config.ab_bins)
 
-    def forward(self, lum: torch.Tensor) -> torch.Tensor:
+    def forward(self, lum: torch.Tensor, hints: torch.Tensor | None = None):
         x = lum.half() if self.fp16 else lum
-        return self.model.forward_aligned(x).float()
+        if hints is not None and self.fp16:
+            hints = hints.half()
+        if self.bins:
+            ab, p = self.model.forward_with_bins(x, hints=hints)
+            return ab.float(), p.float()
+        return self.model.forward_aligned(x, hints=hints).float()
+
+
+def takes_hints(model: nn.Module) -> bool:
+    return bool(getattr(getattr(model, "config", None), "hint_channels", 0))
 
 
 def export_onnx(
@@ -64,18 +78,29 @@ def export_onnx(
     wrapper = _ExportWrapper(copy.deepcopy(model).float().cpu().eval(), fp16)
     tmp = _partial(path)
     dummy = torch.rand(sample_shape)
+    args: tuple = (dummy,)
+    names = [INPUT_NAME]
+    axes = {
+        INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+        OUTPUT_NAME: {0: "batch", 2: "height_2", 3: "width_2"},
+    }
+    outputs = [OUTPUT_NAME]
+    if takes_hints(model):  # in the signature always: no hints is an all-zero mask
+        args = (dummy, parity_hints(sample_shape))
+        names.append(HINTS_NAME)
+        axes[HINTS_NAME] = {0: "batch", 2: "height", 3: "width"}
+    if wrapper.bins:
+        outputs.append(BINS_NAME)
+        axes[BINS_NAME] = {0: "batch", 1: "height_2", 2: "width_2"}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
         torch.onnx.export(
             wrapper,
-            (dummy,),
+            args,
             str(tmp),
-            input_names=[INPUT_NAME],
-            output_names=[OUTPUT_NAME],
-            dynamic_axes={
-                INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
-                OUTPUT_NAME: {0: "batch", 2: "height_2", 3: "width_2"},
-            },
+            input_names=names,
+            output_names=outputs,
+            dynamic_axes=axes,
             opset_version=opset,
             dynamo=False,
             do_constant_folding=True,
@@ -126,15 +151,41 @@ def parity_inputs(seed: int = 0, shape: tuple[int, int] = (224, 320)) -> torch.T
     return (0.7 * base + 0.3 * noise).clamp(0, 1)
 
 
-def onnx_parity(model: nn.Module, onnx_path: Path, precision: str, inputs: torch.Tensor | None = None) -> Parity:
-    """Run the ONNX file in ONNX Runtime (CPU) and compare with the PyTorch fp32 model."""
+def parity_hints(shape: tuple[int, ...], seed: int = 0, count: int = 12) -> torch.Tensor:
+    """Hint channels (N, 3, H, W) for parity checks: ``count`` 3x3 patches of random colors per picture."""
+    g = torch.Generator().manual_seed(seed)
+    n, h, w = shape[0], shape[-2], shape[-1]
+    hints = torch.zeros(n, 3, h, w)
+    for i in range(n):
+        for _ in range(count):
+            y, x = int(torch.randint(0, h - 3, (1,), generator=g)), int(torch.randint(0, w - 3, (1,), generator=g))
+            hints[i, :2, y : y + 3, x : x + 3] = (torch.rand(2, 1, 1, generator=g) - 0.5) * 1.2
+            hints[i, 2, y : y + 3, x : x + 3] = 1.0
+    return hints
+
+
+def onnx_parity(
+    model: nn.Module,
+    onnx_path: Path,
+    precision: str,
+    inputs: torch.Tensor | None = None,
+    hints: torch.Tensor | None = None,
+) -> Parity:
+    """Run the ONNX file in ONNX Runtime (CPU) and compare with the PyTorch fp32 model (a
+    hint-capable one with ``hints``, by default ``parity_hints``)."""
     import onnxruntime as ort
 
     x = parity_inputs() if inputs is None else inputs
+    feed = {INPUT_NAME: x.numpy()}
+    if takes_hints(model):
+        hints = parity_hints(tuple(x.shape)) if hints is None else hints
+        feed[HINTS_NAME] = hints.numpy()
+    else:
+        hints = None
     with torch.inference_mode():
-        ref = model.float().cpu().eval().forward_aligned(x).numpy()
+        ref = model.float().cpu().eval().forward_aligned(x, hints=hints).numpy()
     sess = ort.InferenceSession(str(onnx_path), providers=["CPUExecutionProvider"])
-    got = sess.run([OUTPUT_NAME], {INPUT_NAME: x.numpy()})[0]
+    got = sess.run([OUTPUT_NAME], feed)[0]
     return parity(ref, got, precision)
 
 
@@ -181,19 +232,31 @@ def fp32_nodes(onnx_path: str | Path) -> list[str]:
     if not encoder:
         raise ValueError(f"{onnx_path}: no encoder convolutions (node names /encoder...) to quantize")
     head = [n.name for n in nodes if not n.name.startswith("/encoder") and n.op_type in _HEAD_OPS]
-    return encoder[:1] + [c for c in convs if c not in encoder] + head
+    # The hint branch: hint colors in uint8 would be steps of about 1 ab unit, and it is cheap.
+    hints = [n.name for n in nodes if "/hints/" in n.name and n.name not in convs and n.name not in head]
+    return encoder[:1] + [c for c in convs if c not in encoder] + head + hints
 
 
 def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
     """Static int8 quantization (QDQ; per-channel int8 weights, uint8 activations) of an fp32 ONNX
     file, calibrated on generated scenes; checked against the fp32 file on other scenes. The file
     is written only if the check passes (otherwise ``ValueError``)."""
+    import onnx
     import onnxruntime as ort
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
+    with_hints = HINTS_NAME in {i.name for i in onnx.load(str(fp32_onnx), load_external_data=False).graph.input}
+
+    def feed(x: np.ndarray, seed: int) -> dict:
+        if not with_hints:
+            return {INPUT_NAME: x}
+        # Half the calibration pictures without hints, half with: the encoder sees L only either way.
+        h = parity_hints(x.shape, seed=seed).numpy() if seed % 2 else np.zeros((len(x), 3, *x.shape[2:]), np.float32)
+        return {INPUT_NAME: x, HINTS_NAME: h}
+
     class _Reader(CalibrationDataReader):
         def __init__(self) -> None:
-            self._it = iter({INPUT_NAME: x} for x in calibration_inputs())
+            self._it = iter(feed(x, i) for i, x in enumerate(calibration_inputs()))
 
         def get_next(self):
             return next(self._it, None)
@@ -215,15 +278,14 @@ def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
             per_channel=True,
             nodes_to_exclude=fp32_nodes(fp32_onnx),
         )
-        check = np.concatenate(calibration_inputs(scenes=2, seed=1000))
+        check = feed(np.concatenate(calibration_inputs(scenes=2, seed=1000)), 1)
         runs = [
-            ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run([OUTPUT_NAME], {INPUT_NAME: check})[0]
+            ort.InferenceSession(str(f), providers=["CPUExecutionProvider"]).run([OUTPUT_NAME], check)[0]
             for f in (fp32_onnx, tmp)
         ]
         result = parity(runs[0], runs[1], "int8", against="ONNX Runtime fp32")
         if not result.ok:
             raise ValueError(f"int8 model rejected: {result}")
-        import onnx
 
         described = {p.key: p.value for p in onnx.load(str(fp32_onnx), load_external_data=False).metadata_props}
         if described:  # the fp32 file's description, now of an int8 file

@@ -110,7 +110,9 @@ def _worker_colorizer(opts: WorkerOptions):
             check_size(opts.size)
         ckpt = ModelFile.open(Path(opts.model) if opts.model else None)
         backend = open_backend(opts.backend, ckpt, device=opts.device)  # a GPU task sees its own GPU
-        _COLORIZERS[key] = Colorizer(backend, size=opts.size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
+        _COLORIZERS[key] = Colorizer(
+            backend, size=opts.size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain, hinted_gain=ckpt.hinted_gain
+        )
     return _COLORIZERS[key]
 
 

@@ -23,6 +23,7 @@ from .base import BackendBase
 @dataclass
 class _Request:
     lum: np.ndarray
+    hints: np.ndarray | None = None
     done: threading.Event = field(default_factory=threading.Event)
     result: object = None
     error: BaseException | None = None
@@ -34,6 +35,7 @@ class BatchingBackend(BackendBase):
     def __init__(self, inner, callers: int = 1, max_batch: int = 8, window: float = 0.004):
         self.inner, self.callers, self.max_batch, self.window = inner, callers, max_batch, window
         self.name, self.device, self.precision = inner.name, inner.device, inner.precision
+        self.takes_hints = getattr(inner, "takes_hints", False)
         self._cond = threading.Condition()
         self._queue: list[_Request] = []
         self._closed = False
@@ -42,8 +44,9 @@ class BatchingBackend(BackendBase):
         self._worker = threading.Thread(target=self._serve, name="rtcolor-batch", daemon=True)
         self._worker.start()
 
-    def infer(self, lum):
-        req = _Request(np.ascontiguousarray(lum, np.float32))
+    def infer(self, lum, hints=None):
+        hints = None if hints is None else np.ascontiguousarray(hints, np.float32)
+        req = _Request(np.ascontiguousarray(lum, np.float32), hints)
         with self._cond:
             if self._closed:
                 raise RuntimeError("the batching backend is closed")
@@ -81,7 +84,7 @@ class BatchingBackend(BackendBase):
             if batch is None:
                 return
             try:
-                out = self.inner.infer(np.concatenate([r.lum for r in batch]))
+                out = self.inner.infer(np.concatenate([r.lum for r in batch]), _batch_hints(batch))
                 self.calls += 1
                 self.rows += sum(len(r.lum) for r in batch)
                 start = 0
@@ -106,3 +109,12 @@ class BatchingBackend(BackendBase):
 
     def describe(self) -> str:
         return f"{self.inner.describe()}, batching {self.callers} cameras"
+
+
+def _batch_hints(batch: list[_Request]) -> np.ndarray | None:
+    """The batch's hints: None when no caller gave any, else every caller's (zeros for those without)."""
+    if all(r.hints is None for r in batch):
+        return None
+    return np.concatenate(
+        [r.hints if r.hints is not None else np.zeros((len(r.lum), 3, *r.lum.shape[2:]), np.float32) for r in batch]
+    )

@@ -15,9 +15,11 @@ import numpy as np
 
 from ...model.checkpoint import TORCH_EXTRA, shipped_onnx_path
 from ..onnx_meta import GRAPH_VERSION, INT8_RECIPE, INT8_RECIPE_KEY, SOURCE_SHA256_KEY, ExportInfo, export_props
-from .base import BackendBase, BackendError
+from .base import BackendBase, BackendError, refuse_hints
 
 PRECISIONS = ("fp32", "fp16", "int8")
+# export.py's names (it needs torch): the hint input, the ab output and a binned head's distribution.
+HINTS_INPUT, OUTPUT, BINS_OUTPUT = "hints", "ab", "bins"
 
 
 def onnx_cache_dir() -> Path:
@@ -74,6 +76,7 @@ class OrtBackend(BackendBase):
         self.path = Path(onnx_path)
         self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
         self.export_info = ExportInfo.from_props(self.metadata)  # which model this file came from
+        self.takes_hints = HINTS_INPUT in {i.name for i in self.session.get_inputs()}
 
     @classmethod
     def from_checkpoint(cls, checkpoint, device: str = "cpu", precision: str | None = None, log=None) -> OrtBackend:
@@ -125,11 +128,32 @@ class OrtBackend(BackendBase):
             raise BackendError(f"ONNX {precision} build for onnxruntime failed: {e}") from e
         return cls(path, device=device, precision=precision)
 
-    def infer(self, lum) -> np.ndarray:
+    def infer(self, lum, hints=None) -> np.ndarray:
         if hasattr(lum, "detach"):  # a torch tensor (training-time callers)
             lum = lum.detach().cpu().numpy()
         x = np.ascontiguousarray(lum, dtype=np.float32)
-        return self.session.run(None, {"L": x})[0]
+        feed = {"L": x}
+        if self.takes_hints:  # the graph always has the input; no hints is an all-zero mask
+            if hints is None:
+                hints = np.zeros((x.shape[0], 3, *x.shape[2:]), np.float32)
+            elif hasattr(hints, "detach"):
+                hints = hints.detach().cpu().numpy()
+            feed[HINTS_INPUT] = np.ascontiguousarray(hints, dtype=np.float32)
+        else:
+            refuse_hints(hints, f"the model in {self.path.name}")
+        return self.session.run([OUTPUT], feed)[0]
+
+    def infer_bins(self, lum, hints=None) -> np.ndarray:
+        """The binned head's tempered distribution (N, h/2, w/2, bins), for suggested colors; off
+        the per-frame path (the graph's second output, copied only here)."""
+        if BINS_OUTPUT not in {o.name for o in self.session.get_outputs()}:
+            raise BackendError(
+                f"{self.path.name} has no per-pixel color distribution (export a binned, hint-capable model)"
+            )
+        x = np.ascontiguousarray(lum, dtype=np.float32)
+        if hints is None:
+            hints = np.zeros((x.shape[0], 3, *x.shape[2:]), np.float32)
+        return self.session.run([BINS_OUTPUT], {"L": x, HINTS_INPUT: np.ascontiguousarray(hints, np.float32)})[0]
 
     def close(self) -> None:
         self.session = None

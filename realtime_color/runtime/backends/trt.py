@@ -4,6 +4,7 @@ Written against TensorRT 10.x (JetPack 6) and 11.x: ``set_input_shape``, ``set_t
 and ``execute_async_v3`` exist in both. Input and output buffers are torch CUDA tensors, so no
 other CUDA binding is needed. Engines live in one per-user cache (``default_engine_dir``), each
 with a JSON sidecar describing it.
+A hint-capable model's engine has a second input, ``hints`` (N, 3, H, W), in the same profile.
 A shape seen twice is captured in a CUDA graph and replayed. Never run: no machine with TensorRT
 was available while this was written (see README).
 """
@@ -15,7 +16,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from .base import BackendBase, BackendError
+from .base import BackendBase, BackendError, refuse_hints
 
 if TYPE_CHECKING:
     import torch
@@ -120,8 +121,14 @@ class TensorRTBackend(BackendBase):
             raise BackendError(f"{plan} could not be deserialized (corrupt, or another TensorRT version)")
         self.context = self.engine.create_execution_context()
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
-        self.input = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT)
-        self.output = next(n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT)
+        inputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
+        self.input = next((n for n in inputs if n != "hints"), inputs[0])
+        self.hints_input = "hints" if "hints" in inputs else None
+        self.takes_hints = self.hints_input is not None
+        outputs = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
+        self.output = "ab" if "ab" in outputs else outputs[0]
+        # A hint-capable model's engine also has the distribution output ("bins"): bound, not read.
+        self.extra_outputs = [n for n in outputs if n != self.output]
         self.in_dtype = _torch_dtype(self.engine.get_tensor_dtype(self.input).name)
         self.out_dtype = _torch_dtype(self.engine.get_tensor_dtype(self.output).name)
         self.profile = self.engine.get_tensor_profile_shape(self.input, 0)  # (min, opt, max)
@@ -159,34 +166,64 @@ class TensorRTBackend(BackendBase):
                 f"--max-shape {shape[0]}x{shape[2]}x{shape[3]} or lower --size"
             )
 
-    def _bind(self, shape: tuple) -> tuple[torch.Tensor, torch.Tensor]:
+    def _bind(self, shape: tuple) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         import torch
 
         self.context.set_input_shape(self.input, shape)
         x = torch.empty(shape, dtype=self.in_dtype, device="cuda")
-        out = torch.empty(tuple(self.context.get_tensor_shape(self.output)), dtype=self.out_dtype, device="cuda")
         self.context.set_tensor_address(self.input, x.data_ptr())
+        h = None
+        if self.hints_input is not None:
+            hshape = (shape[0], 3, *shape[2:])
+            self.context.set_input_shape(self.hints_input, hshape)
+            h = torch.zeros(hshape, dtype=self.in_dtype, device="cuda")
+            self.context.set_tensor_address(self.hints_input, h.data_ptr())
+        out = torch.empty(tuple(self.context.get_tensor_shape(self.output)), dtype=self.out_dtype, device="cuda")
         self.context.set_tensor_address(self.output, out.data_ptr())
-        return x, out
+        self._extra = []  # every output needs an address; these are kept alive with the binding
+        for name in self.extra_outputs:
+            dtype = _torch_dtype(self.engine.get_tensor_dtype(name).name)
+            buf = torch.empty(tuple(self.context.get_tensor_shape(name)), dtype=dtype, device="cuda")
+            self.context.set_tensor_address(name, buf.data_ptr())
+            self._extra.append(buf)
+        return x, h, out
 
-    def infer(self, lum) -> torch.Tensor:
+    @staticmethod
+    def _fill(buf, hints) -> None:
+        """Copy ``hints`` into the bound hint buffer, or zero it (no hints: an empty mask)."""
+        if buf is None:
+            return
+        if hints is None:
+            buf.zero_()
+        else:
+            import torch
+
+            buf.copy_(torch.as_tensor(hints), non_blocking=True)
+
+    def infer(self, lum, hints=None) -> torch.Tensor:
         import torch
 
+        if not self.takes_hints:
+            refuse_hints(hints, f"the engine {self.path.name}")
         lum = torch.as_tensor(lum)
         shape = tuple(lum.shape)
         self._check_shape(shape)
         if self._graph is not None and shape == self._graph_shape:
             self._x.copy_(lum, non_blocking=True)
+            self._fill(self._h, hints)
             self._graph.replay()
             return self._out.clone()
         self._graph = None  # the context is rebound below; a captured graph would go stale
-        x, out = self._bind(shape)
+        x, h, out = self._bind(shape)
         x.copy_(lum, non_blocking=True)
+        self._fill(h, hints)
         self.stream.wait_stream(torch.cuda.current_stream())
         if not self.context.execute_async_v3(self.stream.cuda_stream):
             raise BackendError("TensorRT execution failed")
         torch.cuda.current_stream().wait_stream(self.stream)
         x.record_stream(self.stream)
+        if h is not None:
+            h.record_stream(self.stream)
         self._seen[shape] = self._seen.get(shape, 0) + 1
         if self.use_graph and self._seen[shape] >= 2:
             self._capture(shape)
@@ -196,7 +233,7 @@ class TensorRTBackend(BackendBase):
         """Capture the enqueue at ``shape`` into a CUDA graph with its own static buffers."""
         import torch
 
-        self._x, self._out = self._bind(shape)
+        self._x, self._h, self._out = self._bind(shape)
         torch.cuda.synchronize()
         graph = torch.cuda.CUDAGraph()
         try:
