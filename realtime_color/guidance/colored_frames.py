@@ -64,9 +64,11 @@ def parse_names(folder: Path) -> list[tuple[Path, int | None, float | None]]:
     return found
 
 
-def scan(src: Path, size: int, temporal, want=(), want_seconds=()) -> Shots:
+def scan(src: Path, size: int, temporal, want=(), want_seconds=(), on_frame=None) -> Shots:
     """First pass over ``src``: scene cuts (the pipeline's own detector and settings), frame
-    times, and the full-resolution L of the frames in ``want`` (indices) or at ``want_seconds``."""
+    times, and the full-resolution L of the frames in ``want`` (indices) or at ``want_seconds``.
+    ``on_frame(index, seconds, small_L, cut)``, if given, sees every frame as the detector did
+    (the hints follow their points through the shots on this pass: hint_tracks.py)."""
     import av
 
     from ..color import luma_to_L_table
@@ -81,10 +83,14 @@ def scan(src: Path, size: int, temporal, want=(), want_seconds=()) -> Shots:
         for i, frame in enumerate(c.decode(stream)):
             y = frame.to_ndarray(format="gray")
             full = frame.color_range == 2  # AVCOL_RANGE_JPEG
-            if policy.decide(luma_to_small_L(y, full, inference_shape(*y.shape, size)))[1]:
+            small = luma_to_small_L(y, full, inference_shape(*y.shape, size))
+            cut = policy.decide(small)[1]
+            if cut:
                 shots.cuts.append(i)
             t = float(frame.time) if frame.time is not None else i / float(stream.average_rate or 25)
             shots.times.append(t)
+            if on_frame is not None:
+                on_frame(i, t, small, cut)
             if i in want or any(abs(t - s) <= 1.0 for s in want_seconds):
                 kept[i] = (y, full)
     for i in set(want) | {shots.index_at(s) for s in want_seconds}:

@@ -30,6 +30,7 @@ class PipelineConfig:
     compare: bool = False  # gray | color side by side
     references: list = field(default_factory=list)  # reference.Reference: known colors of this view
     color_frames: object = None  # color_frames.ColorFrames: user-colored frames of this video
+    hints: object = None  # hint_tracks.VideoHints: the user's color hints, for the network on keyframes
 
 
 @dataclass
@@ -42,6 +43,7 @@ class Work:
     cut: bool  # a scene starts here (temporal state is reset)
     ab_new: np.ndarray | None = None  # the network's normalized ab (keyframes), (h, w, 2)
     ab: np.ndarray | None = None  # this frame's ab after the temporal step
+    hints: tuple = ()  # hints.Hint for the network on this keyframe (where they are on this frame)
 
     @property
     def captured(self) -> float:
@@ -67,6 +69,26 @@ class Analyze(Stage):
         self.stats.count("keyframes", key)
         self.stats.count("scene_cuts", cut and pic.index > 0)
         return [Work(pic, lum, key, cut)]
+
+
+class Guide(Stage):
+    """Keyframe -> the user's hints that hold on it (hint_tracks.py: frame hints followed through
+    their shot, frame-less ones gated by how much the scene still looks as it did)."""
+
+    name = "hints"
+
+    def __init__(self, hints):
+        self.hints = hints
+
+    def bind(self, stats) -> None:
+        super().bind(stats)
+        stats.count("hinted_keyframes", 0)
+
+    def __call__(self, w: Work) -> list[Work]:
+        if w.key:
+            w.hints = self.hints.for_frame(w.pic.index, w.lum)
+            self.stats.count("hinted_keyframes", bool(w.hints))
+        return [w]
 
 
 class Infer(Stage):
@@ -100,7 +122,13 @@ class Infer(Stage):
         for w in self.keys:
             by_shape.setdefault(w.lum.shape, []).append(w)
         for group in by_shape.values():
-            for w, ab in zip(group, self.colorizer.predict_small([w.lum for w in group]), strict=True):
+            lums = [w.lum for w in group]
+            if any(w.hints for w in group):
+                # patch sizes are in source pixels: the frames of one small shape share their source's
+                abs_ = self.colorizer.predict_small(lums, [w.hints for w in group], group[0].pic.y.shape)
+            else:
+                abs_ = self.colorizer.predict_small(lums)
+            for w, ab in zip(group, abs_, strict=True):
                 w.ab_new = ab
         out, self.pending, self.keys = self.pending, [], []
         return out
@@ -194,6 +222,7 @@ def colorizing_stages(colorizer: Colorizer, sinks: list, cfg: PipelineConfig, po
     batch = 1 if policy is Policy.LIVE else max(1, cfg.batch)
     return [
         Analyze(colorizer, cfg.temporal),
+        *([Guide(cfg.hints)] if cfg.hints is not None else []),
         Infer(colorizer, batch, max_pending=batch * cfg.temporal.keyframe_interval + 16),
         Temporal(cfg.temporal),
         *([KnownColors(cfg.references, cfg.color_frames)] if cfg.references or cfg.color_frames else []),
