@@ -160,7 +160,26 @@ def _log(message: str) -> None:
     err.print(message, markup=False, highlight=False)
 
 
-def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
+SATURATION_OPTION = typer.Option(
+    None,
+    "--saturation",
+    help="How colorful the network's colors are: 0 gray, 1 the model's calibrated output (the default), up to 2.",
+    show_default=False,
+)
+
+
+def _check_saturation(value: float | None) -> float | None:
+    """--saturation as given (None: the model's own), or one line naming the bad value; checked
+    before anything is opened."""
+    from ..runtime.colorizer import MAX_SATURATION, check_saturation
+
+    try:
+        return None if value is None else check_saturation(value)
+    except ValueError:
+        _fail(f"--saturation {value:g} must be between 0 (gray) and {MAX_SATURATION:g} (1: the model's own colors)")
+
+
+def _colorizer(model: Path | None, backend: str, device: str, size: int | None, saturation: float | None = None):
     from ..model.checkpoint import ModelFile
     from ..runtime.backends import open_backend
     from ..runtime.colorizer import Colorizer, check_size
@@ -176,7 +195,13 @@ def _colorizer(model: Path | None, backend: str, device: str, size: int | None):
     be = open_backend(backend, ckpt, device=device, log=_log)
     if _INTERRUPTS[0] != seen:  # a Ctrl-C taken for a failed runtime (it fell back to the next): still a Ctrl-C
         raise KeyboardInterrupt
-    return Colorizer(be, size=size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain, hinted_gain=ckpt.hinted_gain)
+    return Colorizer(
+        be,
+        size=size or ckpt.inference_size,
+        chroma_gain=ckpt.chroma_gain,
+        hinted_gain=ckpt.hinted_gain,
+        saturation=1.0 if saturation is None else saturation,
+    )
 
 
 # Registration order is the order of `rtcolor --help`: the video jobs first.

@@ -42,6 +42,8 @@ class LiveOptions:
     crf: int | None = None
     preset: str = "veryfast"
     allowed_hosts: tuple[str, ...] = ()  # names the web preview answers to besides its address
+    saturation: float | None = None  # the network's colorfulness (None: the model's calibrated one)
+    hints: object = None  # guidance.hints.HintSet: frame-less hints, for one camera (cli/hints.live_hints)
 
 
 def input_files(sources: list[str]):
@@ -121,6 +123,7 @@ def stream_cameras(specs, outs: list[str], opts: LiveOptions) -> None:
     q in the window or the end of finite sources."""
     from dataclasses import replace
 
+    from ..guidance.hint_tracks import VideoHints
     from ..media.sinks import SinkError, open_sink
     from ..media.sources import Policy, SourceError, open_source, parse_source
     from ..media.video import VideoError
@@ -182,7 +185,7 @@ def stream_cameras(specs, outs: list[str], opts: LiveOptions) -> None:
                 )
             if opened.server is not None:
                 sinks.append(opened.server.channel("" if one else spec.name))
-        colorizer = _colorizer(opts.model, opts.backend, opts.device, opts.size)
+        colorizer = _colorizer(opts.model, opts.backend, opts.device, opts.size, opts.saturation)
     except (SourceError, SinkError, VideoError) as e:
         opened.abandon()
         _fail(str(e))
@@ -195,7 +198,9 @@ def stream_cameras(specs, outs: list[str], opts: LiveOptions) -> None:
     for spec, sinks, ref, policy in zip(specs, opened.sinks_of, refs, policies, strict=True):
         k = spec.keyframe_interval
         temporal = replace(opts.temporal, keyframe_interval=k) if k else opts.temporal
-        pipes.append(colorize_pipeline(colorizer, sinks, PipelineConfig(temporal=temporal, references=ref), policy))
+        hints = VideoHints(opts.hints) if opts.hints is not None else None  # gated against this camera's view
+        pcfg = PipelineConfig(temporal=temporal, references=ref, hints=hints)
+        pipes.append(colorize_pipeline(colorizer, sinks, pcfg, policy))
     cams = CameraSet(names, pipes, opened.sources)
     cams_holder.append(cams)
     if not one:

@@ -13,11 +13,14 @@ from . import (
     DEVICE_OPTION,
     MODEL_OPTION,
     REFERENCE_OPTION,
+    SATURATION_OPTION,
     SIZE_OPTION,
+    _check_saturation,
     _fail,
     app,
 )
 from .cameras import LiveOptions
+from .hints import HINTS_HELP, check_takes_hints, live_hints
 from .video import (
     CODEC_OPTION,
     KEYFRAME_OPTION,
@@ -73,6 +76,13 @@ def stream(
     stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing recordings (the input never is)."),
     references: list[Path] | None = REFERENCE_OPTION,
+    hints: Path | None = typer.Option(
+        None,
+        "--hints",
+        help=HINTS_HELP + ". Frame-less hints only (a live source has no frame numbers): each holds wherever the "
+        "scene still looks as it did on the first frame, so what passes in front of it is not painted its color.",
+    ),
+    saturation: float | None = SATURATION_OPTION,
     codec: str = CODEC_OPTION,
     crf: int = typer.Option(
         20, "--crf", help="Recordings' quality (x264/x265 CRF, NVENC CQ): lower is better; 0 is lossless."
@@ -105,6 +115,7 @@ def stream(
     if segment < 0 or duration < 0 or give_up_after < 0 or fps <= 0:
         _fail("--segment, --duration and --give-up-after must be >= 0 and --fps > 0")
     _check_encoder(codec, crf, preset)
+    _check_saturation(saturation)
     temporal = _temporal(keyframe_interval=keyframe_interval, smoothing=smoothing, static_stretch=static_stretch)
     sources = list(sources or []) + ([str(camera)] if camera is not None else [])
     try:
@@ -117,6 +128,11 @@ def stream(
         if len(specs) > 1:
             _fail("--reference belongs to one camera; with several, set reference = [...] per camera in --cameras")
         specs[0].reference = [str(r) for r in references]
+    if hints is not None and len(specs) > 1:
+        _fail("--hints belongs to one camera; stream one source with it")
+    hint_set = live_hints(hints)  # read and checked before anything is opened
+    if hints is not None:
+        check_takes_hints(model)
     opts = LiveOptions(
         temporal=temporal,
         model=model,
@@ -137,5 +153,7 @@ def stream(
         crf=crf,
         preset=preset,
         allowed_hosts=tuple(allow_hosts or ()),
+        saturation=saturation,
+        hints=hint_set,
     )
     stream_cameras(specs, outs, opts)

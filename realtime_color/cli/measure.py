@@ -7,7 +7,20 @@ from pathlib import Path
 import typer
 
 from ..video.temporal import DEFAULT_K, TemporalConfig
-from . import BACKEND_OPTION, DEVICE_OPTION, MODEL_OPTION, SIZE_OPTION, _colorizer, _fail, _log, _note, app, out
+from . import (
+    BACKEND_OPTION,
+    DEVICE_OPTION,
+    MODEL_OPTION,
+    SATURATION_OPTION,
+    SIZE_OPTION,
+    _check_saturation,
+    _colorizer,
+    _fail,
+    _log,
+    _note,
+    app,
+    out,
+)
 
 
 @app.command()
@@ -242,6 +255,7 @@ def evaluate(
         False, "--allow-partial", help="Score damaged videos on the frames that decode (else they count as failed)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (means at the top level)."),
+    saturation: float | None = SATURATION_OPTION,
 ) -> None:
     """Score the model on color ground truth: each item is turned gray, colorized and compared.
 
@@ -260,6 +274,7 @@ def evaluate(
     from ..video.pipeline import summarize
     from ..video.stages import PipelineConfig
 
+    _check_saturation(saturation)
     files, unmatched = expand_inputs(paths, suffixes=IMAGE_SUFFIXES | VIDEO_SUFFIXES)
     for item in unmatched:
         _note("skipped", "red", f"{item}: no such file, or a folder/glob with no pictures or videos")
@@ -284,7 +299,7 @@ def evaluate(
         cfg = PipelineConfig(temporal=TemporalConfig(keyframe_interval=keyframe_interval, smoothing=smoothing))
     except ValueError as e:
         _fail(str(e))
-    colorizer = _colorizer(model, backend, device, size)
+    colorizer = _colorizer(model, backend, device, size, saturation)
     items, failures, partial = [], len(unmatched), 0
     for f in files:
         try:

@@ -12,8 +12,10 @@ from . import (
     DEVICE_OPTION,
     MODEL_OPTION,
     REFERENCE_OPTION,
+    SATURATION_OPTION,
     SIZE_OPTION,
     _check_output,
+    _check_saturation,
     _colorizer,
     _fail,
     _log,
@@ -23,6 +25,7 @@ from . import (
     err,
     out,
 )
+from .hints import HINTS_HELP, check_takes_hints, image_hints
 
 ENGINE_DIR_HELP = (
     "Where TensorRT engines live. Default: $RTCOLOR_ENGINE_DIR, else the per-user cache "
@@ -43,6 +46,13 @@ def image(
     compare: bool = typer.Option(False, "--compare", help="Write gray | color side by side."),
     force: bool = typer.Option(False, "--force", help="Overwrite existing outputs (inputs are never overwritten)."),
     references: list[Path] | None = REFERENCE_OPTION,
+    hints: Path | None = typer.Option(
+        None,
+        "--hints",
+        help=HINTS_HELP + ". The same file for every picture, or a folder of <stem>.json, one per picture "
+        "(a picture without one gets no hints).",
+    ),
+    saturation: float | None = SATURATION_OPTION,
 ) -> None:
     """Colorize still images. Color inputs are turned gray first; 16-bit inputs give 16-bit PNGs.
 
@@ -53,6 +63,8 @@ def image(
     Examples:
       rtcolor image old_photos/ scan.tif -o colorized/ --compare
       rtcolor image night.png -o out/ --reference day.png      (a still of the same view)
+      rtcolor image portrait.png -o out/ --hints portrait.json  (the coat is red: {"x": .4, "y": .7, ...})
+      rtcolor image scans/ -o out/ --hints scans_hints/         (scans_hints/<stem>.json per picture)
     """
     import numpy as np
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
@@ -62,6 +74,7 @@ def image(
     from ..media.sources import read_still
     from ..runtime.colorizer import gray_rgb
 
+    _check_saturation(saturation)
     paths, unmatched = expand_inputs(inputs)
     failures = 0
     for item in unmatched:
@@ -83,7 +96,10 @@ def image(
     except OutputError as e:
         _fail(str(e))
     refs = _references(references)
-    colorizer = _colorizer(model, backend, device, size)
+    per_picture = image_hints(hints, paths) if hints is not None else {}  # all checked before the model loads
+    if hints is not None:
+        check_takes_hints(model)
+    colorizer = _colorizer(model, backend, device, size, saturation)
     colorizer.references = refs
     input_set = Inputs(paths)
     taken: set[Path] = set()
@@ -103,7 +119,7 @@ def image(
                     raise ImageReadError(f"{p}: {dest} exists; pass --force to overwrite it")
                 pic = read_still(p)  # the picture as decoded, 8 or 16 bits, and its transparency
                 img, alpha = pic.pixels, pic.alpha
-                result = colorizer.colorize(img)
+                result = colorizer.colorize(img, hints=per_picture.get(p, ()))
                 if compare:
                     result = np.concatenate([gray_rgb(img, result.dtype), result], axis=1)
                     alpha = None if alpha is None else np.concatenate([alpha, alpha], axis=1)

@@ -14,7 +14,9 @@ from . import (
     DEVICE_OPTION,
     MODEL_OPTION,
     REFERENCE_OPTION,
+    SATURATION_OPTION,
     SIZE_OPTION,
+    _check_saturation,
     _colorizer,
     _fail,
     _log,
@@ -24,6 +26,7 @@ from . import (
     err,
 )
 from .cluster import CLUSTER_HELP, RESOURCES_HELP, SEGMENT_HELP
+from .hints import HINTS_HELP, check_takes_hints, read_hints, video_hints
 
 _T = TemporalConfig  # the defaults below are the config's, read from it (never written here)
 TEMPORAL_HELP = {
@@ -122,6 +125,14 @@ def colorize(
         "each one's colors are carried through its shot, forwards and backwards; the network fills the rest. "
         "One input video.",
     ),
+    hints: Path | None = typer.Option(
+        None,
+        "--hints",
+        help=HINTS_HELP + ', and "frame" (index from 0) or "time" (seconds): such a hint holds in that frame\'s '
+        "shot, its point followed forwards and backwards, never past a scene cut. A hint without either holds on "
+        "every frame (a fixed camera) wherever the scene still looks as it did on the first frame.",
+    ),
+    saturation: float | None = SATURATION_OPTION,
     resume: bool = typer.Option(False, "--resume", help="Skip inputs whose output is already complete."),
     cluster: str | None = typer.Option(None, "--cluster", help=CLUSTER_HELP),
     cluster_resources: str | None = typer.Option(None, "--cluster-resources", help=RESOURCES_HELP),
@@ -137,6 +148,7 @@ def colorize(
       rtcolor colorize reels/ -o colorized/ --keyframe-interval 4 --crf 16
       rtcolor colorize night_cam.mp4 -o out.mp4 --reference day_frame.png
       rtcolor colorize reel.mp4 -o reel_color.mp4 --color-frames colored/   (000120.png, 004410.png, ...)
+      rtcolor colorize reel.mp4 -o reel_color.mp4 --hints reel_hints.json  (the coat in frame 120 is red)
       rtcolor colorize /shared/films/ -o /shared/color/ --cluster auto --cluster-resources GPU=1
     """
 
@@ -150,6 +162,8 @@ def colorize(
     from .signals import finishing
 
     _check_encoder(codec, crf, preset)
+    _check_saturation(saturation)
+    hint_set = read_hints(hints)  # read and checked entry by entry before anything else is opened
     paths, unmatched = expand_inputs(inputs, suffixes=VIDEO_SUFFIXES)
     _check_stats(stats_path, Inputs(paths))
     for item in unmatched:
@@ -160,6 +174,12 @@ def colorize(
     many = len(paths) > 1 or any(Path(i).is_dir() for i in inputs)
     if color_frames is not None and many:
         _fail("--color-frames belongs to one video (its names are that video's frame numbers); give one input")
+    if hint_set is not None and many and not all(h.frameless for h in hint_set.hints):
+        _fail(f"--hints {hints} has hints with a frame or time, which belong to one video; give one input")
+    if hint_set is not None and cluster is not None:
+        _fail("--hints is not supported with --cluster yet; colorize on this machine")
+    if hint_set is not None:
+        check_takes_hints(model)
     if many and output.exists() and not output.is_dir():
         _fail(f"-o {output} is a file, but there are several inputs; name a folder")
     if not many and (output.is_dir() or output_arg.endswith(("/", "\\"))):
@@ -193,7 +213,7 @@ def colorize(
         )  # fmt: skip
         _write_stats(stats_path, {"runs": results})
         raise typer.Exit(1 if failures else 0)
-    colorizer = _colorizer(model, backend, device, size)
+    colorizer = _colorizer(model, backend, device, size, saturation)
     if batch <= 0:
         pcfg.batch = 8 if str(getattr(colorizer.backend, "device", "cpu")).startswith("cuda") else 1
     inputs_known = Inputs(paths)
@@ -212,6 +232,8 @@ def colorize(
                 continue
             if dest.exists() and not force:
                 raise VideoError(f"{src}: {dest} exists; pass --force to overwrite it")
+            if hint_set is not None:  # a hint past the end is refused here, before the output's folder is made
+                pcfg.hints = video_hints(hint_set, hints, src, colorizer.size, pcfg.temporal)
             try:
                 dest.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
