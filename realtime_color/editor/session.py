@@ -1,0 +1,177 @@
+"""The hints being edited, and what the page shows with them: previews and suggested colors.
+
+The page sends the whole hint list on every change (it keeps undo and redo itself); the session
+checks it with the hints file's own parser, writes the file atomically, and colorizes the frame
+the page asks for with the hints that hold on it:
+
+* a picture or a live view: every hint (a live view's hints are frame-less, for ``stream --hints``);
+* a video frame: the frame-less hints and those placed on a frame of the same shot, carried
+  through it (``carry_in_shot``); hints of other shots are left out, as ``colorize`` leaves them out.
+"""
+
+from __future__ import annotations
+
+import inspect
+import threading
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from ..guidance.hints import Hint, HintSet, HintsError, load_hints, parse_hints, save_hints
+from .inputs import InputError
+
+JPEG_QUALITY = 90
+SUGGESTIONS = 6
+# Offered when the model has no per-pixel color distribution to suggest from: everyday colors
+# (sky, foliage, grass, skin, brick, wood, water, a red coat), shown at the pixel's own lightness,
+# since only a hint's chroma is used.
+PALETTE = ("#5b8fd6", "#4f7d3a", "#7fa84a", "#d9a384", "#a5452f", "#8a6a45", "#3f7f8f", "#b3262e")
+
+
+class EditError(InputError):
+    """A request the session refuses (a frame outside the video, a hint list that does not parse)."""
+
+
+def takes_hints(fn) -> bool:
+    """Whether a Colorizer method takes ``hints`` (the hint-capable colorizer) or predates them."""
+    try:
+        return "hints" in inspect.signature(fn).parameters
+    except (TypeError, ValueError):
+        return False
+
+
+def relit(hex_color: str, lightness: float) -> str:
+    """``hex_color``'s chroma at Lab lightness ``lightness``: how the hint will look at that pixel."""
+    from ..color import lab_to_rgb_in_gamut, rgb_to_lab_np
+
+    rgb = np.array([int(hex_color[i : i + 2], 16) for i in (1, 3, 5)], np.float32) / 255
+    lab = rgb_to_lab_np(rgb)
+    out = lab_to_rgb_in_gamut(np.full((1, 1), lightness, np.float32), lab[1:].reshape(1, 1, 2).astype(np.float32))
+    return "#" + "".join(f"{int(round(float(c) * 255)):02x}" for c in np.clip(out[0, 0], 0, 1))
+
+
+def jpeg(rgb: np.ndarray) -> bytes:
+    bgr = rgb if rgb.ndim == 2 else cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)
+    ok, buf = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise EditError("the preview could not be encoded")
+    return buf.tobytes()
+
+
+def carry_in_shot(hints: tuple[Hint, ...], index: int, media) -> tuple[Hint, ...]:
+    """The hints that hold on frame ``index``: frame-less ones, and those of the same shot.
+
+    A frame hint is kept at the place it was put (a fixed point within the shot); the real job
+    tracks it along the flow. A ``time`` is read as the frame shown at that time.
+    """
+    shot = media.shot(index)
+    kept = []
+    for h in hints:
+        if h.frameless:
+            kept.append(h)
+            continue
+        at = h.frame if h.frame is not None else media.index_at(float(h.time))
+        if 0 <= at < media.frames and media.shot(at) == shot:
+            kept.append(h)
+    return tuple(kept)
+
+
+class Session:
+    """One input, one hints file, one colorizer (used by one request at a time)."""
+
+    def __init__(self, media, colorizer, hints_path: Path, temporal=None, log=lambda m: None):
+        from ..video.temporal import TemporalConfig
+
+        self.media, self.colorizer, self.path, self.log = media, colorizer, Path(hints_path), log
+        self.temporal = temporal or TemporalConfig()  # the shots and the colorize job use the same settings
+        self.lock = threading.Lock()  # a backend runs one call at a time; requests queue here
+        self.hints = self._load()
+        self.rev = 0
+        self.hints_used = takes_hints(colorizer.colorize)  # False: a model without hint inputs (previews ignore them)
+        self.suggest_from_model = hasattr(colorizer, "suggest")
+
+    def _load(self) -> HintSet:
+        if not self.path.exists():
+            save_hints(self.path, HintSet())  # FILE is created when missing, so the CLI can read it at once
+            self.log(f"{self.path}: created (no hints yet)")
+            return HintSet()
+        hints = load_hints(self.path)
+        self._check(hints, str(self.path))
+        self.log(f"{self.path}: {len(hints)} hints loaded")
+        return hints
+
+    def _check(self, hints: HintSet, where: str) -> None:
+        if self.media.kind == "video":
+            hints.check_frames(self.media.frames, self.media.times[-1] if self.media.times else None, where)
+
+    def set_hints(self, body: bytes) -> int:
+        """The page's whole hint list (a hints document): checked, then written atomically."""
+        hints = parse_hints(body, "the page's hints")
+        self._check(hints, "the page's hints")
+        if self.media.kind != "video" and any(not h.frameless for h in hints.hints):
+            raise HintsError("the page's hints: a picture or a live view takes frame-less hints only")
+        hints = HintSet(hints.hints, {**self.hints.extra, **hints.extra})
+        with self.lock:
+            save_hints(self.path, hints)
+            self.hints, self.rev = hints, self.rev + 1
+            return self.rev
+
+    def active(self, index: int) -> tuple[Hint, ...]:
+        if self.media.kind != "video":
+            return self.hints.hints
+        return carry_in_shot(self.hints.hints, index, self.media)
+
+    def _frame(self, index: int) -> np.ndarray:
+        if not 0 <= index < self.media.frames:
+            raise EditError(f"frame {index} is outside the input (0 to {self.media.frames - 1})")
+        return self.media.frame(index)
+
+    def colorized(self, index: int) -> np.ndarray:
+        frame = self._frame(index)
+        with self.lock:
+            if self.hints_used:
+                return self.colorizer.colorize(frame, hints=self.active(index))
+            return self.colorizer.colorize(frame)
+
+    def gray(self, index: int) -> np.ndarray:
+        from ..runtime.colorizer import gray_rgb
+
+        return gray_rgb(self._frame(index), np.uint8)
+
+    def suggest(self, index: int, x: float, y: float, k: int = SUGGESTIONS) -> dict:
+        """Colors for a hint at (x, y) (fractions): the model's likeliest there, or everyday ones."""
+        frame = self._frame(index)
+        h, w = frame.shape[:2]
+        px, py = min(w - 1, int(x * w)), min(h - 1, int(y * h))
+        with self.lock:
+            if self.suggest_from_model:
+                hints = tuple(hh for hh in self.active(index) if abs(hh.x - x) > 1e-6 or abs(hh.y - y) > 1e-6)
+                found = self.colorizer.suggest(frame, x, y, hints=hints, k=k)
+                return {"from": "model", "colors": [{"color": c, "p": round(float(p), 4)} for c, p in found]}
+            out = self.colorizer.colorize(frame, hints=self.active(index)) if self.hints_used else None
+            out = self.colorizer.colorize(frame) if out is None else out
+        from ..runtime.colorizer import frame_to_L
+
+        lightness = float(frame_to_L(frame[py : py + 1, px : px + 1])[0, 0])
+        here = "#" + "".join(f"{int(c):02x}" for c in out[py, px, :3])
+        colors = [{"color": here, "p": None}] + [{"color": relit(c, lightness), "p": None} for c in PALETTE]
+        return {"from": "palette", "colors": colors[: k + 2]}
+
+    def state(self) -> dict:
+        m = self.media
+        return {
+            "kind": m.kind,
+            "name": Path(getattr(m, "path", getattr(m, "uri", ""))).name or str(getattr(m, "uri", "")),
+            "width": m.width,
+            "height": m.height,
+            "frames": m.frames,
+            "fps": m.fps,
+            "cuts": list(m.cuts),
+            "hints": [h.to_json() for h in self.hints.hints],
+            "hints_file": str(self.path),
+            "rev": self.rev,
+            "hints_used": self.hints_used,
+            "suggest_from": "model" if self.suggest_from_model else "palette",
+            "live_state": getattr(m, "state", None),
+        }
