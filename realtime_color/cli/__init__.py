@@ -208,6 +208,7 @@ def _colorizer(model: Path | None, backend: str, device: str, size: int | None, 
 from . import video  # noqa: E402,F401,I001
 from . import live  # noqa: E402,F401
 from . import stills  # noqa: E402,F401
+from . import edit  # noqa: E402,F401
 from . import training  # noqa: E402,F401
 from . import measure  # noqa: E402,F401
 

@@ -227,7 +227,7 @@ def open_input(text: str, size: int, temporal, log=lambda m: None):
     if spec.kind == "images":
         path = Path(text)
         if path.is_dir() or path.suffix.lower() not in IMAGE_SUFFIXES:
-            raise InputError(f"{text}: the editor takes one picture, one video or one live source, not a folder or glob")
+            raise InputError(f"{text}: the editor takes one picture, video or live source, not a folder or glob")
         if not path.is_file():
             raise InputError(f"{text}: no such picture")
         return PictureInput(path)

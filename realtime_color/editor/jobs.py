@@ -42,18 +42,31 @@ def check_name(name: object, kind: str) -> str:
 class Job:
     """At most one colorize run at a time, in a thread; ``status()`` is what the page polls."""
 
-    def __init__(self, session, out_dir: Path, cli_options: list[str], log=lambda m: None):
+    def __init__(self, session, out_dir: Path, cli_options: list[str], log=lambda m: None, default_output=None):
         self.session, self.out_dir, self.cli_options, self.log = session, Path(out_dir), cli_options, log
+        self.default_output = default_output
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.thread: threading.Thread | None = None
         self._status: dict = {"state": "idle"}
 
-    def command(self, dest: Path) -> str:
+    def default_name(self) -> str:
+        """``<stem>_color.png`` beside a picture, ``<stem>_color.mp4`` beside a video (none for a live view)."""
         media = self.session.media
+        if media.kind == "live":
+            return ""
+        if self.default_output:
+            return self.default_output
+        return f"{media.path.stem}_color{'.png' if media.kind == 'picture' else '.mp4'}"
+
+    def command(self, dest: Path) -> str:
+        """The CLI command that gives what the page's colorize gives (for a live view: the stream)."""
+        media = self.session.media
+        hints = ["--hints", str(self.session.path)]
+        if media.kind == "live":
+            return shlex.join(["rtcolor", "stream", media.uri, *hints, *self.cli_options])
         verb = "image" if media.kind == "picture" else "colorize"
-        words = ["rtcolor", verb, str(media.path), "-o", str(dest), "--hints", str(self.session.path)]
-        return shlex.join([*words, *self.cli_options])
+        return shlex.join(["rtcolor", verb, str(media.path), "-o", str(dest), *hints, *self.cli_options])
 
     def start(self, name: object, overwrite: bool) -> dict:
         media = self.session.media
@@ -110,7 +123,8 @@ class Job:
         pic = read_still(self.session.media.path)
         colorizer = self.session.colorizer
         hints = self.session.hints.hints
-        result = colorizer.colorize(pic.pixels, hints=hints) if self.session.hints_used else colorizer.colorize(pic.pixels)
+        used = self.session.hints_used
+        result = colorizer.colorize(pic.pixels, hints=hints) if used else colorizer.colorize(pic.pixels)
         write_image(dest, result, pic.alpha)
         self._update(done=1)
 

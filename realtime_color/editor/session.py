@@ -18,7 +18,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..guidance.hints import Hint, HintSet, HintsError, load_hints, parse_hints, save_hints
+from ..guidance.hints import Hint, HintsError, HintSet, load_hints, parse_hints, save_hints
 from .inputs import InputError
 
 JPEG_QUALITY = 90
