@@ -77,6 +77,7 @@ def edit(
     output you name are touched. Serves 127.0.0.1 (--host warns). Ctrl-C stops.
     """
     from ..editor.inputs import InputError, open_input
+    from ..errors import RtcolorError
     from ..editor.jobs import Job, check_name
     from ..editor.server import EditorServer
     from ..editor.session import EditError, Session
@@ -118,6 +119,12 @@ def edit(
             "yellow",
             f"serving on {host}: anyone who reaches it with the token can read {input_text} and write {hints}",
         )
+    try:
+        session.create()
+    except RtcolorError as e:  # a folder that cannot be written
+        server.close()
+        media.close()
+        _fail(str(e))
     server.start()
     out.print(f"hints editor for {input_text}, saving to {hints}; open:", highlight=False)
     out.print(server.url, markup=False, highlight=False, soft_wrap=True)

@@ -89,7 +89,8 @@ class EditorServer:
 
     def close(self) -> None:
         self.job.stop()
-        self.httpd.shutdown()
+        if self.thread.is_alive():  # shutdown() waits for serve_forever, which never ran otherwise
+            self.httpd.shutdown()
         self.httpd.server_close()
 
     # Each route returns (status, content type, body).
@@ -99,6 +100,8 @@ class EditorServer:
             return 200, "text/html; charset=utf-8", self.files["/"]
         if path in STATIC:
             return 200, STATIC[path], self.files[path]
+        if path == "/favicon.ico":
+            return 204, "image/x-icon", b""
         if path == "/api/state":
             job = self.job
             return _json(200, {**s.state(), "job": job.status(), "default_output": job.default_name(),

@@ -93,13 +93,17 @@ class Session:
 
     def _load(self) -> HintSet:
         if not self.path.exists():
-            save_hints(self.path, HintSet())  # FILE is created when missing, so the CLI can read it at once
-            self.log(f"{self.path}: created (no hints yet)")
-            return HintSet()
+            return HintSet()  # written by ``create`` once the editor is up
         hints = load_hints(self.path)
         self._check(hints, str(self.path))
         self.log(f"{self.path}: {len(hints)} hints loaded")
         return hints
+
+    def create(self) -> None:
+        """Write an empty hints file when there is none, so the CLI can read FILE at once."""
+        if not self.path.exists():
+            save_hints(self.path, HintSet())
+            self.log(f"{self.path}: created (no hints yet)")
 
     def _check(self, hints: HintSet, where: str) -> None:
         if self.media.kind == "video":

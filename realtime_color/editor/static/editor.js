@@ -133,8 +133,10 @@ function drawDots() {
   st.hints.forEach((h, i) => {
     const how = holding(h);
     const li = document.createElement("li");
-    li.innerHTML = `<span class="chip" style="background:${h.color}"></span>`;
-    li.append(`${h.color} at ${(h.x * 100).toFixed(1)}%, ${(h.y * 100).toFixed(1)}%` +
+    const chip = document.createElement("span");
+    chip.className = "chip";
+    chip.style.background = h.color; // set through the CSSOM: the page's policy refuses inline style attributes
+    li.append(chip, `${h.color} at ${(h.x * 100).toFixed(1)}%, ${(h.y * 100).toFixed(1)}%` +
       (hintFrame(h) !== null ? `, frame ${hintFrame(h)}` : ""));
     li.className = i === st.selected ? "selected" : "";
     li.onclick = () => {
@@ -216,7 +218,11 @@ function loadSuggestions(x, y) {
       b.style.background = c.color;
       b.dataset.color = c.color;
       b.title = c.p === null ? c.color : `${c.color}: ${(100 * c.p).toFixed(0)}%`;
-      if (c.p !== null) b.innerHTML = `<small>${Math.round(100 * c.p)}</small>`;
+      if (c.p !== null) {
+        const pct = document.createElement("small");
+        pct.textContent = String(Math.round(100 * c.p));
+        b.append(pct);
+      }
       b.onclick = () => setColor(c.color);
       wrap.append(b);
     });
