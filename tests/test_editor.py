@@ -18,10 +18,11 @@ import pytest
 from typer.testing import CliRunner
 
 from realtime_color.cli import app
+from realtime_color.editor.carry import ShotCarrier
 from realtime_color.editor.inputs import open_input
 from realtime_color.editor.jobs import Job
 from realtime_color.editor.server import EditorServer
-from realtime_color.editor.session import Session, carry_in_shot
+from realtime_color.editor.session import Session
 from realtime_color.guidance.hints import Hint, load_hints
 from realtime_color.media.images import write_image
 from realtime_color.video.temporal import TemporalConfig
@@ -80,7 +81,7 @@ def request(srv, method, path, body=None, headers=None, token=True, host=None):
 
 
 ENDPOINTS = ["/", "/editor.js", "/editor.css", "/api/state", "/api/job", "/api/frame.jpg?view=color",
-             "/api/frame.jpg?view=gray", "/api/suggest?x=0.5&y=0.5"]  # fmt: skip
+             "/api/frame.jpg?view=gray", "/api/suggest?x=0.5&y=0.5", "/api/placed?frame=0"]  # fmt: skip
 
 
 def test_every_endpoint_needs_the_token_a_host_of_its_own_and_its_own_origin(server):
@@ -180,8 +181,8 @@ def _wait_job(srv, seconds: float = 120.0) -> dict:
 
 
 def test_frame_hints_hold_in_their_shot_only():
-    class Media:
-        kind, frames, cuts = "video", 60, [0, 30]
+    class Media:  # a long video whose small frames were not kept: hints stay where they were put
+        kind, frames, cuts, times = "video", 60, [0, 30], [i / 15 for i in range(60)]
 
         def shot(self, i):
             return 0 if i < 30 else 1
@@ -189,10 +190,14 @@ def test_frame_hints_hold_in_their_shot_only():
         def index_at(self, t):
             return int(t * 15)
 
+        def small(self, i):
+            return None
+
     hints = (Hint(0.1, 0.1, "#ff0000", frame=40), Hint(0.2, 0.2, "#00ff00"), Hint(0.3, 0.3, "#0000ff", time=0.5))
-    assert carry_in_shot(hints, 35, Media()) == hints[:2]
-    assert carry_in_shot(hints, 59, Media()) == hints[:2]
-    assert carry_in_shot(hints, 3, Media()) == hints[1:]
+    carrier = ShotCarrier(Media())
+    assert [(p.index, p.carried) for p in carrier.placed(hints, 0, 35)] == [(1, False), (0, True)]
+    assert [(p.index, p.carried) for p in carrier.placed(hints, 0, 40)] == [(1, False), (0, False)]
+    assert [p.index for p in carrier.placed(hints, 0, 3)] == [1, 2]
 
 
 def test_bad_inputs_and_hints_files_are_one_line_each(tmp_path, picture):

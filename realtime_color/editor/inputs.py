@@ -21,6 +21,10 @@ from ..errors import RtcolorError
 
 PREVIEW_MAX = 1280  # long side (pixels) of the frames the page shows: 720p is shown as it is
 CACHE_FRAMES = 24  # decoded preview frames kept, so scrubbing back and forth does not decode again
+# Small frames (the network's L, 8 bits) kept from the first pass, to follow hints through a shot
+# as colorize does: 37 kB each at 144x256, so this many is about 150 MB. Longer videos keep the
+# first ones; hints on later shots are previewed where they were put.
+MAX_SMALL_FRAMES = 4000
 
 
 class InputError(RtcolorError):
@@ -64,8 +68,20 @@ class PictureInput:
     def shot(self, index: int) -> int:
         return 0
 
+    def small(self, index: int) -> np.ndarray | None:
+        return None  # a picture's hints always apply: nothing to gate or track
+
     def close(self) -> None:
         pass
+
+
+def _pack(lum: np.ndarray) -> np.ndarray:
+    return np.clip(lum * 2.55, 0, 255).astype(np.uint8)
+
+
+def _unpack(u8: np.ndarray) -> np.ndarray:
+    # Half a step up, so that the tracker's own 8-bit conversion (L * 2.55, truncated) gives u8 back.
+    return (u8.astype(np.float32) + 0.5) / 2.55
 
 
 class VideoInput:
@@ -80,8 +96,14 @@ class VideoInput:
 
         self.path = Path(path)
         log(f"{self.path}: finding its shots (the cut detector colorize uses)")
+        self._small: list[np.ndarray] = []
+
+        def keep(index: int, seconds: float, lum: np.ndarray, cut: bool) -> None:
+            if index < MAX_SMALL_FRAMES:
+                self._small.append(_pack(lum))
+
         try:
-            shots = scan(self.path, size, temporal)
+            shots = scan(self.path, size, temporal, on_frame=keep)
             self.container = av.open(str(self.path))
         except (av.error.FFmpegError, OSError, ValueError) as e:
             raise InputError(f"{self.path}: cannot read it as a video ({e})") from None
@@ -103,6 +125,10 @@ class VideoInput:
 
     def index_at(self, seconds: float) -> int:
         return self._shots.index_at(seconds)
+
+    def small(self, index: int) -> np.ndarray | None:
+        """The small L the network and the hint tracker see on frame ``index`` (None if not kept)."""
+        return _unpack(self._small[index]) if 0 <= index < len(self._small) else None
 
     def frame(self, index: int) -> np.ndarray:
         if not 0 <= index < self.frames:
@@ -159,11 +185,13 @@ class LiveInput:
 
     kind = "live"
 
-    def __init__(self, uri: str, log=lambda m: None, first_frame_seconds: float = 10.0):
+    def __init__(self, uri: str, size: int, log=lambda m: None, first_frame_seconds: float = 10.0):
         from ..media.frames import Policy, SourceError, Status
         from ..media.sources import open_source
 
-        self.uri = uri
+        self.uri, self.size = uri, size
+        self.view: np.ndarray | None = None  # the first picture's small L: frame-less hints are gated against it
+        self.latest_small: np.ndarray | None = None
         try:
             self.source = open_source(uri, Policy.LIVE, log=log)
         except (SourceError, OSError, ValueError) as e:
@@ -189,8 +217,13 @@ class LiveInput:
             status, pic, _ = self.source.read(0.5)
             if status is self._status.FRAME:
                 y = pic.y if pic.full_range else cv2.convertScaleAbs(pic.y, alpha=255 / 219, beta=-16 * 255 / 219)
+                from ..runtime.colorizer import inference_shape, luma_to_small_L
+
                 self.height, self.width = y.shape
-                self.latest, self.seq = to_preview(y), self.seq + 1
+                small = luma_to_small_L(y, True, inference_shape(*y.shape, self.size))
+                if self.view is None:
+                    self.view = small
+                self.latest_small, self.latest, self.seq = small, to_preview(y), self.seq + 1
             elif status is self._status.END:
                 return
 
@@ -206,6 +239,10 @@ class LiveInput:
 
     def shot(self, index: int) -> int:
         return 0
+
+    def small(self, index: int) -> np.ndarray | None:
+        """0: the first picture (the view hints were placed on); else the newest."""
+        return self.view if index == 0 else self.latest_small
 
     def close(self) -> None:
         self.stopping.set()
@@ -233,4 +270,4 @@ def open_input(text: str, size: int, temporal, log=lambda m: None):
         return PictureInput(path)
     if spec.kind == "file":
         return VideoInput(Path(text), size, temporal, log)
-    return LiveInput(text, log)
+    return LiveInput(text, size, log)

@@ -9,7 +9,6 @@ the same result is part of the job's state, so the user can script it.
 
 from __future__ import annotations
 
-import dataclasses
 import shlex
 import threading
 import time
@@ -121,20 +120,26 @@ class Job:
         from ..media.sources import read_still
 
         pic = read_still(self.session.media.path)
-        colorizer = self.session.colorizer
-        hints = self.session.hints.hints
-        used = self.session.hints_used
-        result = colorizer.colorize(pic.pixels, hints=hints) if used else colorizer.colorize(pic.pixels)
+        colorizer, hints = self.session.colorizer, self.session.hints.hints
+        # As `image --hints` does: a model without hint inputs refuses hints (one line on the page).
+        result = colorizer.colorize(pic.pixels, hints=hints) if hints else colorizer.colorize(pic.pixels)
         write_image(dest, result, pic.alpha)
         self._update(done=1)
 
     def _video(self, dest: Path) -> None:
+        from ..guidance.hint_tracks import VideoHints, scan_hints
         from ..media.outputs import discard, partial_name
         from ..video.stages import PipelineConfig, colorize_file
 
-        fields = {f.name for f in dataclasses.fields(PipelineConfig)}
-        extra = {"hints": self.session.hints} if "hints" in fields else {}
-        cfg = PipelineConfig(temporal=self.session.temporal, **extra)
+        hints, src, size = self.session.hints, self.session.media.path, self.session.colorizer.size
+        # As `colorize --hints FILE` runs: its batch rule, and frame hints followed through their
+        # shots on a first pass (frame-less ones gated on every keyframe).
+        on_gpu = str(getattr(self.session.colorizer.backend, "device", "cpu")).startswith("cuda")
+        cfg = PipelineConfig(temporal=self.session.temporal, batch=8 if on_gpu else 1)
+        if all(h.frameless for h in hints.hints):
+            cfg.hints = VideoHints(hints)
+        else:
+            cfg.hints = scan_hints(hints, src, size, cfg.temporal, str(self.session.path))[0]
 
         def poll(pipe) -> None:
             if self.stopping.is_set():  # the runner treats it as Ctrl-C: drains, finalizes a partial file
@@ -142,7 +147,7 @@ class Job:
             self._update(done=pipe.stats.frames_out)
 
         try:
-            result = colorize_file(self.session.media.path, dest, self.session.colorizer, cfg, on_poll=poll)
+            result = colorize_file(src, dest, self.session.colorizer, cfg, on_poll=poll)
         except KeyboardInterrupt:  # stopped before the first frame: nothing was written
             raise Interrupted from None
         if not result.complete:

@@ -4,6 +4,7 @@
     GET  /api/state              the input (kind, size, frames, shots) and the hints
     PUT  /api/hints              the whole hint list (a hints document): checked, written atomically
     GET  /api/frame.jpg?frame=N&view=color|gray        a frame, colorized with the hints that hold on it
+    GET  /api/placed?frame=N     where each hint is on frame N (followed through its shot) and if the gate holds it off
     GET  /api/suggest?frame=N&x=X&y=Y                  colors to offer for a hint at (X, Y)
     POST /api/colorize           {"output": NAME, "overwrite": false}: the real job into NAME
     GET  /api/job                the job's progress, its result and the CLI command that does the same
@@ -115,6 +116,8 @@ class EditorServer:
                 raise BadRequest(400, f"view {view!r}: use color or gray")
             rgb = s.colorized(frame) if view == "color" else s.gray(frame)
             return 200, "image/jpeg", jpeg(rgb)
+        if path == "/api/placed":
+            return _json(200, {"frame": frame, "rev": s.rev, "placed": [p.to_json() for p in s.placed(frame)]})
         if path == "/api/suggest":
             return _json(200, s.suggest(frame, _number(query, "x"), _number(query, "y")))
         raise BadRequest(404, "not found")

@@ -4,9 +4,12 @@ The page sends the whole hint list on every change (it keeps undo and redo itsel
 checks it with the hints file's own parser, writes the file atomically, and colorizes the frame
 the page asks for with the hints that hold on it:
 
-* a picture or a live view: every hint (a live view's hints are frame-less, for ``stream --hints``);
-* a video frame: the frame-less hints and those placed on a frame of the same shot, carried
-  through it (``carry_in_shot``); hints of other shots are left out, as ``colorize`` leaves them out.
+* a picture: every hint;
+* a live view: its frame-less hints (for ``stream --hints``), each held off where the scene under
+  it no longer looks as it did (``carry.gate``, the gate ``stream`` applies);
+* a video frame: the frame-less hints (gated against the first frame) and those placed on a frame
+  of the same shot, followed through it (``carry.ShotCarrier``); hints of other shots are left
+  out, as ``colorize`` leaves them out.
 """
 
 from __future__ import annotations
@@ -18,7 +21,9 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from ..errors import RtcolorError
 from ..guidance.hints import Hint, HintsError, HintSet, load_hints, parse_hints, save_hints
+from .carry import Placed, ShotCarrier, gate
 from .inputs import InputError
 
 JPEG_QUALITY = 90
@@ -33,12 +38,14 @@ class EditError(InputError):
     """A request the session refuses (a frame outside the video, a hint list that does not parse)."""
 
 
-def takes_hints(fn) -> bool:
-    """Whether a Colorizer method takes ``hints`` (the hint-capable colorizer) or predates them."""
+def takes_hints(colorizer) -> bool:
+    """Whether this colorizer's model follows hints (a model trained without hint inputs refuses them)."""
     try:
-        return "hints" in inspect.signature(fn).parameters
+        takes = "hints" in inspect.signature(colorizer.colorize).parameters
     except (TypeError, ValueError):
         return False
+    backend = getattr(colorizer, "backend", None)
+    return takes and bool(getattr(backend, "takes_hints", True))
 
 
 def relit(hex_color: str, lightness: float) -> str:
@@ -59,24 +66,6 @@ def jpeg(rgb: np.ndarray) -> bytes:
     return buf.tobytes()
 
 
-def carry_in_shot(hints: tuple[Hint, ...], index: int, media) -> tuple[Hint, ...]:
-    """The hints that hold on frame ``index``: frame-less ones, and those of the same shot.
-
-    A frame hint is kept at the place it was put (a fixed point within the shot); the real job
-    tracks it along the flow. A ``time`` is read as the frame shown at that time.
-    """
-    shot = media.shot(index)
-    kept = []
-    for h in hints:
-        if h.frameless:
-            kept.append(h)
-            continue
-        at = h.frame if h.frame is not None else media.index_at(float(h.time))
-        if 0 <= at < media.frames and media.shot(at) == shot:
-            kept.append(h)
-    return tuple(kept)
-
-
 class Session:
     """One input, one hints file, one colorizer (used by one request at a time)."""
 
@@ -88,8 +77,9 @@ class Session:
         self.lock = threading.Lock()  # a backend runs one call at a time; requests queue here
         self.hints = self._load()
         self.rev = 0
-        self.hints_used = takes_hints(colorizer.colorize)  # False: a model without hint inputs (previews ignore them)
-        self.suggest_from_model = hasattr(colorizer, "suggest")
+        self.hints_used = takes_hints(colorizer)  # False: a model without hint inputs (previews ignore them)
+        self.suggest_from_model = hasattr(colorizer, "suggest")  # until the backend says it has no distribution
+        self.carrier = ShotCarrier(media) if media.kind == "video" else None
 
     def _load(self) -> HintSet:
         if not self.path.exists():
@@ -121,10 +111,17 @@ class Session:
             self.hints, self.rev = hints, self.rev + 1
             return self.rev
 
+    def placed(self, index: int) -> list[Placed]:
+        """Each hint that holds on frame ``index``, where it is there and whether the gate lets it apply."""
+        hints, media = self.hints.hints, self.media
+        if media.kind == "picture":
+            return [Placed(i, h) for i, h in enumerate(hints)]
+        if media.kind == "live":
+            return gate(list(enumerate(hints)), media.view, media.latest_small)
+        return self.carrier.placed(hints, self.rev, index)
+
     def active(self, index: int) -> tuple[Hint, ...]:
-        if self.media.kind != "video":
-            return self.hints.hints
-        return carry_in_shot(self.hints.hints, index, self.media)
+        return tuple(p.hint for p in self.placed(index) if p.held)
 
     def _frame(self, index: int) -> np.ndarray:
         if not 0 <= index < self.media.frames:
@@ -134,9 +131,8 @@ class Session:
     def colorized(self, index: int) -> np.ndarray:
         frame = self._frame(index)
         with self.lock:
-            if self.hints_used:
-                return self.colorizer.colorize(frame, hints=self.active(index))
-            return self.colorizer.colorize(frame)
+            hints = self.active(index) if self.hints_used else ()
+            return self.colorizer.colorize(frame, hints=hints) if hints else self.colorizer.colorize(frame)
 
     def gray(self, index: int) -> np.ndarray:
         from ..runtime.colorizer import gray_rgb
@@ -150,11 +146,16 @@ class Session:
         px, py = min(w - 1, int(x * w)), min(h - 1, int(y * h))
         with self.lock:
             if self.suggest_from_model:
+                # The distribution given the other hints (not one already at this very point).
                 hints = tuple(hh for hh in self.active(index) if abs(hh.x - x) > 1e-6 or abs(hh.y - y) > 1e-6)
-                found = self.colorizer.suggest(frame, x, y, hints=hints, k=k)
-                return {"from": "model", "colors": [{"color": c, "p": round(float(p), 4)} for c, p in found]}
-            out = self.colorizer.colorize(frame, hints=self.active(index)) if self.hints_used else None
-            out = self.colorizer.colorize(frame) if out is None else out
+                try:
+                    found = self.colorizer.suggest(frame, x, y, hints=hints if self.hints_used else (), k=k)
+                    return {"from": "model", "colors": [{"color": c, "p": round(float(p), 4)} for c, p in found]}
+                except (RtcolorError, ValueError) as e:  # a model or runtime without the binned head's output
+                    self.log(f"suggested colors: {e}; offering everyday colors instead")
+                    self.suggest_from_model = False
+            hints = self.active(index) if self.hints_used else ()
+            out = self.colorizer.colorize(frame, hints=hints) if hints else self.colorizer.colorize(frame)
         from ..runtime.colorizer import frame_to_L
 
         lightness = float(frame_to_L(frame[py : py + 1, px : px + 1])[0, 0])

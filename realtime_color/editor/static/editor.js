@@ -10,6 +10,7 @@ const st = {
   kind: "picture", frames: 1, cuts: [0], hints: [], frame: 0, selected: -1,
   undo: [], redo: [], rev: 0, shown: -1, loading: false, again: false, changedAt: 0,
   times: [], live: false, jobTimer: null,
+  placed: new Map(), placedKey: "", // where the server has each hint on this frame (followed, gated)
 };
 
 function api(path, options = {}) {
@@ -67,8 +68,18 @@ function change(mutator) {
   save();
 }
 
+function fetchPlaced() {
+  return api(`/api/placed?frame=${st.frame}`).then(({ body }) => {
+    if (body.frame !== st.frame || body.rev !== st.rev) return;
+    st.placed = new Map(body.placed.map((p) => [p.i, p]));
+    st.placedKey = `${body.rev}:${body.frame}`;
+    drawDots();
+  }).catch((e) => say(e.message, true));
+}
+
 function save() {
   st.changedAt = performance.now();
+  st.placedKey = ""; // until the server says where the changed hints are
   drawDots();
   const doc = JSON.stringify({ hints: st.hints });
   return api("/api/hints", { method: "PUT", headers: { "Content-Type": "application/json" }, body: doc })
@@ -76,6 +87,7 @@ function save() {
       st.rev = body.rev;
       say(`saved: ${body.hints} hint${body.hints === 1 ? "" : "s"}`);
       refreshColor();
+      if (st.kind !== "picture") fetchPlaced();
     })
     .catch((e) => say(e.message, true));
 }
@@ -119,8 +131,10 @@ function showFrame(frame) {
   $("frame-label").textContent = `frame ${st.frame}${t}, shot ${shot} of ${st.cuts.length}`;
   $("gray").src = imageUrl("gray", st.frame);
   st.selected = -1;
+  st.placedKey = "";
   drawDots();
   refreshColor();
+  if (st.kind !== "picture") fetchPlaced();
 }
 
 function drawDots() {
@@ -130,8 +144,12 @@ function drawDots() {
   svg.replaceChildren();
   const list = $("hint-list");
   list.replaceChildren();
+  const known = st.placedKey === `${st.rev}:${st.frame}`;
   st.hints.forEach((h, i) => {
-    const how = holding(h);
+    const p = known ? st.placed.get(i) : null;
+    let how = holding(h);
+    if (known) how = p ? (p.carried ? "carried" : how || "own") : null; // lost by the tracker: not on this frame
+    const at = p || h;
     const li = document.createElement("li");
     const chip = document.createElement("span");
     chip.className = "chip";
@@ -147,22 +165,27 @@ function drawDots() {
     if (!how) return;
     const r = 4 + Math.min(12, (h.size || 3) / 2);
     const c = document.createElementNS(SVG, "circle");
-    c.setAttribute("cx", h.x * box.width);
-    c.setAttribute("cy", h.y * box.height);
+    c.setAttribute("cx", at.x * box.width);
+    c.setAttribute("cy", at.y * box.height);
     c.setAttribute("r", r);
     c.setAttribute("fill", h.color);
-    c.setAttribute("class", `hint ${how === "carried" ? "carried" : ""} ${i === st.selected ? "selected" : ""}`);
+    const off = p && !p.held;
+    c.setAttribute("class", `hint ${how === "carried" ? "carried" : ""} ${off ? "held-off" : ""} ${i === st.selected ? "selected" : ""}`);
+    const tip = document.createElementNS(SVG, "title");
+    tip.textContent = off ? `${h.color}: held off here (the scene under it changed)` : how === "carried"
+      ? `${h.color}: carried from frame ${hintFrame(h)}` : h.color;
+    c.append(tip);
     c.dataset.index = String(i);
     c.dataset.color = h.color;
     svg.append(c);
     const ring = document.createElementNS(SVG, "circle");
-    ring.setAttribute("cx", h.x * box.width);
-    ring.setAttribute("cy", h.y * box.height);
+    ring.setAttribute("cx", at.x * box.width);
+    ring.setAttribute("cy", at.y * box.height);
     ring.setAttribute("r", r + 2);
     ring.setAttribute("class", "ring");
     svg.append(ring);
   });
-  const n = st.hints.filter((h) => holding(h)).length;
+  const n = svg.querySelectorAll(".hint").length;
   $("count").textContent = st.kind === "video" ? `${st.hints.length} hints, ${n} on this frame` : `${st.hints.length} hints`;
   $("undo").disabled = !st.undo.length;
   $("redo").disabled = !st.redo.length;
@@ -278,7 +301,13 @@ function wireDots() {
   svg.addEventListener("pointermove", (ev) => {
     if (!drag) return;
     const p = pointAt(ev);
-    Object.assign(st.hints[drag.i], { x: round6(p.x), y: round6(p.y) });
+    const h = st.hints[drag.i];
+    Object.assign(h, { x: round6(p.x), y: round6(p.y) });
+    if (st.kind === "video" && hintFrame(h) !== null && hintFrame(h) !== st.frame) {
+      delete h.time; // a carried hint moved here is put on this frame, where the user sees it
+      h.frame = st.frame;
+    }
+    st.placedKey = "";
     drag.moved = true;
     drawDots();
   });
@@ -425,7 +454,10 @@ function start() {
       $("live-row").hidden = false;
       $("run").hidden = true;
       $("output").parentElement.hidden = true;
-      setInterval(() => api("/api/state").then(({ body: s }) => { $("live-state").textContent = s.live_state; }), 1000);
+      setInterval(() => {
+        api("/api/state").then(({ body: s }) => { $("live-state").textContent = s.live_state; });
+        fetchPlaced(); // the gate follows what is in front of the camera
+      }, 1000);
     }
     if (!body.hints_used) say("this model ignores hints: the preview shows its automatic colors", true);
     setMode("slider");
