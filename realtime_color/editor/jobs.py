@@ -128,7 +128,8 @@ class Job:
 
     def _video(self, dest: Path) -> None:
         from ..guidance.hint_tracks import VideoHints, scan_hints
-        from ..media.outputs import discard, partial_name
+        from ..media.outputs import discard
+        from ..media.video import partial_name
         from ..video.stages import PipelineConfig, colorize_file
 
         hints, src, size = self.session.hints, self.session.media.path, self.session.colorizer.size

@@ -145,6 +145,7 @@ function drawDots() {
   const list = $("hint-list");
   list.replaceChildren();
   const known = st.placedKey === `${st.rev}:${st.frame}`;
+  svg.dataset.placed = known ? st.placedKey : "";
   st.hints.forEach((h, i) => {
     const p = known ? st.placed.get(i) : null;
     let how = holding(h);
