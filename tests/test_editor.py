@@ -45,12 +45,12 @@ class FakeColorizer:
         return rgb
 
 
-def serve(tmp_path: Path, input_path: Path, colorizer=None):
+def serve(tmp_path: Path, input_path, colorizer=None):
     hints = tmp_path / "hints.json"
     media = open_input(str(input_path), 64, TemporalConfig())
     session = Session(media, colorizer or FakeColorizer(), hints)
     session.create()
-    job = Job(session, input_path.parent, [])
+    job = Job(session, Path(input_path).parent if media.kind != "live" else tmp_path, [])
     return EditorServer(session, job, "127.0.0.1", 0).start(), hints
 
 
@@ -211,6 +211,7 @@ def test_bad_inputs_and_hints_files_are_one_line_each(tmp_path, picture):
         ([str(picture), "--hints", str(tmp_path / "h.txt")], "name a .json file"),
         ([str(picture), "--hints", str(tmp_path / "no" / "h.json")], "does not exist"),
         ([str(picture), "--hints", str(tmp_path / "h.json"), "-o", str(tmp_path / "out.mp4")], "-o"),
+        (["9", "--hints", str(tmp_path / "h.json")], "live source 9"),  # no such camera
     ]
     for args, needle in cases:
         result = runner.invoke(app, ["edit", *args, "--no-browser", "--backend", "onnxruntime"])
@@ -246,3 +247,26 @@ def test_the_command_prints_its_url_and_stops_cleanly_on_ctrl_c(tmp_path, pictur
     err = proc.stderr.read()
     assert code in (0, 130) and "Traceback" not in err, err
     assert load_hints(hints).hints == ()
+
+
+def test_a_live_view_takes_frame_less_hints_and_shows_where_the_gate_holds_them_off(tmp_path):
+    srv, hints = serve(tmp_path, "synth://?fps=15&size=320x180&gray=1")
+    try:
+        state = json.loads(request(srv, "GET", "/api/state")[1])
+        assert state["kind"] == "live"
+        assert state["command"] == f"rtcolor stream 'synth://?fps=15&size=320x180&gray=1' --hints {hints}"
+        doc = {"hints": [{"x": 0.5, "y": 0.5, "color": "#3060d0"}, {"x": 0.1, "y": 0.1, "color": "#d06030"}]}
+        assert request(srv, "PUT", "/api/hints", json.dumps(doc))[0] == 200
+        assert len(load_hints(hints)) == 2
+        placed = json.loads(request(srv, "GET", "/api/placed")[1])["placed"]
+        assert [p["i"] for p in placed] == [0, 1] and all(isinstance(p["held"], bool) for p in placed)
+        status, body = request(srv, "GET", "/api/frame.jpg?view=color")
+        assert status == 200 and body[:2] == b"\xff\xd8"
+        framed = {"hints": [{"x": 0.5, "y": 0.5, "color": "#3060d0", "frame": 3}]}
+        status, body = request(srv, "PUT", "/api/hints", json.dumps(framed))
+        assert status == 422 and "frame-less" in json.loads(body)["error"]
+        assert request(srv, "POST", "/api/colorize", json.dumps({"output": "x.mp4"}))[0] == 422
+        assert len(load_hints(hints)) == 2
+    finally:
+        srv.close()
+        srv.session.media.close()

@@ -58,10 +58,10 @@ def edit(
 
     1. rtcolor edit photo.jpg --hints photo.json
        (prints the page's URL with its token and opens it; FILE is created if missing)
-    2. Click where you know the color: the hint gets the likeliest color there;
-       pick another from the swatches or the picker. Drag moves a hint,
-       right-click or Delete removes it, Ctrl+Z / Ctrl+Y undo and redo.
-       Each change updates the picture and writes FILE at once.
+    2. Click where you know the color, then pick it: the swatches are the
+       network's likeliest colors at that point; the picker takes any. Drag
+       moves a hint, right-click or Delete removes it, Ctrl+Z / Ctrl+Y undo
+       and redo. Each change updates the picture and writes FILE at once.
     3. rtcolor image photo.jpg -o out/ --hints photo.json   (the same result)
 
     A video: scrub its frames; the cuts between shots are marked. A hint belongs

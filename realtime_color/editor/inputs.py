@@ -59,7 +59,12 @@ class PictureInput:
         except ImageReadError as e:
             raise InputError(str(e)) from None
         self.width, self.height = pic.pixels.shape[1], pic.pixels.shape[0]
-        self.preview = to_preview(pic.pixels)
+        preview = to_preview(pic.pixels)
+        if preview.ndim == 3 and not (preview[..., 0] != preview[..., 1]).any() and not (
+            preview[..., 1] != preview[..., 2]
+        ).any():  # a gray picture stored as RGB: one channel gives the same L, through a table (fast)
+            preview = np.ascontiguousarray(preview[..., 0])
+        self.preview = preview
         self.frames, self.fps, self.cuts, self.times = 1, 0.0, [0], [0.0]
 
     def frame(self, index: int = 0) -> np.ndarray:
@@ -151,8 +156,11 @@ class VideoInput:
                 self._seek(index)
             for frame in self._decoder:
                 self._at = self._position(frame)
-                if self._at >= index:
-                    return to_preview(frame.to_ndarray(format="rgb24"))
+                if self._at >= index:  # the luma, as the pipeline colors it (its L comes from Y alone)
+                    y = frame.to_ndarray(format="gray")
+                    if frame.color_range != 2:  # video levels (16-235) -> full range, for the L table
+                        y = cv2.convertScaleAbs(y, alpha=255 / 219, beta=-16 * 255 / 219)
+                    return to_preview(y)
         except (av.error.FFmpegError, StopIteration) as e:
             raise InputError(f"{self.path}: frame {index} cannot be decoded ({e})") from None
         self._decoder = None

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import inspect
 import threading
+from collections import OrderedDict
 from pathlib import Path
 
 import cv2
@@ -28,6 +29,7 @@ from .inputs import InputError
 
 JPEG_QUALITY = 90
 SUGGESTIONS = 6
+KEEP_RESULTS = 8  # colorized previews kept, by (frame, hints version)
 # Offered when the model has no per-pixel color distribution to suggest from: everyday colors
 # (sky, foliage, grass, skin, brick, wood, water, a red coat), shown at the pixel's own lightness,
 # since only a hint's chroma is used.
@@ -77,6 +79,7 @@ class Session:
         self.lock = threading.Lock()  # a backend runs one call at a time; requests queue here
         self.hints = self._load()
         self.rev = 0
+        self.recent: OrderedDict[tuple, np.ndarray] = OrderedDict()
         self.hints_used = takes_hints(colorizer)  # False: a model without hint inputs (previews ignore them)
         self.suggest_from_model = hasattr(colorizer, "suggest")  # until the backend says it has no distribution
         self.carrier = ShotCarrier(media) if media.kind == "video" else None
@@ -129,10 +132,18 @@ class Session:
         return self.media.frame(index)
 
     def colorized(self, index: int) -> np.ndarray:
+        """Frame ``index`` colorized with the hints that hold on it (the last few kept: a reload,
+        the suggestions and the gray/color toggle ask for the same picture again)."""
         frame = self._frame(index)
         with self.lock:
-            hints = self.active(index) if self.hints_used else ()
-            return self.colorizer.colorize(frame, hints=hints) if hints else self.colorizer.colorize(frame)
+            key = (index, self.rev, getattr(self.media, "seq", 0))  # a live view's picture changes by itself
+            if key not in self.recent:
+                hints = self.active(index) if self.hints_used else ()
+                out = self.colorizer.colorize(frame, hints=hints) if hints else self.colorizer.colorize(frame)
+                self.recent[key] = out
+                while len(self.recent) > KEEP_RESULTS:
+                    self.recent.popitem(last=False)
+            return self.recent[key]
 
     def gray(self, index: int) -> np.ndarray:
         from ..runtime.colorizer import gray_rgb
@@ -154,8 +165,7 @@ class Session:
                 except (RtcolorError, ValueError) as e:  # a model or runtime without the binned head's output
                     self.log(f"suggested colors: {e}; offering everyday colors instead")
                     self.suggest_from_model = False
-            hints = self.active(index) if self.hints_used else ()
-            out = self.colorizer.colorize(frame, hints=hints) if hints else self.colorizer.colorize(frame)
+        out = self.colorized(index)  # what the page shows there now
         from ..runtime.colorizer import frame_to_L
 
         lightness = float(frame_to_L(frame[py : py + 1, px : px + 1])[0, 0])

@@ -231,6 +231,7 @@ function select(i) {
 
 function loadSuggestions(x, y) {
   $("chooser-label").textContent = "Loading suggestions...";
+  $("swatches").replaceChildren();
   return api(`/api/suggest?frame=${st.frame}&x=${x}&y=${y}`).then(({ body }) => {
     const wrap = $("swatches");
     wrap.replaceChildren();
@@ -270,17 +271,29 @@ function round6(v) {
   return Math.round(v * 1e6) / 1e6;
 }
 
+// The color the page shows at (x, y): a new hint starts with it, so the click costs one network
+// run (the picture with the hint); the suggested colors load beside it for the chooser.
+function shownColor(p) {
+  const img = $("color");
+  if (!img.naturalWidth) return null;
+  const c = document.createElement("canvas");
+  c.width = 1;
+  c.height = 1;
+  const g = c.getContext("2d");
+  const sx = Math.min(img.naturalWidth - 1, Math.floor(p.x * img.naturalWidth));
+  const sy = Math.min(img.naturalHeight - 1, Math.floor(p.y * img.naturalHeight));
+  g.drawImage(img, sx, sy, 1, 1, 0, 0, 1, 1);
+  const d = g.getImageData(0, 0, 1, 1).data;
+  return "#" + [d[0], d[1], d[2]].map((v) => v.toString(16).padStart(2, "0")).join("");
+}
+
 function addHint(p) {
-  const hint = { x: round6(p.x), y: round6(p.y), color: "#808080" };
+  const hint = { x: round6(p.x), y: round6(p.y), color: shownColor(p) || "#808080" };
   const size = Number($("size").value);
   if (size !== 3) hint.size = size;
   if (st.kind === "video") hint.frame = st.frame;
-  // The hint starts with the likeliest color at that point: one click, one useful hint.
-  api(`/api/suggest?frame=${st.frame}&x=${hint.x}&y=${hint.y}`).then(({ body }) => {
-    hint.color = body.colors[0].color;
-    change(() => st.hints.push(hint));
-    select(st.hints.length - 1);
-  }).catch((e) => say(e.message, true));
+  change(() => st.hints.push(hint));
+  select(st.hints.length - 1);
 }
 
 function wireDots() {
