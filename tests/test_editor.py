@@ -201,6 +201,11 @@ def test_frame_hints_hold_in_their_shot_only():
 
 
 def test_bad_inputs_and_hints_files_are_one_line_each(tmp_path, picture):
+    import socket
+
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
     (tmp_path / "broken.png").write_bytes(b"not a picture")
     (tmp_path / "bad.json").write_text('{"hints": [{"x": 0.5, "y": 0.5, "colour": "#ff0000"}]}')
     cases = [
@@ -212,12 +217,14 @@ def test_bad_inputs_and_hints_files_are_one_line_each(tmp_path, picture):
         ([str(picture), "--hints", str(tmp_path / "no" / "h.json")], "does not exist"),
         ([str(picture), "--hints", str(tmp_path / "h.json"), "-o", str(tmp_path / "out.mp4")], "-o"),
         (["9", "--hints", str(tmp_path / "h.json")], "live source 9"),  # no such camera
+        ([str(picture), "--hints", str(tmp_path / "h.json"), "--port", str(taken.getsockname()[1])], "--port"),
     ]
     for args, needle in cases:
         result = runner.invoke(app, ["edit", *args, "--no-browser", "--backend", "onnxruntime"])
         text = " ".join(result.output.split())  # the terminal's line wrapping undone
         assert result.exit_code != 0, args
         assert needle in text and "Traceback" not in text, text
+    taken.close()
     assert not (tmp_path / "h.json").exists()
 
 

@@ -473,7 +473,7 @@ function start() {
         fetchPlaced(); // the gate follows what is in front of the camera
       }, 1000);
     }
-    if (!body.hints_used) say("this model ignores hints: the preview shows its automatic colors", true);
+    $("model-note").hidden = body.hints_used;
     setMode("slider");
     showJob(body.job);
     showFrame(0);
