@@ -5,8 +5,9 @@ send the hint list with the change (the server writes the hints file) and fetch 
 picture; timed from the request to the last byte of the JPEG, over HTTP on 127.0.0.1 through the
 real server (token and Host checks included). The suggested colors the page asks for beside it
 (for the chooser, not on the way to the picture) are timed on their own. The browser's JPEG decode
-and paint (a few ms) are not included. Prints p50 / p95 / max, and the process's CPU time per
-click (all threads): on a machine shared with other work, wall time also holds the waits for a core.
+and paint (a few ms) are not included. Prints p50 / p95 / max, the process's CPU time per click
+(all threads), and the network alone on the same picture: on a machine shared with other work,
+wall time also holds the waits for a core, and the network's line says how loaded it was.
 
     python tools/editor_latency.py --backend onnxruntime-int8 --clicks 60
 """
@@ -80,7 +81,8 @@ def main() -> None:
     parts: dict[str, list[float]] = {"save": [], "picture": [], "click": [], "suggest": [], "cpu per click": []}
     for _ in range(args.clicks):
         x, y = (round(float(v), 4) for v in rng.uniform(0.05, 0.95, 2))
-        hints.append({"x": x, "y": y, "color": "#%02x%02x%02x" % tuple(int(v) for v in rng.integers(0, 256, 3))})
+        color = "#" + "".join(f"{int(v):02x}" for v in rng.integers(0, 256, 3))
+        hints.append({"x": x, "y": y, "color": color})
         c0, t0 = time.process_time(), time.perf_counter()
         call("PUT", "/api/hints", json.dumps({"hints": hints[-10:]}).encode())  # the last ten: a typical page
         t1 = time.perf_counter()
@@ -93,6 +95,15 @@ def main() -> None:
                          ("cpu per click", c1 - c0)):  # fmt: skip
             parts[name].append(dt * 1000)
     server.close()
+    # The network alone on the same picture, in the same conditions: what a click costs beyond it.
+    from realtime_color.runtime.colorizer import frame_to_L, inference_shape, resize_L
+
+    lum = frame_to_L(session.media.frame(0))[None, None]
+    small = resize_L(lum, inference_shape(*lum.shape[-2:], colorizer.size))
+    for _ in range(args.clicks):
+        t0 = time.perf_counter()
+        colorizer.predict_ab(small)
+        parts.setdefault("network alone", []).append((time.perf_counter() - t0) * 1000)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     state = session.state()
     print(f"{w}x{h} picture, backend {backend.describe()}, suggestions from the {state['suggest_from']}, "
