@@ -93,6 +93,7 @@ class EditorServer:
         if self.thread.is_alive():  # shutdown() waits for serve_forever, which never ran otherwise
             self.httpd.shutdown()
         self.httpd.server_close()
+        self.session.close()  # a request still colorizing finishes first: the runtime is not torn down under it
 
     # Each route returns (status, content type, body).
     def get(self, path: str, query: dict) -> tuple[int, str, bytes]:

@@ -98,6 +98,10 @@ class Session:
             save_hints(self.path, HintSet())
             self.log(f"{self.path}: created (no hints yet)")
 
+    def close(self, seconds: float = 60.0) -> None:
+        """Wait for the colorizer call in flight, and let no other start (the editor is stopping)."""
+        self.lock.acquire(timeout=seconds)
+
     def _check(self, hints: HintSet, where: str) -> None:
         if self.media.kind == "video":
             hints.check_frames(self.media.frames, self.media.times[-1] if self.media.times else None, where)
