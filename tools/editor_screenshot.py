@@ -61,7 +61,8 @@ def main() -> None:
         dots = driver.find_element("id", "dots")
         w, h = dots.size["width"], dots.size["height"]
         for fx, fy, pick in CLICKS:
-            ActionChains(driver).move_to_element_with_offset(dots, int((fx - 0.5) * w), int((fy - 0.5) * h)).click().perform()
+            offset = int((fx - 0.5) * w), int((fy - 0.5) * h)
+            ActionChains(driver).move_to_element_with_offset(dots, *offset).click().perform()
             wait("document.querySelectorAll('#swatches .swatch').length >= 2")
             swatches = driver.find_elements("css selector", "#swatches .swatch")
             swatches[pick % len(swatches)].click()
