@@ -271,7 +271,7 @@ def test_a_live_view_takes_frame_less_hints_and_shows_where_the_gate_holds_them_
         assert status == 200 and body[:2] == b"\xff\xd8"
         framed = {"hints": [{"x": 0.5, "y": 0.5, "color": "#3060d0", "frame": 3}]}
         status, body = request(srv, "PUT", "/api/hints", json.dumps(framed))
-        assert status == 422 and "frame-less" in json.loads(body)["error"]
+        assert status == 422 and "frame-less hints only" in json.loads(body)["error"]
         assert request(srv, "POST", "/api/colorize", json.dumps({"output": "x.mp4"}))[0] == 422
         assert len(load_hints(hints)) == 2
     finally:

@@ -1,6 +1,6 @@
 """The editor's local web server: a fixed set of routes, each behind the token, Host and Origin checks.
 
-    GET  /                       the page              GET /editor.js, /editor.css   its script and style
+    GET  /                       the page              GET /editor.js, /panels.js, /editor.css   its scripts, style
     GET  /api/state              the input (kind, size, frames, shots) and the hints
     PUT  /api/hints              the whole hint list (a hints document): checked, written atomically
     GET  /api/frame.jpg?frame=N&view=color|gray        a frame, colorized with the hints that hold on it
@@ -30,7 +30,11 @@ from ..guidance.hints import MAX_FILE_BYTES
 from ..media.guard import Guard
 from .session import jpeg
 
-STATIC = {"/editor.js": "application/javascript; charset=utf-8", "/editor.css": "text/css; charset=utf-8"}
+STATIC = {
+    "/editor.js": "application/javascript; charset=utf-8",
+    "/panels.js": "application/javascript; charset=utf-8",
+    "/editor.css": "text/css; charset=utf-8",
+}
 MAX_SMALL_BODY = 4096  # bytes: a colorize request is a name and a flag
 SECURITY_HEADERS = {
     "Cache-Control": "no-store",

@@ -103,15 +103,24 @@ class Session:
         self.lock.acquire(timeout=seconds)
 
     def _check(self, hints: HintSet, where: str) -> None:
-        if self.media.kind == "video":
-            hints.check_frames(self.media.frames, self.media.times[-1] if self.media.times else None, where)
+        """Refuse what the command that reads FILE would refuse for this input (one line, named)."""
+        kind = self.media.kind
+        if kind == "video":  # the last frame shows until one frame's time after it starts
+            end = self.media.times[-1] + (1.0 / self.media.fps if self.media.fps else 0.0)
+            hints.check_frames(self.media.frames, end, where)
+            return
+        for i, h in enumerate(hints.hints):
+            if h.frameless or (kind == "picture" and h.frame in (None, 0) and h.time in (None, 0)):
+                continue  # a picture is frame 0, as `image --hints` reads it
+            at = f"frame {h.frame}" if h.frame is not None else f"time {h.time:g} s"
+            if kind == "picture":
+                raise HintsError(f"{where}: hint {i}: {at}: a picture has one frame (frame and time are for video)")
+            raise HintsError(f"{where}: hint {i}: {at}: a live view takes frame-less hints only (as stream --hints)")
 
     def set_hints(self, body: bytes) -> int:
         """The page's whole hint list (a hints document): checked, then written atomically."""
         hints = parse_hints(body, "the page's hints")
         self._check(hints, "the page's hints")
-        if self.media.kind != "video" and any(not h.frameless for h in hints.hints):
-            raise HintsError("the page's hints: a picture or a live view takes frame-less hints only")
         hints = HintSet(hints.hints, {**self.hints.extra, **hints.extra})
         with self.lock:
             save_hints(self.path, hints)
