@@ -151,10 +151,11 @@ def test_bad_query_values_are_refused(server):
 
 def test_colorize_writes_only_a_plain_name_beside_the_input_and_asks_before_replacing(server, picture):
     srv, hints = server
+    os.link(picture, picture.parent / "link.png")  # a hard link to the input is the input
     before = set(picture.parent.iterdir())
     for name in ("../out.png", "/tmp/out.png", "sub/out.png", "..", ".hidden.png", "out.mp4", "photo.png",
-                 "hints.json", "", None, "a\\b.png"):  # fmt: skip
-        status, body = request(srv, "POST", "/api/colorize", json.dumps({"output": name}))
+                 "hints.json", "", None, "a\\b.png", "link.png"):  # fmt: skip
+        status, body = request(srv, "POST", "/api/colorize", json.dumps({"output": name, "overwrite": True}))
         assert status == 422, name
     assert set(picture.parent.iterdir()) == before
     status, body = request(srv, "POST", "/api/colorize", json.dumps({"output": "out.png"}))

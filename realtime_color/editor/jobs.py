@@ -9,6 +9,7 @@ the same result is part of the job's state, so the user can script it.
 
 from __future__ import annotations
 
+import os
 import shlex
 import threading
 import time
@@ -73,8 +74,10 @@ class Job:
             raise EditError("a live view is not colorized here; run the command shown (stream --hints)")
         name = check_name(name, media.kind)
         dest = self.out_dir / name
-        taken = {media.path.resolve(), self.session.path.resolve()}
-        if dest.resolve() in taken:
+        taken = (media.path, self.session.path)
+        if dest.resolve() in {p.resolve() for p in taken} or (
+            dest.exists() and any(p.exists() and os.path.samefile(dest, p) for p in taken)  # a hard link too
+        ):
             raise EditError(f"output {name!r} is the input or the hints file; choose another name")
         if dest.is_dir():
             raise EditError(f"output {name!r} is a folder; choose another name")

@@ -155,6 +155,7 @@ def _handler(server: EditorServer):
     class Handler(BaseHTTPRequestHandler):
         server_version = "rtcolor-edit"
         sys_version = ""
+        timeout = 60  # seconds a connection may sit silent (a body that never comes, an idle keep-alive)
 
         def log_message(self, *args):  # the terminal is for the editor's own lines
             pass
@@ -192,6 +193,9 @@ def _handler(server: EditorServer):
                 return self._error(422, str(e))
             except ValueError as e:  # too many query fields, say
                 return self._error(400, str(e).splitlines()[0][:200])
+            except TimeoutError:
+                self.close_connection = True  # a body that never came: nothing to answer
+                return None
             except Exception as e:  # noqa: BLE001 - one line on the page and the terminal, never a traceback
                 server.log(f"error: unexpected {type(e).__name__}: {e}")
                 return self._error(500, f"unexpected {type(e).__name__}: {e}")

@@ -190,7 +190,7 @@ class Session:
         m = self.media
         return {
             "kind": m.kind,
-            "name": Path(getattr(m, "path", getattr(m, "uri", ""))).name or str(getattr(m, "uri", "")),
+            "name": m.uri if m.kind == "live" else m.path.name,
             "width": m.width,
             "height": m.height,
             "frames": m.frames,
