@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from pathlib import Path
 
 import typer
@@ -126,15 +127,14 @@ def edit(
         media.close()
         _fail(str(e))
     server.start()
-    out.print(f"hints editor for {input_text}, saving to {hints}; open:", highlight=False)
+    out.print(f"hints editor for {input_text}, saving to {hints}; open:", markup=False, highlight=False)
     out.print(server.url, markup=False, highlight=False, soft_wrap=True)
     out.print("Ctrl-C stops it.", highlight=False)
     if not no_browser:
         _open_browser(server.url)
-    stop = threading.Event()
     try:
-        while not stop.wait(0.5):
-            pass
+        while True:  # the server runs in its threads; this one waits for Ctrl-C (or SIGTERM, read as one)
+            time.sleep(0.5)
     except KeyboardInterrupt:
         _log("stopping")
     finally:
