@@ -5,7 +5,8 @@ page shows names no machine path), clicks three points with real mouse clicks, p
 color for each, sets the comparison slider, and saves the page. Needs Debian's chromium and
 chromium-driver, and selenium (the dev extra).
 
-    cd samples && python ../tools/editor_screenshot.py cameraman.png /tmp/cameraman.json ../docs/editor.png
+    cd samples && python ../tools/editor_screenshot.py cameraman.png /tmp/cameraman.json ../docs/editor.png \
+        -- --backend onnxruntime-int8
 """
 
 from __future__ import annotations
@@ -56,6 +57,7 @@ def main() -> None:
         shown = "document.getElementById('color').dataset.rev === String(st.rev)"
         wait(shown)
         driver.execute_script(
+            "document.querySelector('#modes button[data-mode=slider]').click();"
             "const s = document.getElementById('split'); s.value = 38; s.dispatchEvent(new Event('input'));"
         )
         dots = driver.find_element("id", "dots")

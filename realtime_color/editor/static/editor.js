@@ -373,7 +373,7 @@ function start() {
       }, 1000);
     }
     $("model-note").hidden = body.hints_used;
-    setMode("slider");
+    setMode("color");
     showJob(body.job);
     showFrame(0);
   }).catch((e) => say(`cannot load the editor: ${e.message}`, true));
