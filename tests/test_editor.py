@@ -278,3 +278,35 @@ def test_a_live_view_takes_frame_less_hints_and_shows_where_the_gate_holds_them_
     finally:
         srv.close()
         srv.session.media.close()
+
+
+def test_the_editor_runs_without_pytorch():
+    code = (
+        "import sys\n"
+        "import realtime_color.cli.edit, realtime_color.editor.server, realtime_color.editor.jobs\n"
+        "from realtime_color.editor import carry, inputs, session\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('torch', 'torchvision')))\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert out.strip() == "[]"
+
+
+def test_stopping_the_editor_during_a_colorize_run_leaves_no_file(tmp_path):
+    from realtime_color.media.synth import write_clip
+    from realtime_color.model.checkpoint import ModelFile
+    from realtime_color.runtime.backends import open_backend
+    from realtime_color.runtime.colorizer import Colorizer
+
+    clip = write_clip(tmp_path / "reel.mp4", seconds=4.0, width=320, height=180, fps=15, gray=True, audio=False)
+    ckpt = ModelFile.open(None)
+    colorizer = Colorizer(open_backend("onnxruntime", ckpt, device="cpu"), size=64)
+    srv, _ = serve(tmp_path, clip, colorizer)
+    try:
+        assert request(srv, "POST", "/api/colorize", json.dumps({"output": "out.mp4"}))[0] == 202
+        srv.job.stop()  # what Ctrl-C does first
+        assert srv.job.status()["state"] == "interrupted"
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["hints.json", "reel.mp4"]
+    finally:
+        srv.close()
+        srv.session.media.close()
