@@ -106,12 +106,16 @@ def main() -> None:
         parts.setdefault("network alone", []).append((time.perf_counter() - t0) * 1000)
     load = os.getloadavg() if hasattr(os, "getloadavg") else (float("nan"),) * 3
     state = session.state()
-    print(f"{w}x{h} picture, backend {backend.describe()}, suggestions from the {state['suggest_from']}, "
-          f"hints used by the model: {session.hints_used}")
+    print(
+        f"{w}x{h} picture, backend {backend.describe()}, suggestions from the {state['suggest_from']}, "
+        f"hints used by the model: {session.hints_used}"
+    )
     print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, load average {load[0]:.1f}")
     for name, values in parts.items():
-        print(f"{name:13s} p50 {percentile(values, 50):6.1f} ms  p95 {percentile(values, 95):6.1f} ms  "
-              f"max {max(values):6.1f} ms  ({len(values)} clicks)")
+        print(
+            f"{name:13s} p50 {percentile(values, 50):6.1f} ms  p95 {percentile(values, 95):6.1f} ms  "
+            f"max {max(values):6.1f} ms  ({len(values)} clicks)"
+        )
 
 
 if __name__ == "__main__":

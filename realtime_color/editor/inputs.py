@@ -60,9 +60,11 @@ class PictureInput:
             raise InputError(str(e)) from None
         self.width, self.height = pic.pixels.shape[1], pic.pixels.shape[0]
         preview = to_preview(pic.pixels)
-        if preview.ndim == 3 and not (preview[..., 0] != preview[..., 1]).any() and not (
-            preview[..., 1] != preview[..., 2]
-        ).any():  # a gray picture stored as RGB: one channel gives the same L, through a table (fast)
+        if (
+            preview.ndim == 3
+            and not (preview[..., 0] != preview[..., 1]).any()
+            and not (preview[..., 1] != preview[..., 2]).any()
+        ):  # a gray picture stored as RGB: one channel gives the same L, through a table (fast)
             preview = np.ascontiguousarray(preview[..., 0])
         self.preview = preview
         self.frames, self.fps, self.cuts, self.times = 1, 0.0, [0], [0.0]

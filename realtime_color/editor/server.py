@@ -110,8 +110,15 @@ class EditorServer:
             return 204, "image/x-icon", b""
         if path == "/api/state":
             job = self.job
-            return _json(200, {**s.state(), "job": job.status(), "default_output": job.default_name(),
-                               "command": job.command(job.out_dir / job.default_name())})
+            return _json(
+                200,
+                {
+                    **s.state(),
+                    "job": job.status(),
+                    "default_output": job.default_name(),
+                    "command": job.command(job.out_dir / job.default_name()),
+                },
+            )
         if path == "/api/job":
             return _json(200, self.job.status())
         frame = _number(query, "frame", int, 0, max(0, s.media.frames - 1)) if "frame" in query else 0
