@@ -8,10 +8,23 @@ from pathlib import Path
 
 import typer
 
-from . import BACKEND_OPTION, DEVICE_OPTION, MODEL_OPTION, SIZE_OPTION, _colorizer, _fail, _log, _note, app, out
+from . import (
+    BACKEND_OPTION,
+    DEVICE_OPTION,
+    MODEL_OPTION,
+    SATURATION_OPTION,
+    SIZE_OPTION,
+    _check_saturation,
+    _colorizer,
+    _fail,
+    _log,
+    _note,
+    app,
+    out,
+)
 
 
-def _cli_options(model: Path | None, backend: str, size: int | None) -> list[str]:
+def _cli_options(model: Path | None, backend: str, size: int | None, saturation: float | None) -> list[str]:
     """The options of this run that the equivalent image / colorize / stream command needs too."""
     words = []
     if model is not None:
@@ -20,6 +33,8 @@ def _cli_options(model: Path | None, backend: str, size: int | None) -> list[str
         words += ["--backend", backend]
     if size is not None:
         words += ["--size", str(size)]
+    if saturation is not None:
+        words += ["--saturation", f"{saturation:g}"]
     return words
 
 
@@ -54,6 +69,7 @@ def edit(
     size: int | None = SIZE_OPTION,
     backend: str = BACKEND_OPTION,
     device: str = DEVICE_OPTION,
+    saturation: float | None = SATURATION_OPTION,
 ) -> None:
     """Paint a few dots: place color hints in the browser, for image, colorize and stream.
 
@@ -88,7 +104,8 @@ def edit(
     _check_hints_path(hints, input_text)
     if not 0 <= port <= 65535:
         _fail(f"--port {port} must be between 0 (a free port) and 65535")
-    colorizer = _colorizer(model, backend, device, size)
+    _check_saturation(saturation)
+    colorizer = _colorizer(model, backend, device, size, saturation)
     temporal = TemporalConfig()
     try:
         media = open_input(input_text, colorizer.size, temporal, log=_log)
@@ -105,7 +122,7 @@ def edit(
             except EditError as e:
                 _fail(f"-o {output}: {e}")
             out_dir = output.parent
-        options = _cli_options(model, backend, size)
+        options = _cli_options(model, backend, size, saturation)
         job = Job(session, out_dir, options, _log, default_output=output.name if output is not None else None)
         try:
             server = EditorServer(session, job, host, port, log=_log)
