@@ -94,10 +94,10 @@ def edit(
     output you name are touched. Serves 127.0.0.1 (--host warns). Ctrl-C stops.
     """
     from ..editor.inputs import InputError, open_input
-    from ..errors import RtcolorError
     from ..editor.jobs import Job, check_name
     from ..editor.server import EditorServer
     from ..editor.session import EditError, Session
+    from ..errors import RtcolorError
     from ..media.guard import is_loopback
     from ..video.temporal import TemporalConfig
 
