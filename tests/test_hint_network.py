@@ -18,13 +18,10 @@ from realtime_color.runtime.colorizer import Colorizer, hint_channels
 from .conftest import scene
 
 
-def _hinted_model(seed: int = 0, trained: bool = True):
-    """A small binned hint-capable network whose hint branch has nonzero weights (as if trained)."""
+def _hinted_model(seed: int = 0):
+    """A small binned hint-capable network (random weights; its new branch already blends hints in)."""
     torch.manual_seed(seed)
-    model = build_model(ModelConfig(ab_bins=5, hint_channels=3)).eval()
-    if trained:
-        torch.nn.init.normal_(model.hints.refine[-1].weight, std=0.5)
-    return model
+    return build_model(ModelConfig(ab_bins=5, hint_channels=3)).eval()
 
 
 def _hints(n: int = 1, h: int = 64, w: int = 64) -> torch.Tensor:
@@ -44,7 +41,7 @@ def test_empty_mask_is_the_automatic_colorizer():
     assert not torch.allclose(plain, hinted)
 
 
-def test_a_new_branch_starts_as_the_model_it_extends():
+def test_a_new_branch_extends_a_checkpoint_without_changing_it():
     torch.manual_seed(0)
     base = build_model(ModelConfig(ab_bins=5)).eval()
     ext = build_model(ModelConfig(ab_bins=5, hint_channels=3)).eval()
@@ -52,7 +49,23 @@ def test_a_new_branch_starts_as_the_model_it_extends():
     assert result.unexpected_keys == [] and all(k.startswith("hints.") for k in result.missing_keys)
     x = torch.rand(1, 1, 48, 80)
     with torch.no_grad():
-        assert torch.allclose(base(x), ext(x, hints=_hints(1, 48, 80)))  # zero-initialized branch
+        assert torch.equal(base(x), ext(x))
+        assert torch.equal(base(x), ext(x, hints=torch.zeros(1, 3, 48, 80)))
+
+
+def test_hints_are_followed_at_the_hinted_pixels():
+    """The color at a hinted pixel is the hint's (within a small CIEDE2000), whatever the network guessed."""
+    from skimage.color import deltaE_ciede2000, rgb2lab
+
+    frame = scene(64, 64)
+    col = Colorizer(TorchBackend(_hinted_model()), size=64)
+    for color in ("#b04a3a", "#4a70a8", "#4f8f4f"):  # in gamut at the ground's L
+        out = col.colorize(frame, (Hint(0.7, 0.8, color, size=9),))  # inside the green ground
+        got = rgb2lab(out[49:53, 43:47].astype(np.float64) / 255)
+        want_rgb = np.array([int(color[i : i + 2], 16) for i in (1, 3, 5)], np.float64) / 255
+        want = np.broadcast_to(rgb2lab(want_rgb[None, None]), got.shape).copy()
+        want[..., 0] = got[..., 0]  # the picture keeps its own L: compare the chroma
+        assert deltaE_ciede2000(got, want).max() < 3.0, color
 
 
 def test_unaligned_input_takes_hints():

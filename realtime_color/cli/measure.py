@@ -255,6 +255,14 @@ def evaluate(
         False, "--allow-partial", help="Score damaged videos on the frames that decode (else they count as failed)."
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object (means at the top level)."),
+    hints: str | None = typer.Option(
+        None,
+        "--hints",
+        help="Pictures: simulate N color hints per picture from the truth (N, or a list such as 0,1,2,5,10,20; "
+        "fixed seed) and score each count beside gray and two peers given the same hints.",
+    ),
+    hint_seed: int = typer.Option(0, "--hint-seed", help="With --hints: the simulation's seed."),
+    peers: bool = typer.Option(True, "--peers/--no-peers", help="With --hints: also the nearest-hint and Levin peers."),
     saturation: float | None = SATURATION_OPTION,
 ) -> None:
     """Score the model on color ground truth: each item is turned gray, colorized and compared.
@@ -300,6 +308,11 @@ def evaluate(
     except ValueError as e:
         _fail(str(e))
     colorizer = _colorizer(model, backend, device, size, saturation)
+    if hints is not None:
+        from .hinted import eval_hinted
+
+        eval_hinted(files, colorizer, hints, hint_seed, peers, as_json, failures=len(unmatched))
+        return
     items, failures, partial = [], len(unmatched), 0
     for f in files:
         try:

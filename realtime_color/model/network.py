@@ -145,11 +145,19 @@ class ColorizerNet(nn.Module):
 
     def forward_with_bins(self, lum: torch.Tensor, hints: torch.Tensor | None = None):
         """A binned head's ab and its tempered per-pixel distribution (N, H/2, W/2, ab_bins**2),
-        channels-last as ``binned_ab`` computes it (the exported graph's second output: the
-        editor's suggested colors). H and W multiples of 16."""
-        y = self.decode_features(self.encode(lum), hints)
+        channels-last as ``binned_ab`` computes it, both with the hints blended in (the exported
+        graph's second output: the editor's suggested colors). H and W multiples of 16."""
+        feats = self.encode(lum)
+        y = self.decode_features(feats)
         c = self.config
-        return binned_ab(y, self.head, c.ab_bins, c.temperature, c.estimator, with_probabilities=True)
+        ab, p = binned_ab(y, self.head, c.ab_bins, c.temperature, c.estimator, with_probabilities=True)
+        if hints is None or self.hints is None:
+            return ab, p
+        from .hint_branch import soft_onehot
+
+        ab, gate, target = self.hints(hints, feats[3], y, ab)
+        g = gate.permute(0, 2, 3, 1)
+        return ab, p + g * (soft_onehot(target, c.ab_bins, BIN_RANGE) - p)
 
     def encode(self, x: torch.Tensor, start: int = 0) -> list[torch.Tensor]:
         """Outputs of the VGG stages ``start``..4 run on ``x`` (L, or the output of stage ``start - 1``).
@@ -167,30 +175,36 @@ class ColorizerNet(nn.Module):
     ) -> torch.Tensor:
         """The five stage outputs (the first is unused and may be None) -> normalized ab.
 
-        With ``ab_bins`` and ``logits``, the head's per-bin logits instead (what training scores).
-        ``hints`` (N, 3, H, W) at the input's size, for a network with ``hint_channels``.
+        With ``ab_bins`` and ``logits``, the head's per-bin logits instead (what training scores;
+        hints are not applied to logits). ``hints`` (N, 3, H, W) at the input's size, for a
+        network with ``hint_channels`` (``hint_branch.py``).
         """
-        y = self.decode_features(feats, hints)
-        if not self.config.ab_bins or logits:
+        y = self.decode_features(feats)
+        if logits and self.config.ab_bins:
             return self.head(y)
-        return binned_ab(y, self.head, self.config.ab_bins, self.config.temperature, self.config.estimator)
+        if self.config.ab_bins:
+            ab = binned_ab(y, self.head, self.config.ab_bins, self.config.temperature, self.config.estimator)
+        else:
+            ab = self.head(y)
+        return self.add_hints(ab, y, feats[3], hints)
 
-    def decode_features(self, feats: list[torch.Tensor | None], hints: torch.Tensor | None = None) -> torch.Tensor:
-        """The decoder up to the head: (N, decoder_channels[-1], H/2, W/2), with the hint branch's
-        term added when the network has one and ``hints`` are given."""
+    def decode_features(self, feats: list[torch.Tensor | None]) -> torch.Tensor:
+        """The decoder up to the head: (N, decoder_channels[-1], H/2, W/2)."""
         _, f2, f3, f4, f5 = feats
         y = self.lateral[0](f5)
         y = self.drop(self.up4(torch.cat([_up(y), self.lateral[1](f4)], 1)))
         y = self.drop(self.up3(torch.cat([_up(y), self.lateral[2](f3)], 1)))
-        y = self.up2(torch.cat([_up(y), self.lateral[3](f2)], 1))
-        return self.add_hints(y, f4, hints)
+        return self.up2(torch.cat([_up(y), self.lateral[3](f2)], 1))
 
-    def add_hints(self, y: torch.Tensor, f4: torch.Tensor, hints: torch.Tensor | None) -> torch.Tensor:
-        """The decoder's last features ``y`` with the hint branch's term (``hint_branch``) added:
-        what training from cached features resumes. Without hints (or without a branch), ``y``."""
+    def add_hints(
+        self, ab: torch.Tensor, y: torch.Tensor, f4: torch.Tensor, hints: torch.Tensor | None
+    ) -> torch.Tensor:
+        """The network's ``ab`` with the hints blended in (``hint_branch``), from the decoder's last
+        features ``y`` and encoder stage 4: what training from cached features resumes. Without
+        hints (or without a branch), ``ab``."""
         if hints is None or self.hints is None:
-            return y
-        return y + self.hints(hints, f4, y)
+            return ab
+        return self.hints(hints, f4, y, ab)[0]
 
 
 # The ab grid of a binned head: normalized a and b each from -BIN_RANGE to +BIN_RANGE (ab / 110;

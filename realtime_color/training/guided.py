@@ -1,15 +1,14 @@
 """Teaching a model to follow hints: the hint branch and the decoder, from a trained checkpoint.
 
 The encoder (VGG16), the decoder and the head stay frozen, so for each augmented crop the
-encoder's stage 4 and the decoder's last features are computed once and cached
-(``FeatureCache``); every step then runs only the hint branch and the (frozen) head, on hints
-simulated afresh from the crop's true colors (``hint_sim``). On a 2-core CPU this is what makes a
+encoder's stage 4, the decoder's last features and the network's own ab are computed once and
+cached (``FeatureCache``); every step then runs only the hint branch, on hints simulated afresh
+from the crop's true colors (``hint_sim``), scored by the squared error of its ab. On a 2-core CPU this is what makes a
 run of tens of minutes worth having: the frozen part is nearly all of the arithmetic. The model
 without hints is exactly the one it extends; what it does without hints is calibrated apart.
 
 Kept apart from ``trainer.py`` (the general loop over photos): this is one configuration of
-fine-tuning, with its own cache, and it calls the same losses (``fitting.bins_loss``) and
-schedule (``fitting.lr_at``).
+fine-tuning, with its own cache, and it calls the same schedule (``fitting.lr_at``).
 """
 
 from __future__ import annotations
@@ -23,10 +22,10 @@ import torch
 import torch.nn.functional as F
 
 from ..color import normalize_ab, normalize_L, rgb_to_lab
-from ..model.network import HINT_CHANNELS, ModelConfig, build_model
+from ..model.network import HINT_CHANNELS, ModelConfig, binned_ab, build_model
 from .config import AugmentConfig
 from .data import Batches, jitter_L, load_images
-from .fitting import bins_loss, lr_at
+from .fitting import lr_at
 from .hint_sim import HintSampler, batch_hint_maps
 
 
@@ -41,7 +40,7 @@ class GuidedConfig:
     crop: int = 176
     crops: int = 1500  # crops cached (each visited about steps * batch_size / crops times)
     batch_size: int = 16
-    pixels: int = 768  # of each crop's half-resolution pixels, scored per step
+    cache: str = ""  # a file to keep the feature cache in (reused when it exists)
     lr: float = 1e-3
     weight_decay: float = 0.0
     warmup_steps: int = 30
@@ -72,39 +71,58 @@ def hinted_model(init: str = "default"):
 
 
 class FeatureCache:
-    """The frozen network's outputs for a fixed pool of crops: the decoder's last features (1/2),
-    encoder stage 4 (1/8, what the hint branch's spread compares), and the crop's true ab at full
-    resolution (what hints are simulated from), all fp16."""
+    """The frozen network's outputs for a fixed pool of crops: the decoder's last features and the
+    network's own ab (1/2 of the input), encoder stage 4 (1/8), and the crop's true ab at full
+    resolution (what hints are simulated from), all fp16. ``save``/``load`` keep it on disk."""
 
-    def __init__(self, y: torch.Tensor, f4: torch.Tensor, ab: torch.Tensor) -> None:
-        self.y, self.f4, self.ab = y, f4, ab
+    def __init__(self, y: torch.Tensor, f4: torch.Tensor, ab_net: torch.Tensor, ab: torch.Tensor) -> None:
+        self.y, self.f4, self.ab_net, self.ab = y, f4, ab_net, ab
 
     @classmethod
     @torch.no_grad()
     def build(cls, model, batches: Batches, crops: int, l_jitter: float, gen: torch.Generator, log=print):
         model.eval()
-        ys, f4s, abs_ = [], [], []
+        parts: list[list[torch.Tensor]] = [[], [], [], []]
         n, t0 = 0, time.time()
+        c = model.config
         while n < crops:
             rgb = batches.next()
             lab = rgb_to_lab(rgb.float() / 255.0)
             feats = model.encode(jitter_L(normalize_L(lab[:, :1]), l_jitter, gen))
-            ys.append(model.decode_features(feats).half())
-            f4s.append(feats[3].half())
-            abs_.append(normalize_ab(lab[:, 1:]).half())
+            y = model.decode_features(feats)
+            ab_net = binned_ab(y, model.head, c.ab_bins, c.temperature, c.estimator)
+            for part, t in zip(parts, (y, feats[3], ab_net, normalize_ab(lab[:, 1:])), strict=True):
+                part.append(t.half().contiguous())
             n += len(rgb)
-            if len(abs_) % 10 == 0:
+            if len(parts[0]) % 10 == 0:
                 log(f"  cached {n}/{crops} crops ({time.time() - t0:.0f} s)")
-        out = cls(torch.cat(ys)[:crops], torch.cat(f4s)[:crops], torch.cat(abs_)[:crops])
-        size = sum(t.numel() * 2 for t in (out.y, out.f4, out.ab))
-        log(f"cached {len(out.ab)} crops ({size / 2**30:.2f} GiB) in {time.time() - t0:.0f} s")
+        out = cls(*(torch.cat(p)[:crops] for p in parts))
+        size = sum(t.numel() * 2 for t in out.tensors())
+        log(f"cached {len(out)} crops ({size / 2**30:.2f} GiB) in {time.time() - t0:.0f} s")
         return out
+
+    def tensors(self) -> tuple[torch.Tensor, ...]:
+        return self.y, self.f4, self.ab_net, self.ab
+
+    def save(self, path: Path) -> None:
+        from safetensors.torch import save_file
+
+        save_file(
+            {k: t.contiguous() for k, t in zip(("y", "f4", "ab_net", "ab"), self.tensors(), strict=True)}, str(path)
+        )
+
+    @classmethod
+    def load(cls, path: Path) -> FeatureCache:
+        from safetensors.torch import load_file
+
+        t = load_file(str(path))
+        return cls(t["y"], t["f4"], t["ab_net"], t["ab"])
 
     def __len__(self) -> int:
         return len(self.ab)
 
     def batch(self, idx: torch.Tensor):
-        return self.y[idx].float(), self.f4[idx].float(), self.ab[idx].float()
+        return tuple(t[idx].float() for t in self.tensors())
 
 
 def _training_images(cfg: GuidedConfig):
@@ -122,12 +140,18 @@ def train_guided(cfg: GuidedConfig, log=print) -> dict:
     model, ckpt = hinted_model(cfg.init)
     data, keep = _training_images(cfg)
     log(f"data: {len(keep)} color pictures ({len(data.names) - len(keep)} excluded)")
-    aug = AugmentConfig(crop=cfg.crop, cutmix=cfg.cutmix, paste_prob=0.0, l_jitter=cfg.l_jitter)
-    batches = Batches(data.images, keep, aug, 16, np.random.default_rng(cfg.seed + 1))
-    try:
-        cache = FeatureCache.build(model, batches, cfg.crops, cfg.l_jitter, gen, log)
-    finally:
-        batches.close()
+    if cfg.cache and Path(cfg.cache).is_file():
+        cache = FeatureCache.load(Path(cfg.cache))
+        log(f"feature cache: {len(cache)} crops from {Path(cfg.cache).name}")
+    else:
+        aug = AugmentConfig(crop=cfg.crop, cutmix=cfg.cutmix, paste_prob=0.0, l_jitter=cfg.l_jitter)
+        batches = Batches(data.images, keep, aug, 16, np.random.default_rng(cfg.seed + 1))
+        try:
+            cache = FeatureCache.build(model, batches, cfg.crops, cfg.l_jitter, gen, log)
+        finally:
+            batches.close()
+        if cfg.cache:
+            cache.save(Path(cfg.cache))
 
     # Only the hint branch learns: the model without hints stays exactly the one it extends.
     for p in model.parameters():
@@ -137,7 +161,6 @@ def train_guided(cfg: GuidedConfig, log=print) -> dict:
         p.requires_grad_(True)
     opt = torch.optim.AdamW(branch, lr=cfg.lr, weight_decay=cfg.weight_decay)
     sampler = HintSampler(p=cfg.hint_p, max_size=cfg.hint_max_size)
-    n_bins = model.config.ab_bins
     meta = _meta(cfg, ckpt, data, keep)
     t0 = last_save = time.time()
     losses: list[float] = []
@@ -150,16 +173,11 @@ def train_guided(cfg: GuidedConfig, log=print) -> dict:
         for g in opt.param_groups:
             g["lr"] = lr_at(step, cfg.max_steps, cfg.lr, cfg.warmup_steps, frac)
         idx = torch.from_numpy(rng.choice(len(cache), size=cfg.batch_size, replace=False))
-        y, f4, ab = cache.batch(idx)
+        y, f4, ab_net, ab = cache.batch(idx)
         hints = torch.from_numpy(batch_hint_maps(ab.numpy(), sampler, rng))
-        feats = model.add_hints(y, f4, hints)
-        # The head and the loss on a random share of the pixels: the 441-bin head costs more than
-        # the branch, and neighboring pixels teach nearly the same thing.
-        n, c, h, w = feats.shape
-        pick = torch.from_numpy(rng.choice(h * w, size=min(cfg.pixels, h * w), replace=False))
-        picked = feats.flatten(2)[:, :, pick].unsqueeze(-1)  # (N, C, K, 1)
-        target = F.avg_pool2d(ab, 2).flatten(2)[:, :, pick].unsqueeze(-1)
-        loss = bins_loss(model.head(picked), target, n_bins)
+        # Squared error on ab, what PSNR measures; the network's own ab is what a pixel no hint
+        # reaches keeps.
+        loss = F.mse_loss(model.add_hints(ab_net, y, f4, hints), F.avg_pool2d(ab, 2))
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
