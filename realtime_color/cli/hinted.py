@@ -22,8 +22,17 @@ def parse_counts(text: str) -> tuple[int, ...]:
 
 
 def eval_hinted(
-    files: list[Path], colorizer, text: str, seed: int, peers: bool, as_json: bool, failures: int = 0
+    files: list[Path],
+    colorizer,
+    text: str,
+    seed: int,
+    peers: bool,
+    as_json: bool,
+    failures: int = 0,
+    timing: bool = False,
 ) -> None:
+    """Score ``files`` at each hint count of ``text``; print a table (with ``timing``, seconds per
+    picture of each method: what ``rtcolor bench --hints`` shows) or JSON."""
     from rich.table import Table
 
     from ..evaluation.hinted import PEERS, evaluate_hinted_image, summarize_hinted
@@ -63,11 +72,15 @@ def eval_hinted(
         for m in methods:
             table.add_column(f"{m} PSNR dB (vs gray)")
             table.add_column(f"{m} CIEDE2000 (x gray)")
+            if timing:
+                table.add_column(f"{m} s/picture")
         for n, row in summary["counts"].items():
             cells = [str(n)]
             for m in methods:
                 cells.append(f"{row[m]['psnr']:.2f} ({row[m]['psnr'] - gray['psnr']:+.2f})")
                 cells.append(f"{row[m]['ciede2000']:.2f} ({row[m]['ciede2000'] / gray['ciede2000']:.2f}x)")
+                if timing:
+                    cells.append(f"{row[m]['seconds']:.3f}")
             table.add_row(*cells)
         out.print(table)
     if failures:

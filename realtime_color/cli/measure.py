@@ -56,10 +56,17 @@ def bench(
         "decoding); synth: synth:// cameras drawn in the process (heavier).",
     ),
     as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of a table."),
+    hints_dir: Path | None = typer.Option(
+        None,
+        "--hints",
+        help="Instead: color photos in this folder, with 0, 1, 5, 10 and 20 hints simulated from the truth; "
+        "the network beside the nearest-hint and Levin et al. 2004 peers (quality and seconds per picture).",
+    ),
 ) -> None:
     """Model-only throughput per backend, size and batch, beside the machine's matmul peak; then the
     end-to-end video job (ours, a naive frame-by-frame loop, a plain transcode, and the Zhang et al.
-    network in OpenCV DNN) on one clip, in the same run.
+    network in OpenCV DNN) on one clip, in the same run. With ``--hints DIR``: the guided-color
+    section alone (the network and its two peers given the same simulated hints).
 
     Example: rtcolor bench --backend torch --backend onnxruntime --shape 144x256 --batch 1 --batch 4
     """

@@ -8,7 +8,7 @@ Protocol (the same for the network and both peers, so they see exactly the same 
   the sRGB color of its patch's mean true Lab. Twenty are drawn and the first N used, so the 5
   hints of a picture include its 2 and its 1;
 * figures are means over the pictures of PSNR and CIEDE2000 (scikit-image), beside the gray
-  picture's.
+  picture's, and each method's seconds per picture (the network's inference, a peer's fill).
 
 The peers fill the same hint channels at the network's input size and are composed with the
 full-resolution L like the network's output:
@@ -22,6 +22,7 @@ full-resolution L like the network's output:
 
 from __future__ import annotations
 
+import time
 import zlib
 from pathlib import Path
 
@@ -128,13 +129,17 @@ def evaluate_hinted_image(path: str | Path, colorizer: Colorizer, counts=COUNTS,
     out = {"path": str(path), "gray": _score(gray3, truth), "counts": {}}
     for n in counts:
         hints = simulated_hints(truth, n, str(path), seed)
+        t = time.perf_counter()
         _, ab = colorizer.analyze([gray], [hints])
-        row = {"network": _score(unit_to_frame(compose(lum, ab)[0], np.uint8), truth)}
+        seconds = time.perf_counter() - t
+        row = {"network": {**_score(unit_to_frame(compose(lum, ab)[0], np.uint8), truth), "seconds": seconds}}
         chan = hint_channels([hints], shape, lum.shape[-2:])
         chan = np.zeros((1, 3, *shape), np.float32) if chan is None else chan
         for peer in peers:
+            t = time.perf_counter()  # the fill alone (the network's row: its inference alone)
             fill = nearest_fill(chan[0]) if peer == "nearest" else levin_fill(small[0, 0], chan[0])
-            row[peer] = _score(unit_to_frame(compose(lum, fill[None])[0], np.uint8), truth)
+            seconds = time.perf_counter() - t
+            row[peer] = {**_score(unit_to_frame(compose(lum, fill[None])[0], np.uint8), truth), "seconds": seconds}
         out["counts"][n] = row
     return out
 
