@@ -88,4 +88,3 @@ def hints_from_truth(truth_rgb: np.ndarray, n: int, rng: np.random.Generator, sa
         cx, cy = (x + (s - 1) / 2) / max(1, w - 1), (y + (s - 1) / 2) / max(1, h - 1)
         hints.append(Hint(x=float(min(cx, 1.0)), y=float(min(cy, 1.0)), color=color, size=s))
     return tuple(hints)
-
