@@ -15,6 +15,7 @@ import threading
 import time
 from pathlib import Path
 
+from ..errors import RtcolorError
 from ..media.images import IMAGE_SUFFIXES
 from ..media.video import VIDEO_SUFFIXES
 from .session import EditError
@@ -22,8 +23,10 @@ from .session import EditError
 MAX_NAME = 200  # characters; a longer output name is almost surely not one a user typed
 
 
-class Interrupted(Exception):
+class Interrupted(RtcolorError):
     """The editor stopped (Ctrl-C) while the job ran: it was cut short and its partial output removed."""
+
+    exit_code = 130
 
 
 def check_name(name: object, kind: str) -> str:
