@@ -57,7 +57,8 @@ def test_adapt_moves_toward_the_cameras_palette(tmp_path, random_checkpoint, hea
         write_image(frames / f"f{i:03d}.png", magenta_frame(i))
     out = tmp_path / "cam.safetensors"
     # A step count, not the time budget, ends the run: the same test on a fast or a busy machine.
-    args = ["adapt", str(frames), "--out", str(out), "--base", random_checkpoint, "--minutes", "10", "--steps", STEPS]
+    args = ["adapt", str(frames), "--out", str(out), "--init", random_checkpoint, "--max-minutes", "10"]
+    args += ["--max-steps", STEPS]
     lr = "1e-3" if head == "ab" else "3e-3"
     r = runner.invoke(app, [*args, "--crop", "48", "--batch-size", "4", "--lr", lr])
     assert r.exit_code == 0, r.output
@@ -76,7 +77,8 @@ def test_adapt_moves_toward_the_cameras_palette(tmp_path, random_checkpoint, hea
 
 
 def test_adapt_from_a_video_skips_duplicates_and_holds_out_the_end(tmp_path):
-    from realtime_color.training.adapt import AdaptConfig, sample_frames
+    from realtime_color.training.config import FootageConfig
+    from realtime_color.training.footage import sample_frames
 
     clip = write_clip(tmp_path / "day.mp4", seconds=2.0, width=160, height=96, audio=False)
     still = tmp_path / "still"
@@ -84,7 +86,7 @@ def test_adapt_from_a_video_skips_duplicates_and_holds_out_the_end(tmp_path):
         write_image(still / f"s{i}.png", magenta_frame(0))  # the same picture five times
     (still / "s9.png").write_bytes(b"half a frame")  # a damaged file among them is skipped, not fatal
     said = []
-    f = sample_frames(AdaptConfig(sources=[str(clip), str(still)], val_fraction=0.25), log=said.append)
+    f = sample_frames([str(clip), str(still)], FootageConfig(), val_fraction=0.25, log=said.append)
     assert f.skipped_unreadable == [str(still / "s9.png")] and any("s9.png" in m for m in said)
     assert f.skipped_duplicates >= 4
     assert f.per_source[str(clip)]["val"] >= 1
@@ -100,25 +102,26 @@ def test_adapt_refuses_gray_footage(tmp_path):
 
 
 def test_ctrl_c_keeps_the_best_state_validated_so_far(tmp_path, random_checkpoint, monkeypatch):
-    import realtime_color.training.adapt as adapt_mod
+    import realtime_color.training.trainer as trainer_mod
 
     frames = tmp_path / "day"
     for i in range(8):
         write_image(frames / f"f{i:03d}.png", magenta_frame(i))
-    validations, real_validate, real_loss = [], adapt_mod._validate, adapt_mod.fit_loss
+    validations, real_validate, real_loss = [], trainer_mod.Trainer.validate, trainer_mod.fit_loss
 
-    def validate(*a, **k):
+    def validate(self, *a, **k):
         validations.append(1)
-        return real_validate(*a, **k)
+        return real_validate(self, *a, **k)
 
     def loss_then_ctrl_c(*a, **k):
         if len(validations) >= 2:  # the base model's, then one during fine-tuning
             raise KeyboardInterrupt
         return real_loss(*a, **k)
 
-    monkeypatch.setattr(adapt_mod, "_validate", validate)
-    monkeypatch.setattr(adapt_mod, "fit_loss", loss_then_ctrl_c)
+    monkeypatch.setattr(trainer_mod.Trainer, "validate", validate)
+    monkeypatch.setattr(trainer_mod, "fit_loss", loss_then_ctrl_c)
     out = tmp_path / "cam.safetensors"
+    # The options' names before 0.2 (--base, --minutes, --steps) still work.
     # Steps, not seconds, set the validation points (after steps 2 and 4 of 8), so a busy machine
     # cannot end the run before the second one (a 6-second budget did, beside a training job).
     args = ["adapt", str(frames), "--out", str(out), "--base", random_checkpoint, "--minutes", "10", "--steps", "8"]

@@ -176,7 +176,7 @@ def test_bad_knobs_are_named_with_their_rule_before_any_work(tmp_path, image_dir
         ),
         (["train", str(image_dir), "--out", out, "--val-fraction", "1.5"], ["--val-fraction 1.5 must be between"]),
         (["train", str(image_dir), "--out", out, "--loss", "huberish"], ["--loss 'huberish' must be mse, huber"]),
-        (["adapt", str(image_dir), "--out", out, "--crop", "0", "--minutes", "0"], ["--minutes 0.0", "--crop 0"]),
+        (["adapt", str(image_dir), "--out", out, "--crop", "0", "--minutes", "0"], ["--max-minutes 0.0", "--crop 0"]),
         (["export", "-o", onnx_out, "--opset", "5", *model], ["--opset 5 is too old"]),
         (["export", "-o", onnx_out, "--opset", "99", *model], ["export at opset 99 failed"]),
         (["eval", str(image_dir), "--sample-every", "0", *model], ["--sample-every 0 must be at least 1"]),

@@ -119,7 +119,8 @@ class Recorder:
 
 
 def test_every_command_reads_the_same_frames_and_color_metadata(tmp_path, random_checkpoint, monkeypatch):
-    from realtime_color.training.adapt import AdaptConfig, sample_frames
+    from realtime_color.training.config import FootageConfig
+    from realtime_color.training.footage import sample_frames
 
     clip = write_clip(tmp_path / "clip.mp4", seconds=1.0, width=96, height=64, gray=False, audio=False)
     pics = tmp_path / "pics"
@@ -138,7 +139,7 @@ def test_every_command_reads_the_same_frames_and_color_metadata(tmp_path, random
     r = runner.invoke(app, ["eval", str(clip), "--json", *model(random_checkpoint)])
     assert r.exit_code == 0, r.output
     video["eval"] = rec.take()
-    sample_frames(AdaptConfig(sources=[str(clip)]), log=lambda m: None)
+    sample_frames([str(clip)], FootageConfig(), 0.2, log=lambda m: None)
     video["adapt"] = rec.take()
     first = video["colorize"]
     assert len(first) == 30 and {f[2:4] for f in first} == {("bt601", False)}  # as the file says: video range
@@ -156,7 +157,7 @@ def test_every_command_reads_the_same_frames_and_color_metadata(tmp_path, random
     r = runner.invoke(app, args)
     assert r.exit_code == 0, r.output
     stills["stream"] = rec.take()
-    sample_frames(AdaptConfig(sources=[str(pics)]), log=lambda m: None)
+    sample_frames([str(pics)], FootageConfig(), 0.2, log=lambda m: None)
     stills["adapt"] = rec.take()
     first = stills["image"]
     assert [f[0] for f in first] == ["p0.png", "p1.png", "p2.png"] and {f[2:4] for f in first} == {("bt601", True)}

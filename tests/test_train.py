@@ -46,6 +46,8 @@ def _cfg(data_dir, tmp_path, **kw) -> TrainConfig:
         device="cpu",
         dropout=0.0,
     )
+    if "init" not in kw:  # the small regression head (these tests were sized on it); init: the checkpoint's
+        base["ab_bins"] = 0
     base.update(kw)
     return TrainConfig(**base)
 
@@ -79,14 +81,14 @@ def test_chroma_loss_only_punishes_missing_saturation():
 def test_tiny_training_loss_falls_and_resume(data_dir, tmp_path):
     logs: list[str] = []
     res = train(_cfg(data_dir, tmp_path), log=logs.append)
-    losses = [h["train_loss"] for h in res["history"]]
+    losses = [h["train_loss"] for h in res.history]
     assert losses[-1] < losses[0], losses
     meta = read_metadata(tmp_path / "m.safetensors")
     assert meta["training"]["skipped_gray"] == 1 and meta["training"]["config"]["seed"] == 0
     assert "psnr_gray" in meta["metrics"]["validation"] and meta["chroma_gain"] > 0
     load_checkpoint(tmp_path / "m.safetensors")
     res2 = train(_cfg(data_dir, tmp_path, epochs=4, resume=True), log=logs.append)
-    assert len(res2["history"]) == 4 and any("resumed" in m for m in logs)
+    assert len(res2.history) == 4 and any("resumed" in m for m in logs)
 
 
 @pytest.mark.slow
@@ -198,7 +200,7 @@ def test_cached_frozen_stages_train_only_the_rest_and_record_the_backbone(data_d
     logs: list[str] = []
     res = train(cfg, log=logs.append)
     assert any("cached stages 1-4 for 12 crops" in m for m in logs)
-    assert len(res["history"]) == 2
+    assert len(res.history) == 2
     ckpt = load_checkpoint(tmp_path / "m.safetensors")
     meta = ckpt.meta["training"]
     assert meta["backbone"]["format"] == "torchvision" and len(meta["backbone"]["sha256"]) == 64
@@ -270,7 +272,7 @@ def test_a_binned_head_trains_on_cross_entropy_and_saves_its_temperature(data_di
         opt.step()
     torch.testing.assert_close(annealed_mean(logits.detach(), 9, 1.0), ab, atol=0.02, rtol=0)
     res = train(cfg)
-    assert all(np.isfinite(h["train_loss"]) for h in res["history"])
+    assert all(np.isfinite(h["train_loss"]) for h in res.history)
     ckpt = load_checkpoint(cfg.out)
     assert ckpt.model.config.ab_bins == 9 and ckpt.model.config.temperature == 0.5
     assert read_metadata(cfg.out)["training"]["config"]["ab_bins"] == 9
@@ -291,7 +293,7 @@ def test_init_takes_the_checkpoints_head(data_dir, tmp_path):
     after = load_checkpoint(cont.out).model.config
     assert after.ab_bins == 5 and after.temperature == 0.6
     clash = _cfg(data_dir, tmp_path, init=first.out, out=str(tmp_path / "d.safetensors"), ab_bins=7)
-    with pytest.raises(ConfigError, match="ab_bins 7 must be 0 .the checkpoint's. or 5"):
+    with pytest.raises(ConfigError, match="ab_bins 7 must be unset .the checkpoint's. or 5"):
         train(clash)
     # The head's own knobs follow the checkpoint's head: rebalancing is taken without restating
     # --ab-bins, a regression loss is refused by name.
@@ -300,19 +302,32 @@ def test_init_takes_the_checkpoints_head(data_dir, tmp_path):
     train(rebalanced, log=said.append)
     assert any(line.startswith("rebalancing colors (mix 0.5)") for line in said)
     l1 = _cfg(data_dir, tmp_path, init=first.out, out=str(tmp_path / "e.safetensors"), loss="l1")
-    with pytest.raises(ConfigError, match="loss 'l1' must be unset: .* predicts ab bins"):
+    with pytest.raises(ConfigError, match="loss 'l1' must be .*unset with a binned head"):
         train(l1)
 
 
+def test_a_new_network_gets_the_bundled_models_head():
+    from realtime_color.model.checkpoint import default_model_path
+    from realtime_color.training.config import adapt_config
+
+    shipped = read_metadata(default_model_path())
+    cfg, head = TrainConfig(), shipped["model_config"]
+    assert (cfg.ab_bins, cfg.temperature) == (head["ab_bins"], head["temperature"])
+    assert cfg.inference_size == shipped["inference_size"]
+    # adapt is the same trainer's configuration: the head, size and temperature are its checkpoint's
+    adapted = adapt_config(data=["day/"])
+    assert adapted.init == "default" and adapted.ab_bins is None and adapted.footage is not None
+
+
 def test_a_binned_head_refuses_a_second_loss():
-    with pytest.raises(ValueError, match="chroma_weight 0.5 must be 0 with ab_bins"):
-        TrainConfig(ab_bins=21, chroma_weight=0.5)
-    with pytest.raises(ValueError, match="0 with ab_bins"):
+    with pytest.raises(ValueError, match="chroma_weight 0.5 must be 0 with a binned head"):
+        TrainConfig(chroma_weight=0.5)  # the default head is binned, as the bundled model's
+    with pytest.raises(ValueError, match="unset with a binned head"):
         TrainConfig(ab_bins=21, loss="l1")
     with pytest.raises(ValueError, match="ab_bins 1 must be 0"):
         TrainConfig(ab_bins=1)
-    with pytest.raises(ValueError, match="rebalance 0.5 must be 0 .off., or in .0, 1. with ab_bins"):
-        TrainConfig(rebalance=0.5)  # a regression head has no bins to weight
+    with pytest.raises(ValueError, match="rebalance 0.5 must be 0 .off., or in .0, 1. with a binned head"):
+        TrainConfig(ab_bins=0, rebalance=0.5)  # a regression head has no bins to weight
     with pytest.raises(ValueError, match="rebalance 1.5 must be"):
         TrainConfig(ab_bins=21, rebalance=1.5)
 
@@ -351,7 +366,7 @@ def test_a_rebalanced_binned_head_trains(data_dir, tmp_path):
     said = []
     cfg = _cfg(data_dir, tmp_path, ab_bins=9, rebalance=0.5, epochs=1)
     res = train(cfg, log=said.append)
-    assert np.isfinite(res["history"][0]["train_loss"])
+    assert np.isfinite(res.history[0]["train_loss"])
     assert any(line.startswith("rebalancing colors (mix 0.5)") for line in said)
     assert read_metadata(cfg.out)["training"]["config"]["rebalance"] == 0.5
 
@@ -362,7 +377,7 @@ def test_stop_after_ends_early_on_the_longer_schedule(data_dir, tmp_path):
     lines = []
     early = _cfg(data_dir, tmp_path, epochs=3, stop_after=1, out=str(tmp_path / "early.safetensors"))
     result = train(early, log=lines.append)
-    assert [h["epoch"] for h in result["history"]] == [1]
+    assert [h["epoch"] for h in result.history] == [1]
     assert any("stopped after epoch 1 of 3" in line for line in lines)
     assert read_metadata(early.out)["training"]["epochs_run"] == 1
     # The same epoch on a one-epoch schedule decays further: other weights.

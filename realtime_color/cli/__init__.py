@@ -20,8 +20,17 @@ from typer.core import TyperGroup
 from ..errors import ConfigError, RtcolorError
 from ..model.checkpoint import TORCH_EXTRA
 
-# Options renamed to the product's US spelling in 0.2; the old names still work, unlisted in --help.
-RENAMED_OPTIONS = {"--colour-frames": "--color-frames", "--min-colourfulness": "--min-colorfulness"}
+# Options renamed in 0.2 (the product's US spelling; one name per knob across commands); the old
+# names still work, unlisted in --help.
+RENAMED_OPTIONS = {
+    "--colour-frames": "--color-frames",
+    "--min-colourfulness": "--min-colorfulness",
+    # rtcolor adapt, now spelled as rtcolor train spells the same knobs
+    "--base": "--init",
+    "--minutes": "--max-minutes",
+    "--steps": "--max-steps",
+    "--frozen-stages": "--freeze-stages",
+}
 
 
 def renamed(arg: str) -> str:

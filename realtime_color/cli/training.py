@@ -1,7 +1,8 @@
 """Training commands: train a model on photos, adapt one to a camera's own footage.
 
-Every setting's default lives in its config (``train_config.py``): an option left out is not
-passed on, and ``--help`` shows the config's default.
+Both run the one trainer (``training/trainer.py``); ``adapt`` is its configuration for a camera's
+footage (``training.config.adapt_config``). Every setting's default lives in its config: an option
+left out is not passed on, and ``--help`` shows the config's default.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import typer
 from rich.markup import escape
 
 from ..errors import ConfigError
-from ..training.config import ADAPT_AUGMENT, AdaptConfig, AugmentConfig, TrainConfig
+from ..training.config import ADAPT_AUGMENT, AugmentConfig, TrainConfig, adapt_config
 from . import _check_output, _fail, _log, app, err
 
 
@@ -28,10 +29,15 @@ def _default(config, name: str) -> str:
     return " ".join(map(str, value)) if isinstance(value, tuple) else str(value)
 
 
-def _knob(config, name: str, *decls: str, help: str | None = None):
-    """The option that sets field ``name`` of ``config`` when given; --help shows the config's default."""
+# What rtcolor adapt's options default to: the trainer's config for a camera's footage.
+ADAPT = adapt_config()
+
+
+def _knob(config, name: str, *decls: str, help: str | None = None, default: str | None = None):
+    """The option that sets field ``name`` of ``config`` when given; --help shows the config's
+    default (or ``default``, where the config's is decided at run time)."""
     decls = decls or ("--" + name.replace("_", "-"),)
-    shown = escape(f"[default: {_default(config, name)}]")  # as typer shows its own defaults (not "(...)")
+    shown = escape(f"[default: {default or _default(config, name)}]")  # as typer shows its own defaults (not "(...)")
     return typer.Option(None, *decls, help=f"{help} {shown}" if help else shown, show_default=False)
 
 
@@ -116,18 +122,22 @@ def train(
         "freeze_epochs",
         help="Epochs with the encoder frozen; -1: 2 for a pretrained backbone, 0 otherwise.",
     ),
-    loss: str | None = _knob(TrainConfig, "loss", help="mse, huber or l1 (on ab). mse targets PSNR directly."),
+    loss: str | None = _knob(
+        TrainConfig, "loss", help="With --ab-bins 0: mse, huber or l1 on ab. mse targets PSNR directly."
+    ),
     ab_bins: int | None = _knob(
         TrainConfig,
         "ab_bins",
-        help="0: predict ab itself (squared error). N (e.g. 21): predict a distribution over an N x N grid "
-        "of ab (cross-entropy) and output its annealed mean: vivid where the network is sure, neutral "
-        "where it is torn between hues.",
+        help="N: predict a distribution over an N x N grid of ab (cross-entropy) and output its annealed mean: "
+        "vivid where the network is sure, neutral where it is torn between hues (the bundled model's head). "
+        "0: predict ab itself (the --loss on ab).",
+        default="21, the bundled model's head; with --init the checkpoint's",
     ),
     temperature: float | None = _knob(
         TrainConfig,
         "temperature",
-        help="With --ab-bins: the annealed mean's temperature saved in the model (1: the mean; lower: more vivid).",
+        help="Binned head: the annealed mean's temperature saved in the model (1: the mean; lower: more vivid).",
+        default="0.6, the bundled model's; with --init the checkpoint's",
     ),
     rebalance: float | None = _knob(
         TrainConfig,
@@ -143,11 +153,17 @@ def train(
     dropout: float | None = _knob(TrainConfig, "dropout", help="Decoder Dropout2d."),
     min_scale: float | None = _knob(AugmentConfig, "min_scale", help="Smallest crop area fraction."),
     chroma_weight: float | None = _knob(
-        TrainConfig, "chroma_weight", help="Weight of the anti-sepia chroma term (0: off)."
+        TrainConfig,
+        "chroma_weight",
+        help="With --ab-bins 0: weight of the anti-sepia chroma term (0: off).",
     ),
     val_fraction: float | None = _knob(TrainConfig, "val_fraction"),
     size: int | None = _knob(
-        TrainConfig, "inference_size", "--size", help="Inference size stored in the model and used for validation."
+        TrainConfig,
+        "inference_size",
+        "--size",
+        help="Inference size stored in the model and used for validation.",
+        default="256; with --init the checkpoint's",
     ),
     seed: int | None = _knob(TrainConfig, "seed", help="Seed of the initialization and of the crops."),
     split_seed: int | None = _knob(
@@ -158,7 +174,12 @@ def train(
     ),
     device: str | None = _knob(TrainConfig, "device", help="cpu, cuda, cuda:N or auto."),
     max_minutes: float | None = _knob(
-        TrainConfig, "max_minutes", help="Stop after the epoch that passes this budget (0: none)."
+        TrainConfig,
+        "max_minutes",
+        help="Time budget (0: none): the epochs share it and the learning rate decays with it.",
+    ),
+    max_steps: int | None = _knob(
+        TrainConfig, "max_steps", help="Also stop after this many optimizer steps (0: no limit)."
     ),
     stop_after: int | None = _knob(
         TrainConfig,
@@ -228,6 +249,7 @@ def train(
         device=device,
         resume=resume,
         max_minutes=max_minutes,
+        max_steps=max_steps,
         stop_after=stop_after,
     )
     if problems:
@@ -240,7 +262,7 @@ def train(
         out_path,
         f"interrupted: {out_path} holds the best epoch so far; --resume continues the run",
     )
-    best = result["best"]
+    best = result.best
     if best is not None:  # only rank 0 validates
         _log(
             f"best: val PSNR {best['psnr']:.2f} dB (gray {best['psnr_gray']:.2f}), colorfulness "
@@ -251,69 +273,70 @@ def train(
 @app.command()
 def adapt(
     sources: list[str] = typer.Argument(..., help="Color videos, folders or globs of color frames from the camera."),
-    out_path: Path = typer.Option(Path("adapted.safetensors"), "--out", "-o", help="Checkpoint to write."),
-    base: Path | None = typer.Option(None, "--base", help="Model to start from (default: the bundled one)."),
-    minutes: float | None = _knob(AdaptConfig, "minutes", help="Time budget for fine-tuning (validation included)."),
-    steps: int | None = _knob(
-        AdaptConfig, "steps", help="Also stop after this many steps (0: no limit); the same run on any machine."
+    out_path: Path = typer.Option(Path(ADAPT.out), "--out", "-o", help="Checkpoint to write."),
+    init: Path | None = typer.Option(None, "--init", help="Model to start from (default: the bundled one)."),
+    max_minutes: float | None = _knob(ADAPT, "max_minutes", help="Time budget for fine-tuning (validation included)."),
+    max_steps: int | None = _knob(
+        ADAPT, "max_steps", help="Also stop after this many steps (0: no limit); the same run on any machine."
     ),
-    max_frames: int | None = _knob(AdaptConfig, "max_frames", help="Frames sampled per source at most."),
-    val_fraction: float | None = _knob(
-        AdaptConfig, "val_fraction", help="Last part of each source (in time) held out."
-    ),
-    frozen_stages: int | None = _knob(
-        AdaptConfig, "frozen_stages", help="Early encoder stages (of 5) left as they are."
-    ),
+    max_frames: int | None = _knob(ADAPT.footage, "max_frames", help="Frames sampled per source at most."),
+    val_fraction: float | None = _knob(ADAPT, "val_fraction", help="Last part of each source (in time) held out."),
+    freeze_stages: int | None = _knob(ADAPT, "freeze_stages", help="Early encoder stages (of 5) left as they are."),
     crop: int | None = _knob(ADAPT_AUGMENT, "crop", help="Training crop size (multiple of 16)."),
-    batch_size: int | None = _knob(AdaptConfig, "batch_size", "--batch-size", "-b"),
-    lr: float | None = _knob(AdaptConfig, "lr"),
-    seed: int | None = _knob(AdaptConfig, "seed"),
-    force: bool = typer.Option(False, "--force", help="Replace an existing OUT (never the --base model)."),
+    batch_size: int | None = _knob(ADAPT, "batch_size", "--batch-size", "-b"),
+    lr: float | None = _knob(ADAPT, "lr"),
+    seed: int | None = _knob(ADAPT, "seed"),
+    device: str | None = _knob(ADAPT, "device", help="cpu, cuda, cuda:N or auto."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing OUT (never the --init model)."),
 ) -> None:
     """Fine-tune the model on your camera's own color footage (day recordings, color reels).
 
     Frames are sampled (near-duplicates skipped), the last part of each source in time is held out,
     the early encoder stages stay frozen, and validation PSNR and colorfulness are reported before
-    and after, beside the gray baseline. Use the result anywhere with --model.
+    and after, beside the gray baseline. Use the result anywhere with --model. The same trainer as
+    `rtcolor train`, configured for a few minutes on one camera.
 
-    Example: rtcolor adapt day_recordings/ --out mycam.safetensors --minutes 10
+    Example: rtcolor adapt day_recordings/ --out mycam.safetensors --max-minutes 10
     """
     from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
-    from ..model.checkpoint import default_model_path
-    from ..training.adapt import adapt as run_adapt
+    from ..training.start import init_path
+    from ..training.trainer import train as run_train
 
-    _check_output(out_path, "--out", ".safetensors", force, inputs=(base or default_model_path(),))
+    start = str(init) if init else ADAPT.init
+    _check_output(out_path, "--out", ".safetensors", force, inputs=(Path(init_path(start)),))
     problems: list = []
     augment = _build(lambda **given: replace(ADAPT_AUGMENT, **given), problems, crop=crop)
+    footage = _build(lambda **given: replace(ADAPT.footage, **given), problems, max_frames=max_frames)
     cfg = _build(
-        AdaptConfig,
+        adapt_config,
         problems,
-        sources=list(sources),
+        data=list(sources),
         out=str(out_path),
-        base=str(base) if base else None,
+        init=start,
+        footage=footage,
         augment=augment,
-        minutes=minutes,
-        steps=steps,
-        max_frames=max_frames,
+        max_minutes=max_minutes,
+        max_steps=max_steps,
         val_fraction=val_fraction,
-        frozen_stages=frozen_stages,
+        freeze_stages=freeze_stages,
         batch_size=batch_size,
         lr=lr,
         seed=seed,
+        device=device,
     )
     if problems:
         raise ConfigError(problems)
     result = _run_long(
-        run_adapt,
+        run_train,
         cfg,
         (TextColumn("{task.description}"), BarColumn(), TimeRemainingColumn()),
         out_path,
         f"interrupted: wrote {out_path} (the best state validated before the interruption)",
     )
-    b, a = result["before"], result["after"]
+    b, a = result.before, result.best
     _log(
         f"held-out PSNR {b['psnr']:.2f} -> {a['psnr']:.2f} dB (gray {a['psnr_gray']:.2f}), colorfulness "
         f"{b['colorfulness']:.1f} -> {a['colorfulness']:.1f} (truth {a['colorfulness_truth']:.1f}); "
-        f"{result['steps']} steps on {result['train_frames']} frames; wrote {out_path}"
+        f"{result.steps} steps on {result.train_pictures} frames; wrote {out_path}"
     )
