@@ -64,8 +64,9 @@ def test_adapt_moves_toward_the_cameras_palette(tmp_path, random_checkpoint, hea
     assert r.exit_code == 0, r.output
     text = " ".join(r.output.split())
     assert "before: val PSNR" in text and "held-out PSNR" in text
+    assert f"{STEPS} steps on" in text  # the run ran its steps; the file holds its best validation's weights
     meta = load_checkpoint(out).meta
-    assert meta["training"]["steps"] == int(STEPS)
+    assert meta["training"]["steps"] == meta["metrics"]["validation"]["steps"] in (15, 30, 45, 60)
     assert meta["training"]["frames"]["val"] >= 1 and meta["metrics"]["validation"]["psnr"] > 0
     from skimage.color import rgb2lab
 

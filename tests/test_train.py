@@ -81,7 +81,7 @@ def test_chroma_loss_only_punishes_missing_saturation():
 def test_tiny_training_loss_falls_and_resume(data_dir, tmp_path):
     logs: list[str] = []
     res = train(_cfg(data_dir, tmp_path), log=logs.append)
-    losses = [h["train_loss"] for h in res.history]
+    losses = [h.train_loss for h in res.history]
     assert losses[-1] < losses[0], losses
     meta = read_metadata(tmp_path / "m.safetensors")
     assert meta["training"]["skipped_gray"] == 1 and meta["training"]["config"]["seed"] == 0
@@ -272,7 +272,7 @@ def test_a_binned_head_trains_on_cross_entropy_and_saves_its_temperature(data_di
         opt.step()
     torch.testing.assert_close(annealed_mean(logits.detach(), 9, 1.0), ab, atol=0.02, rtol=0)
     res = train(cfg)
-    assert all(np.isfinite(h["train_loss"]) for h in res.history)
+    assert all(np.isfinite(h.train_loss) for h in res.history)
     ckpt = load_checkpoint(cfg.out)
     assert ckpt.model.config.ab_bins == 9 and ckpt.model.config.temperature == 0.5
     assert read_metadata(cfg.out)["training"]["config"]["ab_bins"] == 9
@@ -366,7 +366,7 @@ def test_a_rebalanced_binned_head_trains(data_dir, tmp_path):
     said = []
     cfg = _cfg(data_dir, tmp_path, ab_bins=9, rebalance=0.5, epochs=1)
     res = train(cfg, log=said.append)
-    assert np.isfinite(res.history[0]["train_loss"])
+    assert np.isfinite(res.history[0].train_loss)
     assert any(line.startswith("rebalancing colors (mix 0.5)") for line in said)
     assert read_metadata(cfg.out)["training"]["config"]["rebalance"] == 0.5
 
@@ -377,7 +377,7 @@ def test_stop_after_ends_early_on_the_longer_schedule(data_dir, tmp_path):
     lines = []
     early = _cfg(data_dir, tmp_path, epochs=3, stop_after=1, out=str(tmp_path / "early.safetensors"))
     result = train(early, log=lines.append)
-    assert [h["epoch"] for h in result.history] == [1]
+    assert [h.epoch for h in result.history] == [1]
     assert any("stopped after epoch 1 of 3" in line for line in lines)
     assert read_metadata(early.out)["training"]["epochs_run"] == 1
     # The same epoch on a one-epoch schedule decays further: other weights.

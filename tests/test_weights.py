@@ -37,16 +37,19 @@ def test_round_trip_fp32_and_fp16(tmp_path):
 
 
 def test_a_resaved_checkpoint_describes_its_network_not_the_header_it_copied(tmp_path):
-    """Re-saving with a new temperature (scripts/calibrate_temperature.py) passes the old header
-    as meta; the file must record the network's config, or it would load with the old one."""
+    """Re-saving with a new temperature (rtcolor calibrate) passes the old header as meta; the
+    file must record the config it is given, or it would load with the old one."""
+    from dataclasses import replace
+
     from realtime_color.model.network import ModelConfig, build_model
 
     torch.manual_seed(0)
     path = save_checkpoint(build_model(ModelConfig(ab_bins=5, temperature=0.38)), tmp_path / "m.safetensors")
     ck = load_checkpoint(path)
-    ck.model.config.temperature = 0.6
-    again = save_checkpoint(ck.model, tmp_path / "m2.safetensors", dict(ck.meta, chroma_gain=1.2))
+    calibrated = replace(ck.model.config, temperature=0.6)
+    again = save_checkpoint(ck.model, tmp_path / "m2.safetensors", dict(ck.meta, chroma_gain=1.2), config=calibrated)
     assert read_metadata(again)["model_config"]["temperature"] == 0.6
+    assert ck.model.config.temperature == 0.38  # the model it was given is unchanged
     reloaded = load_checkpoint(again)
     assert reloaded.model.config.temperature == 0.6 and reloaded.chroma_gain == 1.2
 
@@ -137,14 +140,13 @@ def test_backbone_file_loads_with_weights_only(tmp_path):
         load_backbone(str(tmp_path / "absent.pth"))
 
 
-def test_average_weights_script_writes_the_mean_and_refuses_another_network(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
+def test_average_writes_the_mean_and_refuses_another_network(tmp_path):
+    from typer.testing import CliRunner
 
+    from realtime_color.cli import app
     from realtime_color.model.network import ModelConfig, build_model
 
-    script = Path(__file__).parents[1] / "scripts" / "average_weights.py"
+    runner = CliRunner()
     paths = []
     for seed, t in ((0, 0.38), (1, 0.6)):  # calibrated to other temperatures: still one network
         torch.manual_seed(seed)
@@ -152,8 +154,8 @@ def test_average_weights_script_writes_the_mean_and_refuses_another_network(tmp_
         meta = {"inference_size": 64, "training": {"config": {"seed": seed}}, "metrics": {"validation": {"psnr": 20.0}}}
         save_checkpoint(build_model(ModelConfig(ab_bins=5, temperature=t)).eval(), paths[-1], meta)
     out = tmp_path / "soup.safetensors"
-    r = subprocess.run([sys.executable, str(script), *map(str, paths), "-o", str(out)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    r = runner.invoke(app, ["average", *map(str, paths), "-o", str(out)])
+    assert r.exit_code == 0, r.output
     a, b, m = (load_checkpoint(p).model.float().state_dict() for p in (*paths, out))
     for k in ("head.weight", "lateral.0.weight"):
         torch.testing.assert_close(m[k], (a[k] + b[k]) / 2, atol=2e-3, rtol=1e-2)  # stored as fp16
@@ -166,27 +168,24 @@ def test_average_weights_script_writes_the_mean_and_refuses_another_network(tmp_
     assert "metrics" not in soup.meta  # the sources' figures are not the soup's
     other = tmp_path / "other.safetensors"
     save_checkpoint(build_model(ModelConfig(ab_bins=7)).eval(), other, {"inference_size": 64})
-    r = subprocess.run(
-        [sys.executable, str(script), str(paths[0]), str(other), "-o", str(tmp_path / "x.safetensors")],
-        capture_output=True,
-        text=True,
-    )
-    assert r.returncode == 2 and "is another network" in r.stderr
+    r = runner.invoke(app, ["average", str(paths[0]), str(other), "-o", str(tmp_path / "x.safetensors")])
+    assert r.exit_code == 2 and "is another network" in " ".join(r.output.split())
     # A soup weighted beside a new ingredient: (2 * soup + a) / 3; the soup's own sources are kept.
     wide = tmp_path / "wide.safetensors"
-    cmd = [sys.executable, str(script), str(out), str(paths[0]), "--weights", "2,1", "-o", str(wide)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    cmd = ["average", str(out), str(paths[0]), "--weights", "2,1", "-o", str(wide)]
+    r = runner.invoke(app, cmd)
+    assert r.exit_code == 0, r.output
     w = load_checkpoint(wide)
     k = "head.weight"
     torch.testing.assert_close(w.model.float().state_dict()[k], (2 * m[k] + a[k]) / 3, atol=2e-3, rtol=1e-2)
     first, second = w.meta["training"]["averaged_from"]
     assert first["weight"] == pytest.approx(2 / 3) and len(first["averaged_from"]) == 2
     assert second["weight"] == pytest.approx(1 / 3) and second["seed"] == 0
-    r = subprocess.run(
-        [*cmd[:4], "--weights", "2,-1", "-o", str(tmp_path / "y.safetensors")], capture_output=True, text=True
-    )
-    assert r.returncode == 2 and "--weights 2,-1: give 2 positive numbers" in r.stderr
+    r = runner.invoke(app, [*cmd[:3], "--weights", "2,-1", "-o", str(tmp_path / "y.safetensors")])
+    assert r.exit_code == 2 and "--weights '2,-1' must be 2 positive numbers" in " ".join(r.output.split())
+    r = runner.invoke(app, ["average", str(out), str(paths[0]), "-o", str(paths[0]), "--force"])
+    assert r.exit_code == 2 and "is an input of this command" in " ".join(r.output.split())
+    assert [p.name for p in tmp_path.iterdir() if p.name.startswith(("x.", "y."))] == []
 
 
 def test_info_quotes_the_calibration_row_only_for_the_estimator_it_swept():

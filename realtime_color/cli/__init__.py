@@ -1,7 +1,8 @@
 """The ``rtcolor`` command: parses options, builds a config, calls the library.
 
-One typer app; the commands live in ``stills`` (image, train, export, info), ``video`` (colorize,
-stream) and ``measure`` (bench, eval). No logic of their own beyond turning options into calls.
+One typer app; the commands live in ``video`` (colorize), ``live`` (stream), ``stills`` (image,
+export, info), ``training`` (train, adapt), ``models`` (calibrate, average) and ``measure`` (bench,
+eval). No logic of their own beyond turning options into calls.
 """
 
 from __future__ import annotations
@@ -67,7 +68,7 @@ class _App(typer.Typer):
 
 
 # Config fields whose option is not simply --field-name.
-_OPTION_NAMES = {"inference_size": "--size", "data": "DATA", "sources": "SOURCES"}
+_OPTION_NAMES = {"inference_size": "--size", "data": "DATA", "sources": "SOURCES", "checkpoints": "CHECKPOINTS"}
 
 
 def option_name(field: str) -> str:
@@ -219,6 +220,7 @@ from . import live  # noqa: E402,F401
 from . import stills  # noqa: E402,F401
 from . import edit  # noqa: E402,F401
 from . import training  # noqa: E402,F401
+from . import models  # noqa: E402,F401
 from . import measure  # noqa: E402,F401
 
 

@@ -268,9 +268,12 @@ def _validation_figures(meta: dict) -> str:
     if calibration.get("estimator", "mean") == mc.get("estimator", "mean"):
         row = calibration.get("sweep", {}).get(f"{mc.get('temperature')},{meta.get('chroma_gain', 1.0)}")
     if row:
+        from ..evaluation.scores import CalibrationRow
+
+        r = CalibrationRow.from_dict(row)  # either spelling: headers before 0.2 say "ciede"
         return (
-            f"validation {row['psnr_gain']:+.2f} dB over gray, CIEDE2000 {row['ciede']:.2f} (gray "
-            f"{row['ciede_gray']:.2f}), colorfulness {row['colorfulness']:.1f} on {row['pictures']} pictures"
+            f"validation {r.psnr_gain:+.2f} dB over gray, CIEDE2000 {r.ciede2000:.2f} (gray "
+            f"{r.ciede2000_gray:.2f}), colorfulness {r.colorfulness:.1f} on {r.pictures} pictures"
         )
     val = metrics.get("validation", {})
     return f"val PSNR {val.get('psnr', float('nan')):.2f} dB vs gray {val.get('psnr_gray', float('nan')):.2f}"

@@ -265,8 +265,8 @@ def train(
     best = result.best
     if best is not None:  # only rank 0 validates
         _log(
-            f"best: val PSNR {best['psnr']:.2f} dB (gray {best['psnr_gray']:.2f}), colorfulness "
-            f"{best['colorfulness']:.1f} at chroma gain {best['chroma_gain']:.2f}; wrote {out_path}"
+            f"best: val PSNR {best.psnr:.2f} dB (gray {best.psnr_gray:.2f}), colorfulness "
+            f"{best.colorfulness:.1f} at chroma gain {best.chroma_gain:.2f}; wrote {out_path}"
         )
 
 
@@ -336,7 +336,7 @@ def adapt(
     )
     b, a = result.before, result.best
     _log(
-        f"held-out PSNR {b['psnr']:.2f} -> {a['psnr']:.2f} dB (gray {a['psnr_gray']:.2f}), colorfulness "
-        f"{b['colorfulness']:.1f} -> {a['colorfulness']:.1f} (truth {a['colorfulness_truth']:.1f}); "
+        f"held-out PSNR {b.psnr:.2f} -> {a.psnr:.2f} dB (gray {a.psnr_gray:.2f}), colorfulness "
+        f"{b.colorfulness:.1f} -> {a.colorfulness:.1f} (truth {a.colorfulness_truth:.1f}); "
         f"{result.steps} steps on {result.train_pictures} frames; wrote {out_path}"
     )

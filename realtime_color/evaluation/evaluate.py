@@ -19,20 +19,21 @@ from ..runtime.colorizer import Colorizer, gray_rgb
 from ..video.pipeline import summarize
 from ..video.stages import PipelineConfig, colorize_pipeline
 from . import metrics
+from .scores import GainScores, PictureScores
 
 
-def score_pair(ours: np.ndarray, gray: np.ndarray, truth: np.ndarray) -> dict:
+def score_pair(ours: np.ndarray, gray: np.ndarray, truth: np.ndarray) -> PictureScores:
     """The still-picture metrics of ``ours`` and the gray baseline against ``truth`` (RGB arrays)."""
-    return {
-        "psnr": metrics.psnr(ours, truth),
-        "psnr_gray": metrics.psnr(gray, truth),
-        "ssim": metrics.ssim(ours, truth),
-        "ssim_gray": metrics.ssim(gray, truth),
-        "ciede2000": metrics.ciede2000(ours, truth),
-        "ciede2000_gray": metrics.ciede2000(gray, truth),
-        "colorfulness": metrics.colorfulness(ours),
-        "colorfulness_truth": metrics.colorfulness(truth),
-    }
+    return PictureScores(
+        psnr=metrics.psnr(ours, truth),
+        psnr_gray=metrics.psnr(gray, truth),
+        ssim=metrics.ssim(ours, truth),
+        ssim_gray=metrics.ssim(gray, truth),
+        ciede2000=metrics.ciede2000(ours, truth),
+        ciede2000_gray=metrics.ciede2000(gray, truth),
+        colorfulness=metrics.colorfulness(ours),
+        colorfulness_truth=metrics.colorfulness(truth),
+    )
 
 
 def _lab(rgb: np.ndarray) -> np.ndarray:
@@ -86,7 +87,7 @@ def evaluate_image(path: str | Path, colorizer: Colorizer) -> dict:
         "path": str(path),
         "kind": "image",
         "frames": 1,
-        **score_pair(ours, gray3, truth),
+        **score_pair(ours, gray3, truth).to_dict(),
         "luma_psnr": metrics.luma_psnr(ours, gray3),  # the input's luminance kept (video: Y passes through)
         "_sheet": (gray3, ours, truth),
     }
@@ -111,7 +112,7 @@ class _VideoScorer:
         gray = pic.gray_bgr()[..., ::-1]
         self.rows.append({"psnr": metrics.psnr(ours, truth), "psnr_gray": metrics.psnr(gray, truth)})
         if pic.index % self.sample_every == 0:  # SSIM and CIEDE2000 are slow at full HD: sample them
-            self.sampled.append(score_pair(ours, gray, truth))
+            self.sampled.append(score_pair(ours, gray, truth).to_dict())
             if self.sheet is None and pic.index >= self.middle:
                 self.sheet = (gray, ours, truth)  # a frame from the middle, for the contact sheet
         lum = cv2.LUT(pic.y, luma_to_L_table(pic.full_range))
@@ -260,7 +261,7 @@ def contact_sheet(items: list[dict], height: int = 180) -> np.ndarray:
 GAINS = (0.5, 0.65, 0.8, 1.0, 1.25, 1.5)
 
 
-def evaluate_gains(model, images: list[np.ndarray], size: int, device: str, gains=GAINS) -> dict[float, dict]:
+def evaluate_gains(model, images: list[np.ndarray], size: int, device: str, gains=GAINS) -> dict[float, GainScores]:
     """Colorize each validation picture (turned gray) at ``size`` with the PyTorch ``model``: mean
     figures per chroma gain. The network runs once per picture (``TorchBackend`` runs it without
     autograd); each gain only rescales its ab before composing.
@@ -271,28 +272,21 @@ def evaluate_gains(model, images: list[np.ndarray], size: int, device: str, gain
     was_training = model.training
     model.eval()
     colorizer = Colorizer(TorchBackend(model, device=device, precision="fp32"), size=size)
-    rows: dict[float, list[dict]] = {g: [] for g in gains}
+    rows: dict[float, list[tuple]] = {g: [] for g in gains}
     for img in images:
         gray = metrics.to_gray(img)
         lum, ab = colorizer.analyze([gray])
-        base = {"psnr_gray": metrics.psnr(gray, img), "colorfulness_truth": metrics.colorfulness(img)}
+        psnr_gray, truth_colorfulness = metrics.psnr(gray, img), metrics.colorfulness(img)
         for g in gains:
             out = unit_to_frame(compose(lum, ab * g)[0], np.uint8)
             rows[g].append(
-                dict(
-                    base,
-                    psnr=metrics.psnr(out, img),
-                    colorfulness=metrics.colorfulness(out),
-                    luma_psnr=metrics.luma_psnr(out, gray),
+                (
+                    metrics.psnr(out, img),
+                    psnr_gray,
+                    metrics.colorfulness(out),
+                    truth_colorfulness,
+                    metrics.luma_psnr(out, gray),
                 )
             )
     model.train(was_training)
-    return {g: {k: float(np.mean([r[k] for r in rs])) for k in rs[0]} for g, rs in rows.items() if rs}
-
-
-def pick_gain(rows: dict[float, dict], min_colorfulness: float) -> float:
-    """Highest PSNR among gains colorful enough; failing that, the most colorful gain."""
-    ok = {g: r for g, r in rows.items() if r["colorfulness"] >= min_colorfulness}
-    if ok:
-        return max(ok, key=lambda g: ok[g]["psnr"])
-    return max(rows, key=lambda g: rows[g]["colorfulness"])
+    return {g: GainScores(*map(float, np.mean(rs, axis=0))) for g, rs in rows.items() if rs}

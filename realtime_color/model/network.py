@@ -26,9 +26,20 @@ ESTIMATORS = ("mean", "median")
 HINT_CHANNELS = 3
 
 
-@dataclass
+@dataclass(frozen=True)
+class Readout:
+    """How a binned head's distribution becomes one ab: its temperature and estimator. A network
+    reads out as its config says; a caller that sweeps them (calibration) passes its own, so the
+    network it was given is never changed behind anyone's back."""
+
+    temperature: float
+    estimator: str = "mean"
+
+
+@dataclass(frozen=True)
 class ModelConfig:
-    """Everything needed to rebuild a ColorizerNet; stored in every checkpoint."""
+    """Everything needed to rebuild a ColorizerNet; stored in every checkpoint. Frozen: a new
+    setting is a new config (``dataclasses.replace``)."""
 
     arch: str = "vgg16-unet"
     decoder_channels: tuple[int, int, int] = (128, 64, 32)
@@ -124,7 +135,18 @@ class ColorizerNet(nn.Module):
         enc = {id(p) for p in self.encoder.parameters()}
         return [p for p in self.parameters() if id(p) not in enc]
 
-    def forward(self, lum: torch.Tensor, logits: bool = False, hints: torch.Tensor | None = None) -> torch.Tensor:
+    @property
+    def readout(self) -> Readout:
+        """The network's own readout, as its config says."""
+        return Readout(self.config.temperature, self.config.estimator)
+
+    def forward(
+        self,
+        lum: torch.Tensor,
+        logits: bool = False,
+        hints: torch.Tensor | None = None,
+        readout: Readout | None = None,
+    ) -> torch.Tensor:
         h, w = lum.shape[-2:]
         pad_h, pad_w = (-h) % STRIDE, (-w) % STRIDE
         if pad_h or pad_w:
@@ -132,16 +154,20 @@ class ColorizerNet(nn.Module):
             lum = F.pad(lum, (0, pad_w, 0, pad_h), mode="replicate")
             if hints is not None:  # no hints in the border
                 hints = F.pad(hints, (0, pad_w, 0, pad_h))
-        ab = self.forward_aligned(lum, logits, hints)
+        ab = self.forward_aligned(lum, logits, hints, readout)
         if pad_h or pad_w:
             ab = ab[..., : (h + 1) // 2, : (w + 1) // 2]
         return ab
 
     def forward_aligned(
-        self, lum: torch.Tensor, logits: bool = False, hints: torch.Tensor | None = None
+        self,
+        lum: torch.Tensor,
+        logits: bool = False,
+        hints: torch.Tensor | None = None,
+        readout: Readout | None = None,
     ) -> torch.Tensor:
         """The network proper, for H and W already multiples of 16 (what ONNX export traces)."""
-        return self.decode(self.encode(lum), logits, hints)
+        return self.decode(self.encode(lum), logits, hints, readout)
 
     def forward_with_bins(self, lum: torch.Tensor, hints: torch.Tensor | None = None):
         """A binned head's ab and its tempered per-pixel distribution (N, H/2, W/2, ab_bins**2),
@@ -171,19 +197,25 @@ class ColorizerNet(nn.Module):
         return feats
 
     def decode(
-        self, feats: list[torch.Tensor | None], logits: bool = False, hints: torch.Tensor | None = None
+        self,
+        feats: list[torch.Tensor | None],
+        logits: bool = False,
+        hints: torch.Tensor | None = None,
+        readout: Readout | None = None,
     ) -> torch.Tensor:
         """The five stage outputs (the first is unused and may be None) -> normalized ab.
 
         With ``ab_bins`` and ``logits``, the head's per-bin logits instead (what training scores;
         hints are not applied to logits). ``hints`` (N, 3, H, W) at the input's size, for a
-        network with ``hint_channels`` (``hint_branch.py``).
+        network with ``hint_channels`` (``hint_branch.py``). ``readout``: a binned head's
+        temperature and estimator (default: the config's).
         """
         y = self.decode_features(feats)
         if logits and self.config.ab_bins:
             return self.head(y)
         if self.config.ab_bins:
-            ab = binned_ab(y, self.head, self.config.ab_bins, self.config.temperature, self.config.estimator)
+            r = readout or self.readout
+            ab = binned_ab(y, self.head, self.config.ab_bins, r.temperature, r.estimator)
         else:
             ab = self.head(y)
         return self.add_hints(ab, y, feats[3], hints)

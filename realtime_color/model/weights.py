@@ -39,22 +39,26 @@ class Checkpoint(MetaView):
     path: Path | None = None
 
 
-def save_checkpoint(model: torch.nn.Module, path: str | Path, meta: dict | None = None, half: bool = False) -> Path:
-    """Write ``model`` and its metadata atomically (temporary name, then rename)."""
+def save_checkpoint(
+    model: torch.nn.Module, path: str | Path, meta: dict | None = None, half: bool = False, config=None
+) -> Path:
+    """Write ``model`` and its metadata atomically (temporary name, then rename). ``config`` (a
+    ``ModelConfig`` of the same network, e.g. with a calibrated temperature) is recorded instead of
+    the model's own: the weights are the same, the model object is left as it is."""
     from safetensors.torch import save_file
 
     path = Path(path)
     doc = {
         "format": FORMAT_VERSION,
         "package_version": __version__,
-        "model_config": model.config.to_dict(),
+        "model_config": (config or model.config).to_dict(),
         "normalization": {"L_scale": L_SCALE, "ab_scale": AB_SCALE, "input": "L/100", "output": "ab/110"},
         "dtype": "float16" if half else "float32",
     }
     doc.update(meta or {})
     # The network's own config wins: a header copied from another checkpoint (meta=ckpt.meta, to
     # re-save with a new gain or temperature) must not describe the old network.
-    doc["model_config"] = model.config.to_dict()
+    doc["model_config"] = (config or model.config).to_dict()
     tensors = {
         k: (v.detach().half() if half and v.is_floating_point() else v.detach()).contiguous().cpu()
         for k, v in model.state_dict().items()

@@ -19,7 +19,9 @@ import numpy as np
 import torch
 
 from ..errors import ConfigError, NotFoundError
-from ..evaluation.evaluate import evaluate_gains, pick_gain
+from ..evaluation.evaluate import evaluate_gains
+from ..evaluation.rules import GainRule
+from ..evaluation.scores import Validation
 from ..model.backbones import init_backbone, load_backbone
 from ..model.network import build_model
 from ..model.weights import save_checkpoint
@@ -40,31 +42,13 @@ class TrainResult:
     """What a run did: its best validation (None on ranks other than 0), every epoch's, and the
     start's own figures when it started from a checkpoint."""
 
-    best: dict | None
-    history: list[dict] = field(default_factory=list)
-    before: dict | None = None
+    best: Validation | None
+    history: list[Validation] = field(default_factory=list)
+    before: Validation | None = None
     steps: int = 0
     seconds: float = 0.0
     train_pictures: int = 0
     val_pictures: int = 0
-
-
-def better(val: dict, best: dict | None, min_colorfulness: float) -> bool:
-    """Highest validation PSNR, preferring epochs whose output is colorful enough."""
-    if best is None:
-        return True
-    ok, best_ok = val["colorfulness"] >= min_colorfulness, best["colorfulness"] >= min_colorfulness
-    if ok != best_ok:
-        return ok
-    return val["psnr"] > best["psnr"]
-
-
-def describe(val: dict) -> str:
-    """One validation, as the log prints it."""
-    return (
-        f"val PSNR {val['psnr']:.2f} dB (gray {val['psnr_gray']:.2f}), colorfulness {val['colorfulness']:.1f} "
-        f"(truth {val['colorfulness_truth']:.1f})"
-    )
 
 
 class Trainer:
@@ -101,7 +85,7 @@ class Trainer:
         torch.manual_seed(cfg.seed + rank)
         self.rng = np.random.default_rng(cfg.seed + rank)
         cfg, net_cfg = resolve(cfg)  # the settings left to the start (init's head) filled in
-        self.cfg = cfg
+        self.cfg, self.rule = cfg, GainRule(cfg.min_colorfulness)
         self.data = footage_data(cfg, self.log) if cfg.footage else photo_data(cfg, self.log, rank)
         self.model = build_model(net_cfg)
         self._start_weights()
@@ -148,7 +132,7 @@ class Trainer:
         self.bin_weights = self._rebalancing() if cfg.rebalance else None
         if cfg.init and rank == 0 and not cfg.resume:  # the start's own figures, at its own gain
             self.before = self.validate(gains=(self.start_gain,))
-            self.log(f"before: {describe(self.before)}")
+            self.log(f"before: {self.before.describe()}")
 
     def _start_weights(self) -> None:
         cfg = self.cfg
@@ -170,8 +154,10 @@ class Trainer:
         st = torch.load(sp, map_location="cpu", weights_only=True)
         self.model.load_state_dict(st["model"])
         self.opt.load_state_dict(st["optimizer"])
-        epoch, self.best = int(st["epoch"]), st.get("best")
-        self.history = json.loads(st.get("history", "[]"))
+        best = st.get("best")
+        epoch, best = int(st["epoch"]), json.loads(best) if isinstance(best, str) else best  # a dict before 0.2
+        self.best = Validation.from_dict(best) if best else None
+        self.history = [Validation.from_dict(v) for v in json.loads(st.get("history", "[]"))]
         self.step = int(st.get("step", 0)) or round(epoch / self.cfg.epochs * self.total_steps)
         self.elapsed_before = float(st.get("seconds", 0.0))
         self.rng = np.random.default_rng(self.cfg.seed + self.rank + 1000 * epoch)
@@ -266,12 +252,12 @@ class Trainer:
 
     # ---- validate and save -------------------------------------------------------------------
 
-    def validate(self, gains=None) -> dict:
+    def validate(self, gains=None, **when) -> Validation:
         """The validation figures at the chroma gain the selection rule picks (of ``gains``)."""
         kw = {"gains": gains} if gains else {}
         sweep = evaluate_gains(self.model, self.data.val, self.cfg.inference_size, self.device, **kw)
-        gain = pick_gain(sweep, self.cfg.min_colorfulness)
-        return dict(sweep[gain], chroma_gain=gain)
+        gain = self.rule.pick_gain(sweep)
+        return Validation(**asdict(sweep[gain]), chroma_gain=gain, steps=self.step, **when)
 
     def save(self) -> None:
         """Write the best epoch's checkpoint, self-describing: its config, data and figures."""
@@ -287,7 +273,8 @@ class Trainer:
             "inference_size": cfg.inference_size,
             # The loss trades saturation against error; one scalar on ab, chosen on the validation
             # split by the selection rule (best PSNR among gains colorful enough), sets it.
-            "chroma_gain": best["chroma_gain"],
+            "chroma_gain": best.chroma_gain,
+            "selection": self.rule.text(),
             "training": {
                 "config": asdict(cfg),
                 **self.data.record,
@@ -298,10 +285,10 @@ class Trainer:
                 "epochs_run": len(self.history),
                 "world_size": int(os.environ.get("WORLD_SIZE", 1)),
             },
-            "metrics": {"validation": best, "history": self.history},
+            "metrics": {"validation": best.to_dict(), "history": [v.to_dict() for v in self.history]},
         }
         if self.before:
-            meta["metrics"]["before"] = self.before
+            meta["metrics"]["before"] = self.before.to_dict()
         save_checkpoint(self.model, cfg.out, meta, half=True)
 
     def save_state(self, epoch: int) -> None:
@@ -312,8 +299,8 @@ class Trainer:
             "epoch": epoch,
             "step": self.step,
             "seconds": self.seconds(),
-            "best": self.best,
-            "history": json.dumps(self.history),
+            "best": json.dumps(self.best.to_dict() if self.best else None),
+            "history": json.dumps([v.to_dict() for v in self.history]),
         }
         sp = state_path(self.cfg.out)
         torch.save(state, sp.with_name(sp.name + ".partial"))
@@ -337,7 +324,7 @@ class Trainer:
 
             dist.barrier()
             dist.destroy_process_group()
-        if self.before and self.best and self.best["psnr"] <= self.before["psnr"]:
+        if self.before and self.best and self.best.psnr <= self.before.psnr:
             self.log(f"not better than the start on the held-out pictures; {self.cfg.out} holds its best epoch anyway")
         return TrainResult(
             self.best,
@@ -354,15 +341,15 @@ class Trainer:
         while k < cfg.epochs:
             losses, frozen = self.epoch(k)
             if self.rank == 0:
-                val = self.validate()
-                val.update(epoch=k + 1, train_loss=float(np.mean(losses)) if losses else None, frozen=frozen)
+                loss = float(np.mean(losses)) if losses else None
+                val = self.validate(epoch=k + 1, train_loss=loss, frozen=frozen)
                 self.history.append(val)
-                loss = f"loss {val['train_loss']:.4f}  " if losses else ""
+                said = f"loss {loss:.4f}  " if losses else ""
                 self.log(
-                    f"epoch {k + 1}: {loss}{describe(val)}  luma PSNR {val['luma_psnr']:.1f}  gain "
-                    f"{val['chroma_gain']:.2f}  ({self.step} steps)" + ("  [encoder frozen]" if frozen else "")
+                    f"epoch {k + 1}: {said}{val.describe()}  luma PSNR {val.luma_psnr:.1f}  gain "
+                    f"{val.chroma_gain:.2f}  ({self.step} steps)" + ("  [encoder frozen]" if frozen else "")
                 )
-                if better(val, self.best, cfg.min_colorfulness):
+                if self.rule.better(val, self.best):
                     self.best = val
                     self.save()
                 if cfg.save_state:

@@ -20,7 +20,10 @@ class TorchBackend(BackendBase):
         device: str = "cpu",
         precision: str | None = None,
         cuda_graph: bool = False,
+        readout=None,
     ) -> None:
+        """``readout`` (a ``model.network.Readout``): a binned head's temperature and estimator to
+        run with instead of the model's own (calibration sweeps them)."""
         if device.startswith("cuda") and not torch.cuda.is_available():
             raise BackendError("--device cuda was asked for, but PyTorch sees no CUDA GPU here")
         self.device = device
@@ -39,6 +42,7 @@ class TorchBackend(BackendBase):
             # Tensor cores want NHWC; on the CPU the default oneDNN path is already fastest.
             self.model = self.model.to(memory_format=torch.channels_last)
         self.cuda_graph = cuda_graph and on_cuda
+        self.readout = readout
         self._graphs: dict[tuple[int, ...], tuple[torch.cuda.CUDAGraph, torch.Tensor, torch.Tensor]] = {}
 
     @torch.inference_mode()
@@ -54,7 +58,13 @@ class TorchBackend(BackendBase):
             if self.takes_hints and h is None:  # one graph per shape: always feed the hint input
                 h = torch.zeros((x.shape[0], 3, *x.shape[2:]), dtype=self.dtype, device=self.device)
             return self._replay(x, h)
-        return self.model(x) if h is None else self.model(x, hints=h)
+        return self._run(x, h)
+
+    def _run(self, x: torch.Tensor, h: torch.Tensor | None = None) -> torch.Tensor:
+        kw = {} if h is None else {"hints": h}
+        if self.readout is not None:
+            kw["readout"] = self.readout
+        return self.model(x, **kw)
 
     @torch.inference_mode()
     def infer_bins(self, lum, hints=None) -> torch.Tensor:
@@ -71,7 +81,7 @@ class TorchBackend(BackendBase):
         # A CUDA graph removes the per-kernel launch cost that dominates small batches; one graph
         # is captured per input shape, with static input/output buffers.
         key = tuple(x.shape)
-        run = self.model if h is None else (lambda a, b: self.model(a, hints=b))
+        run = self._run
         if key not in self._graphs:
             static_in = x.clone()
             static_h = None if h is None else h.clone()
