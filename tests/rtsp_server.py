@@ -12,7 +12,7 @@ Record mode accepts RTSP ANNOUNCE/RECORD (a client pushing H.264) and writes wha
 Matroska file, so push output can be checked end to end. "ready" is printed once the port
 listens; SIGTERM/SIGINT stop it (SIGKILL is what the fault tests use: a camera that loses power).
 
-Imported (by the tests and scripts/soak_rtsp.py, under any Python), it gives ``RtspServer``, which
+Imported (by the tests and tools/soak_rtsp.py, under any Python), it gives ``RtspServer``, which
 runs this file in a process of its own, and ``rtsp_missing()``, which says why it cannot run here.
 """
 

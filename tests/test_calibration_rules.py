@@ -70,8 +70,6 @@ def test_old_headers_spelling_is_read():
     assert (r.ciede2000, r.ciede2000_gray, r.pictures) == (10.02, 10.97, 52)
 
 
-
-
 @pytest.fixture()
 def binned(tmp_path):
     import cv2

@@ -131,7 +131,7 @@ def test_before_after_sheet_puts_both_models_beside_gray_and_truth(tmp_path, ran
 
     import cv2
 
-    script = Path(__file__).parents[1] / "scripts" / "before_after_sheet.py"
+    script = Path(__file__).parents[1] / "tools" / "before_after_sheet.py"
     out = tmp_path / "sheet.png"
     run = [sys.executable, str(script), random_checkpoint, "default", str(image_dir), "--height", "64"]
     r = subprocess.run([*run, "-o", str(out)], capture_output=True, text=True)

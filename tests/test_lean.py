@@ -99,14 +99,14 @@ def test_torch_only_commands_name_the_extra(tmp_path):
 
 @pytest.mark.parametrize("precision", ["fp32", "int8"])
 def test_shipped_onnx_was_built_from_the_shipped_checkpoint(precision):
-    """Fails after default.safetensors changes until `python scripts/build_default_onnx.py` is run."""
+    """Fails after default.safetensors changes until `python tools/build_default_onnx.py` is run."""
     import onnxruntime as ort
 
     path = shipped_onnx_path(precision)
-    assert path.is_file(), f"{path} is missing: run python scripts/build_default_onnx.py"
+    assert path.is_file(), f"{path} is missing: run python tools/build_default_onnx.py"
     meta = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"]).get_modelmeta().custom_metadata_map
     assert meta.get(SOURCE_SHA256_KEY) == file_sha256(default_model_path()), (
-        f"{path.name} was built from another checkpoint: run python scripts/build_default_onnx.py"
+        f"{path.name} was built from another checkpoint: run python tools/build_default_onnx.py"
     )
     assert meta.get("rtcolor.precision") == precision
     info = ExportInfo.from_props(meta)  # the shipped file describes its model as every export does
@@ -143,7 +143,7 @@ def test_a_stale_shipped_file_is_not_used(tmp_path, monkeypatch):
     said = []
     be = OrtBackend.from_checkpoint(ckpt, precision="fp32", log=said.append)
     assert be.path == cached  # the cache was used, not a new export
-    assert any("scripts/build_default_onnx.py" in line for line in said)
+    assert any("tools/build_default_onnx.py" in line for line in said)
 
 
 @pytest.mark.slow

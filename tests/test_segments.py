@@ -78,7 +78,7 @@ def seam_ok(chroma: list[np.ndarray], seams: list[int], tolerance: float = 1.05)
 @pytest.fixture(scope="module")
 def long_clip(tmp_path_factory):
     # 256 wide, not 160: at 160 x264 reads bytes nobody wrote, and one input colorized 30 times
-    # gave two different files (scripts/x264_repeat_probe.py; one file at 256 wide). The
+    # gave two different files (one file at 256 wide; the probe is in the experiment log). The
     # bit-for-bit check below is about our segments, not about that.
     return short_gop_clip(tmp_path_factory.mktemp("long") / "long.mp4", width=256)
 

@@ -299,7 +299,7 @@ def camera_rows(
     ``source`` "file": each camera is a generated gray H.264 clip played at its frame rate (looped),
     which costs the process what a real camera's stream does (decoding, ~4 ms a 720p frame here);
     "synth": synth:// cameras, which draw and add noise to every frame in the process (~22 ms a
-    720p frame here, scripts/frame_costs.py), a heavier load than any real camera's."""
+    720p frame here, tools/frame_costs.py), a heavier load than any real camera's."""
     import json
     import subprocess
     import sys

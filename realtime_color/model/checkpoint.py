@@ -34,7 +34,7 @@ def default_model_path() -> Path:
 
 
 def shipped_onnx_path(precision: str) -> Path:
-    """The bundled default model as ONNX (``fp32`` or ``int8``), made by scripts/build_default_onnx.py."""
+    """The bundled default model as ONNX (``fp32`` or ``int8``), made by tools/build_default_onnx.py."""
     return default_model_path().with_name(f"default-{precision}.onnx")
 
 

@@ -308,8 +308,8 @@ def binned_ab(
 
     ONNX Runtime's Softmax over the channel axis of an NCHW tensor took 49-54 ms for 441 bins at
     72x128 on this project's CPU; over the last axis, 6 ms; transposing the 32 input channels
-    instead of the 441 logits, 3 ms (scripts/head_layout_bench.py). The 1x1 head becomes a MatMul with 1/T folded into
-    its weights (constants in the exported graph); the result equals annealed_mean's to float error.
+    instead of the 441 logits, 3 ms (the benchmark is in the experiment log). The 1x1 head becomes a MatMul with 1/T
+    folded into its weights (constants in the exported graph); the result equals annealed_mean's to float error.
     ``with_probabilities``: also the tempered distribution ``p`` (N, H, W, n*n), channels-last.
     """
     f = features.permute(0, 2, 3, 1)

@@ -302,7 +302,7 @@ def quantize_int8(fp32_onnx: str | Path, path: str | Path) -> Parity:
 
 
 # The bundled default model ships as ONNX too, so inference needs neither PyTorch nor a first-run
-# export (scripts/build_default_onnx.py rebuilds both files after the checkpoint changes).
+# export (tools/build_default_onnx.py rebuilds both files after the checkpoint changes).
 
 
 def store_weights_fp16(onnx_path: str | Path) -> int:

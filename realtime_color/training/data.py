@@ -100,7 +100,7 @@ def load_cutouts(folder: str | Path) -> tuple[list[np.ndarray], list[str]]:
     if not images:
         raise DataError(
             f"cut-outs {folder}: no RGBA pictures found (cut-outs need an alpha channel with transparent "
-            "and opaque pixels, e.g. PNG stamps; scripts/fetch_training_extras.py makes such a folder)"
+            "and opaque pixels, e.g. PNG stamps; tools/fetch_training_extras.py makes such a folder)"
         )
     return images, names
 

@@ -17,8 +17,8 @@ and it needs no Ray: every piece here runs and is tested on one machine.
   rate control starts and ends as one run's would; with the output's keyframes on the source's,
   a split run's file is the single run's GOP for GOP (bit for bit where the warm-up reaches
   back to the file's start and x264 itself repeats: at some widths, 160 among them, it reads
-  bytes nobody wrote, and one input encoded twice can differ by 2-3 codes in a GOP; see
-  scripts/x264_repeat_probe.py), and a seam looks like any keyframe of a single run. MP4
+  bytes nobody wrote, and one input encoded twice can differ by 2-3 codes in a GOP; the
+  probe and its runs are in the experiment log), and a seam looks like any keyframe of a single run. MP4
   parts start at 0 because the MP4 edit list stores a non-zero start in milliseconds, which would
   round the source's exact timestamps.
 * **Join**: the parts' packets are copied (never re-encoded) in order, each shifted back to its

@@ -30,7 +30,7 @@ import cv2
 import numpy as np
 
 HIST_BINS = 32
-# Keyframe interval: the network on every 16th frame. Measured (scripts/keyframe_sweep.py) it is
+# Keyframe interval: the network on every 16th frame. Measured (tools/keyframe_sweep.py) it is
 # the smallest K that keeps a 720p clip within 4x of a plain transcode on a 2-core CPU, and on the
 # generated clips no quality is lost against K = 1 (carrying and smoothing even reduce flicker).
 DEFAULT_K = 16

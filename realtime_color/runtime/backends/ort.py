@@ -187,6 +187,6 @@ def _shipped(checkpoint, device: str, precision: str, log) -> OrtBackend | None:
     if log:
         log(
             f"warning: the shipped {path.name} does not match the default model: {problem}; regenerate "
-            "it with `python scripts/build_default_onnx.py` (using a cached export meanwhile)"
+            "it with `python tools/build_default_onnx.py` (using a cached export meanwhile)"
         )
     return None

@@ -1,6 +1,6 @@
 """Worked example and measurement for known colors: --reference and --color-frames.
 
-    python scripts/reference_demo.py demo/ [--size 1280x720] [--seconds 10]
+    python tools/reference_demo.py demo/ [--size 1280x720] [--seconds 10]
 
 Makes, in demo/:
   day.png          a color daytime frame of a generated fixed camera (no one in the scene)

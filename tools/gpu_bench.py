@@ -1,6 +1,6 @@
 """GPU model-only benchmark (torch fp32 / fp16 / fp16 + CUDA graphs), printed as JSON lines.
 
-Run on a CUDA machine: python scripts/gpu_bench.py [MODEL.safetensors]
+Run on a CUDA machine: python tools/gpu_bench.py [MODEL.safetensors]
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Speed and quality of `rtcolor colorize` per keyframe interval, side by side in one run.
 
-    python scripts/keyframe_sweep.py [--pan PX_PER_S] [--photos A.png B.png] [--idle] [--static-stretch S] [K ...]
+    python tools/keyframe_sweep.py [--pan PX_PER_S] [--photos A.png B.png] [--idle] [--static-stretch S] [K ...]
 
 Generates a 10 s 720p 30 fps color clip (a scene cut at 5 s) and its gray version, then for each
 K: the end-to-end fps of the gray clip (default settings otherwise) and the quality figures of

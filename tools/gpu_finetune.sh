@@ -3,7 +3,7 @@
 # for longer than this project's 2-core CPU allows. From the bundled default, SIBLINGS runs with
 # other crops (--seed 1..N) on one validation split (--split-seed 0) train side by side on the GPU
 # for TRAIN_MINUTES each (each keeps its best epoch); their weight average follows; every model is
-# then calibrated by the CIEDE2000 rule (scripts/calibrate_temperature.py --rule ciede). Nothing is
+# then calibrated by the CIEDE2000 rule (rtcolor calibrate --rule ciede). Nothing is
 # adopted here: the sweeps come back in $OUT, the models as 15 MB parts (cat PARTS > m.safetensors),
 # and the choice is made by a rule written before the run, as docs/experiments/ records.
 # On 2026-11-28 this recipe ran on a faster CPU (two 20-minute siblings from the default, five epochs
@@ -12,9 +12,9 @@
 #
 # Before the call, on the CPU machine (the folders travel with `carry`):
 #   mkdir -p .gpu && cp -r ../shared/data/train .gpu/data
-#   python scripts/fetch_training_extras.py extras/ && cp -r extras/paste .gpu/paste
-#   python scripts/make_val_set.py ../shared/data/train extras/paste .gpu/valset
-# run: TRAIN_MINUTES=6 SIBLINGS=3 bash scripts/gpu_finetune.sh     (about 3 + TRAIN_MINUTES minutes)
+#   python tools/fetch_training_extras.py extras/ && cp -r extras/paste .gpu/paste
+#   python tools/make_val_set.py ../shared/data/train extras/paste .gpu/valset
+# run: TRAIN_MINUTES=6 SIBLINGS=3 bash tools/gpu_finetune.sh     (about 3 + TRAIN_MINUTES minutes)
 set -u
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD
 : "${OUT:?set OUT to the folder that comes back}"
@@ -34,11 +34,11 @@ wait
 models=(/tmp/ft[0-9]*.safetensors)
 [ -e "${models[0]}" ] || { echo "no run finished: see $OUT/logs" >&2; exit 1; }
 if [ "${#models[@]}" -gt 1 ]; then
-  python3 scripts/average_weights.py "${models[@]}" -o /tmp/soup.safetensors && models+=(/tmp/soup.safetensors)
+  python3 -m realtime_color.cli average "${models[@]}" -o /tmp/soup.safetensors && models+=(/tmp/soup.safetensors)
 fi
 for m in "${models[@]}"; do
   name=$(basename "$m" .safetensors)
-  python3 scripts/calibrate_temperature.py "$m" "$DATA/valset" --rule ciede --device "$DEVICE" \
+  python3 -m realtime_color.cli calibrate "$m" "$DATA/valset" --rule ciede --device "$DEVICE" \
     --json "$OUT/$name.sweep.json" > "$OUT/logs/$name.sweep.txt" 2> "$OUT/logs/$name.sweep.err" &
 done
 wait

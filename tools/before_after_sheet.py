@@ -1,8 +1,8 @@
 """A before/after contact sheet of two models: gray | before | after | truth, one row per picture.
 
-    python scripts/before_after_sheet.py before.safetensors after.safetensors pictures/ -o sheet.jpg
+    python tools/before_after_sheet.py before.safetensors after.safetensors pictures/ -o sheet.jpg
     git show 902ad5b:realtime_color/model/bundled/default.safetensors > first.safetensors   # the first default
-    python scripts/before_after_sheet.py first.safetensors default pictures/ -o docs/before_after.jpg
+    python tools/before_after_sheet.py first.safetensors default pictures/ -o docs/before_after.jpg
 
 Each color picture is turned gray and colorized by both models (PyTorch fp32 on the CPU, each at
 its own inference size, temperature and chroma gain); every tile is labelled with its PSNR and

@@ -1,6 +1,6 @@
 """Fixed-camera hints, measured: 20 frame-less hints from one color frame lift the rest of the clip.
 
-    python scripts/hints_demo.py demo/ [--clip street.mp4] [--hints 20] [--hint-frame 0]
+    python tools/hints_demo.py demo/ [--clip street.mp4] [--hints 20] [--hint-frame 0]
                                        [--model hinted.safetensors] [--backend auto] [--seconds 10]
 
 A color clip (``--clip``, or a generated fixed camera with objects crossing: media/synth.py) is the

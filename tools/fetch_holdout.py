@@ -1,6 +1,6 @@
 """Fetch the held-out test photos: 20 photographs the default model never saw, from Debian.
 
-    python scripts/fetch_holdout.py holdout/
+    python tools/fetch_holdout.py holdout/
     rtcolor eval holdout/ --json
 
 The training set (`../shared/data/train`) holds two pictures of `lomiri-wallpapers-20.04` and

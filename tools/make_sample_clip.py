@@ -1,6 +1,6 @@
 """Make samples/cameraman_pan.mp4: the bundled gray photo as a short 'archive' clip.
 
-    python scripts/make_sample_clip.py
+    python tools/make_sample_clip.py
 
 A slow vertical pan over samples/cameraman.png (640x360, 25 fps, 4 s, H.264) with a quiet
 440 Hz tone as its sound track, so that the README's first command exercises the main job:

@@ -1,7 +1,7 @@
 """CPU time per 720p frame of what a camera pipeline does besides coloring: making a synth:// frame,
 decoding a camera's H.264, and encoding a recording with libx264 at several settings.
 
-    python scripts/frame_costs.py [WORK_DIR]
+    python tools/frame_costs.py [WORK_DIR]
 
 CPU time (``time.process_time``: all threads of this process), so a busy machine changes it less
 than wall time; each encoder setting runs twice and the lower figure is printed.

@@ -1,7 +1,7 @@
 """Calibrate a model's no-hints chroma gain by the rule in docs (written before scoring), and
 write the calibrated checkpoint.
 
-    python scripts/calibrate_guided.py --model guided.safetensors --val everyday/val --out calibrated.safetensors
+    python tools/calibrate_guided.py --model guided.safetensors --val everyday/val --out calibrated.safetensors
 
 The rule: gains 0.00, 0.05, ..., 1.00; each validation photo turned gray and colorized without
 hints (PyTorch fp32, the model's inference size); eligible gains have mean PSNR >= gray's + 0.2 dB

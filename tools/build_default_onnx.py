@@ -1,6 +1,6 @@
 """Rebuild the ONNX files shipped with the bundled default model, after it changes.
 
-    python scripts/build_default_onnx.py
+    python tools/build_default_onnx.py
 
 Reads realtime_color/model/bundled/default.safetensors (needs PyTorch) and writes, beside it,
 default-fp32.onnx (weights kept in fp16, as the checkpoint stores them) and default-int8.onnx

@@ -1,7 +1,7 @@
 """Run a command and, SECONDS into it, sum the CPU time of its threads by name (Linux, /proc).
 
-    python scripts/thread_cpu.py SECONDS COMMAND...
-    python scripts/thread_cpu.py 19 rtcolor stream camera0.mp4 camera1.mp4 camera2.mp4 camera3.mp4 \\
+    python tools/thread_cpu.py SECONDS COMMAND...
+    python tools/thread_cpu.py 19 rtcolor stream camera0.mp4 camera1.mp4 camera2.mp4 camera3.mp4 \\
         --loop --out 'rec/{name}.mp4' --duration 20 --report-every 0 --force
 
 rtcolor's pipeline threads carry their stage's name (``rtcolor-encode``, ``rtcolor-batch``, ...);

@@ -1,6 +1,6 @@
 """Make the clips of the adapt figures in BENCHMARKS.md: a generated color surveillance clip split in time.
 
-    python scripts/make_adapt_clips.py [OUTDIR]     (default: the current folder)
+    python tools/make_adapt_clips.py [OUTDIR]     (default: the current folder)
 
 Writes surv.mp4 (640x360, 30 fps, 30 s, seed 4), surv_first60.mp4 (its first 18 s) and
 surv_last40.mp4 (the last 12 s), re-encoded with libx264 CRF 18.

@@ -1,7 +1,7 @@
 """What the hint inputs cost the int8 CPU network: the same weights exported with and without the
 hint branch, timed in ONNX Runtime at one shape.
 
-    python scripts/hint_cost_bench.py --model realtime_color/model/bundled/default.safetensors --shape 144x256
+    python tools/hint_cost_bench.py --model realtime_color/model/bundled/default.safetensors --shape 144x256
 
 Prints the median and quartiles of ``runs`` calls of each: the network without hint inputs, the
 hint-capable one given no hints (an all-zero mask, what colorizing without hints runs), and the

@@ -1,6 +1,6 @@
 """Soak: `rtcolor stream` on a real RTSP server that is killed every few seconds, for minutes.
 
-    python scripts/soak_rtsp.py --minutes 30 --kill-every 60 --down 3 --out soak/
+    python tools/soak_rtsp.py --minutes 30 --kill-every 60 --down 3 --out soak/
 
 Runs GStreamer's RTSP server (tests/rtsp_server.py, Debian's python3-gi and
 gir1.2-gst-rtsp-server-1.0) serving a live generated scene on 127.0.0.1, and `rtcolor stream

