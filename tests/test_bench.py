@@ -18,7 +18,8 @@ def test_bench_json_rows_and_no_temporary_files_left(tmp_path, random_checkpoint
     scratch.mkdir()
     monkeypatch.setattr(tempfile, "tempdir", str(scratch))  # where bench puts its clip and outputs
     clip = write_clip(tmp_path / "c.mp4", seconds=1.0, width=96, height=64, audio=False)
-    args = ["bench", "--backend", "torch", "--shape", "32x48", "--batch", "1", "--batch", "2", "--runs", "2"]
+    # 48x32 is WxH, as every size on the command line; --batch (before 0.2) still works beside --batch-size
+    args = ["bench", "--backend", "torch", "--net-size", "48x32", "--batch", "1", "--batch-size", "2", "--runs", "2"]
     args += ["--model", random_checkpoint, "--clip", str(clip), "--naive-frames", "3", "--no-peers", "--json"]
     args += ["--whole-runs", "1"]
     r = runner.invoke(app, args)

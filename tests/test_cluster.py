@@ -122,12 +122,13 @@ def test_cluster_colorizes_a_folder_and_a_long_clip_without_a_seam(ray_cluster, 
 
 
 def test_a_worker_that_cannot_see_an_input_fails_it_clearly(tmp_path):
+    from realtime_color.runtime.colorizer import ModelChoice
     from realtime_color.video.cluster import WorkerOptions, run_segment
     from realtime_color.video.segments import Segment
     from realtime_color.video.stages import PipelineConfig
 
     seg = Segment(0, None, None, None, 10, 1)
-    opts = WorkerOptions(None, "onnxruntime", "cpu", None, PipelineConfig())
+    opts = WorkerOptions(ModelChoice(backend="onnxruntime", device="cpu"), PipelineConfig())
     with pytest.raises(VideoError, match="every worker sees"):
         run_segment(opts, str(tmp_path / "not-mounted-here.mp4"), str(tmp_path / "p.mp4"), seg)
 
@@ -148,17 +149,21 @@ def _segment_workers() -> list[int]:
 def test_a_killed_worker_s_segment_is_run_again(ray_cluster, clips, tmp_path):
     import threading
 
-    from realtime_color.video.cluster import FileJob, WorkerOptions, run
+    from realtime_color.media.video import EncoderSettings
+    from realtime_color.runtime.colorizer import ModelChoice
+    from realtime_color.video.cluster import ClusterSettings, FileJob, WorkerOptions, run
     from realtime_color.video.stages import PipelineConfig
 
     job = FileJob(clips / "long.mp4", tmp_path / "long.mp4")
-    opts = WorkerOptions(None, "onnxruntime", "cpu", None, PipelineConfig(), crf=30)
+    choice = ModelChoice(backend="onnxruntime", device="cpu")
+    opts = WorkerOptions(choice, PipelineConfig(), EncoderSettings(crf=30))
     seen: list[int] = []
     result: dict = {}
 
     def go():
         try:
-            result["jobs"] = run([job], opts, segment_seconds=SEGMENT_S, on_progress=lambda d, t, f: seen.append(d))
+            where = ClusterSettings(segment_seconds=SEGMENT_S)
+            result["jobs"] = run([job], opts, where, on_progress=lambda d, t, f: seen.append(d))
         except BaseException as e:  # noqa: BLE001 - the assertion below shows it
             result["error"] = e
 

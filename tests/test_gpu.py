@@ -92,6 +92,7 @@ def test_video_pipeline_on_cuda(tmp_path):
     """The whole file job with torch CUDA fp16: every frame out, luma untouched."""
     pytest.importorskip("av")
     from realtime_color.media.synth import write_clip
+    from realtime_color.media.video import EncoderSettings
     from realtime_color.model.weights import load_checkpoint
     from realtime_color.runtime.backends import open_backend
     from realtime_color.runtime.colorizer import Colorizer
@@ -100,5 +101,5 @@ def test_video_pipeline_on_cuda(tmp_path):
     clip = write_clip(tmp_path / "c.mp4", seconds=1.0, width=320, height=180, gray=True)
     ckpt = load_checkpoint(None)
     col = Colorizer(open_backend("auto", ckpt, device="cuda:0"), size=256, chroma_gain=ckpt.chroma_gain)
-    s = colorize_file(clip, tmp_path / "o.mp4", col, PipelineConfig(batch=4), crf=0).summary()
+    s = colorize_file(clip, tmp_path / "o.mp4", col, PipelineConfig(batch=4), EncoderSettings(crf=0)).summary()
     assert s["complete"] and s["frames_out"] == 30

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from realtime_color.media.synth import write_clip
-from realtime_color.media.video import VideoError
+from realtime_color.media.video import EncoderSettings, VideoError
 from realtime_color.model.checkpoint import ModelFile
 from realtime_color.runtime.backends import open_backend
 from realtime_color.runtime.colorizer import Colorizer
@@ -112,7 +112,9 @@ def _split_run(src, out_dir, colorizer, crf: int):
     parts_dir.mkdir(parents=True)
     parts = []
     for s in segs:
-        summary = colorize_segment(src, part_path(parts_dir, s), s, colorizer, PipelineConfig(), crf=crf)
+        summary = colorize_segment(
+            src, part_path(parts_dir, s), s, colorizer, PipelineConfig(), EncoderSettings(crf=crf)
+        )
         assert summary["frames"] == s.frames
         parts.append((part_path(parts_dir, s), summary["first_pts"]))
     dest = join_parts(src, parts, out_dir / "split.mp4", sum(s.frames for s in segs))
@@ -152,7 +154,7 @@ def test_split_run_equals_single_run(long_clip, colorizer, tmp_path):
 def test_join_refuses_a_wrong_frame_count_and_leaves_nothing(long_clip, colorizer, tmp_path):
     seg = plan_segments(long_clip, SEGMENT_S, WARMUP_S)[1]
     part = part_path(tmp_path, seg)
-    summary = colorize_segment(long_clip, part, seg, colorizer, PipelineConfig(), crf=30)
+    summary = colorize_segment(long_clip, part, seg, colorizer, PipelineConfig(), EncoderSettings(crf=30))
     with pytest.raises(VideoError, match="parts hold"):
         join_parts(long_clip, [(part, summary["first_pts"])], tmp_path / "out.mp4", frames=seg.frames + 1)
     assert sorted(p.name for p in tmp_path.iterdir()) == [part.name]

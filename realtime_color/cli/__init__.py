@@ -22,7 +22,8 @@ from ..errors import ConfigError, RtcolorError
 from ..model.checkpoint import TORCH_EXTRA
 
 # Options renamed in 0.2 (the product's US spelling; one name per knob across commands); the old
-# names still work, unlisted in --help.
+# names still work, unlisted in --help. An old name is read as the new one only by a command that
+# has the new option and not the old (docs/architecture: "Option names").
 RENAMED_OPTIONS = {
     "--colour-frames": "--color-frames",
     "--min-colourfulness": "--min-colorfulness",
@@ -31,19 +32,30 @@ RENAMED_OPTIONS = {
     "--minutes": "--max-minutes",
     "--steps": "--max-steps",
     "--frozen-stages": "--freeze-stages",
+    # one name per option across commands: -o/--output for what a command writes, --batch-size
+    "--out": "--output",
+    "--batch": "--batch-size",
 }
 
 
-def renamed(arg: str) -> str:
+def renamed(arg: str, known: set[str] | None = None) -> str:
+    """``arg`` with an old option name written as its new one; with ``known`` (the command's option
+    names) only where the command has the new option and not the old."""
     name, eq, value = arg.partition("=")
-    return RENAMED_OPTIONS.get(name, name) + eq + value if name in RENAMED_OPTIONS else arg
+    new = RENAMED_OPTIONS.get(name)
+    if new is None or (known is not None and (new not in known or name in known)):
+        return arg
+    return new + eq + value
 
 
 class _Group(TyperGroup):
-    """Reads an old option name as its new one before any command parses its arguments."""
+    """Reads an old option name as its new one before the command parses its arguments."""
 
     def parse_args(self, ctx, args):
-        return super().parse_args(ctx, [renamed(a) for a in args])
+        name = next((a for a in args if not a.startswith("-")), None)
+        command = self.commands.get(name) if name else None
+        known = {o for p in command.params for o in (*p.opts, *p.secondary_opts)} if command else None
+        return super().parse_args(ctx, [renamed(a, known) for a in args])
 
 
 class _App(typer.Typer):
@@ -190,28 +202,29 @@ def _check_saturation(value: float | None) -> float | None:
 
 
 def _colorizer(model: Path | None, backend: str, device: str, size: int | None, saturation: float | None = None):
-    from ..model.checkpoint import ModelFile
-    from ..runtime.backends import open_backend
-    from ..runtime.colorizer import Colorizer, check_size
+    """The colorizer of the shared --model/--backend/--device/--size (and --saturation) options."""
+    return _open_choice(_choice(model, backend, device, size, saturation))
+
+
+def _choice(model: Path | None, backend: str, device: str, size: int | None, saturation: float | None = None):
+    """The shared model options as one ``ModelChoice`` (a bad --size is refused here, in one line)."""
+    from ..runtime.colorizer import ModelChoice, check_size
 
     if size is not None:
         try:
             check_size(size)
         except ValueError as e:
             _fail(str(e))
+    return ModelChoice(str(model) if model else None, backend, device, size, saturation)
+
+
+def _open_choice(choice):
     # A bad model or runtime is an RtcolorError: one line from the command wrapper.
     seen = _INTERRUPTS[0]
-    ckpt = ModelFile.open(model)  # metadata only: the tensors are loaded if a torch runtime needs them
-    be = open_backend(backend, ckpt, device=device, log=_log)
+    colorizer = choice.open(log=_log)
     if _INTERRUPTS[0] != seen:  # a Ctrl-C taken for a failed runtime (it fell back to the next): still a Ctrl-C
         raise KeyboardInterrupt
-    return Colorizer(
-        be,
-        size=size or ckpt.inference_size,
-        chroma_gain=ckpt.chroma_gain,
-        hinted_gain=ckpt.hinted_gain,
-        saturation=1.0 if saturation is None else saturation,
-    )
+    return colorizer
 
 
 # Registration order is the order of `rtcolor --help`: the video jobs first.

@@ -26,20 +26,17 @@ def colorize_on_cluster(
     output: Path,
     many: bool,
     pcfg,
-    model: Path | None,
-    backend: str,
-    device: str,
-    size: int | None,
-    encode: dict,
-    cluster: str,
-    resources: str | None,
-    segment_seconds: float,
+    choice,
+    encoder,
+    where,
     force: bool,
     resume: bool,
     failures: int = 0,
 ) -> tuple[list[dict], int]:
     """Colorize ``paths`` on the cluster; returns one summary per file (for --stats) and how many
-    files failed. Exits 130 on Ctrl-C (finished outputs kept, no half files)."""
+    files failed. ``choice`` is the model (``ModelChoice``), ``encoder`` the recordings'
+    ``EncoderSettings``, ``where`` the ``ClusterSettings``. Exits 130 on Ctrl-C (finished outputs
+    kept, no half files)."""
     import typer
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
@@ -47,8 +44,8 @@ def colorize_on_cluster(
 
     if pcfg.references or pcfg.color_frames is not None:
         _fail("--reference and --color-frames are not supported with --cluster yet; run without --cluster")
-    if segment_seconds <= 0:
-        _fail(f"--segment-seconds {segment_seconds:g} must be > 0")
+    if where.segment_seconds <= 0:
+        _fail(f"--segment-seconds {where.segment_seconds:g} must be > 0")
     try:
         import_ray()
     except ClusterError as e:
@@ -72,7 +69,7 @@ def colorize_on_cluster(
             jobs.append(FileJob(src, dest))
             continue
         failures += 1
-    opts = WorkerOptions(str(model) if model else None, backend, device, size, pcfg, **encode)
+    opts = WorkerOptions(choice, pcfg, encoder)
     results: list[dict] = []
 
     def done(job) -> None:
@@ -90,13 +87,13 @@ def colorize_on_cluster(
     columns = (TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn())
     columns += (TextColumn("{task.fields[fps]:.1f} fps"), TimeRemainingColumn())
     with Progress(*columns, console=err) as bar:
-        task = bar.add_task(f"{len(jobs)} files on {cluster}", total=None, fps=0.0)
+        task = bar.add_task(f"{len(jobs)} files on {where.address}", total=None, fps=0.0)
 
         def progress(frames: int, total: int, fps: float) -> None:
             bar.update(task, completed=frames, total=total or None, fps=fps)
 
         try:
-            run(jobs, opts, cluster, resources, segment_seconds, on_progress=progress, on_done=done)
+            run(jobs, opts, where, on_progress=progress, on_done=done)
         except ClusterError as e:
             _fail(str(e))
         except KeyboardInterrupt:

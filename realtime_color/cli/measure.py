@@ -28,8 +28,11 @@ def bench(
     backends: list[str] = typer.Option(
         ["torch", "onnxruntime", "onnxruntime-int8"], "--backend", help="Backends to time (repeatable)."
     ),
-    sizes: list[str] = typer.Option(["144x256", "288x512"], "--shape", help="HxW network inputs (multiples of 16)."),
-    batches: list[int] = typer.Option([1, 4], "--batch", help="Batch sizes (repeatable)."),
+    sizes: list[str] = typer.Option(
+        ["256x144", "512x288"], "--net-size", help="WxH network inputs, as --resolution (multiples of 16; repeatable)."
+    ),
+    old_shapes: list[str] = typer.Option([], "--shape", hidden=True, help="HxW network inputs (before 0.2)."),
+    batches: list[int] = typer.Option([1, 4], "--batch-size", help="Batch sizes (repeatable)."),
     runs: int = typer.Option(7, help="Timed runs per row (the median is reported)."),
     model: Path | None = MODEL_OPTION,
     device: str = typer.Option("auto", "--device"),
@@ -68,7 +71,7 @@ def bench(
     network in OpenCV DNN) on one clip, in the same run. With ``--hints DIR``: the guided-color
     section alone (the network and its two peers given the same simulated hints).
 
-    Example: rtcolor bench --backend torch --backend onnxruntime --shape 144x256 --batch 1 --batch 4
+    Example: rtcolor bench --backend torch --backend onnxruntime --net-size 256x144 --batch-size 1 --batch-size 4
     """
     import json
 
@@ -79,11 +82,13 @@ def bench(
     from ..model.weights import load_checkpoint
     from ..runtime.backends import BackendError, open_backend
 
-    try:
-        shapes = [tuple(int(v) for v in s.lower().split("x")) for s in sizes]
+    try:  # (H, W) for the network; --net-size is written WxH like every picture size of the CLI
+        shapes = [tuple(int(v) for v in s.lower().split("x"))[::-1] for s in sizes]
+        if old_shapes:  # the hidden pre-0.2 option, HxW
+            shapes = [tuple(int(v) for v in s.lower().split("x")) for s in old_shapes]
         assert all(len(s) == 2 and s[0] % 16 == 0 and s[1] % 16 == 0 for s in shapes)
     except (ValueError, AssertionError):
-        _fail(f"--shape values must look like 144x256 with multiples of 16, got {sizes}")
+        _fail(f"--net-size values must look like 256x144 (WxH) with multiples of 16, got {old_shapes or sizes}")
     if e2e and clip is not None:  # a missing or unreadable clip fails now, not after the network timings
         from ..media.video import VideoError, open_input
 

@@ -69,7 +69,9 @@ def _run_long(job, cfg, columns: tuple, out_path: Path, on_interrupt: str) -> di
 @app.command()
 def train(
     data: list[str] = typer.Argument(..., help="Folders (searched recursively) or files of color images."),
-    out_path: Path = typer.Option(Path("model.safetensors"), "--out", "-o", help="Checkpoint to write (best epoch)."),
+    out_path: Path = typer.Option(
+        Path("model.safetensors"), "-o", "--output", help="Checkpoint to write (best epoch)."
+    ),
     backbone: str | None = _knob(
         TrainConfig,
         "backbone",
@@ -187,12 +189,12 @@ def train(
         help="Stop after this many epochs while the learning-rate schedule still spans --epochs (0: run "
         "them all): the first epochs of a longer run, e.g. a sibling for a weight average.",
     ),
-    resume: bool = typer.Option(False, "--resume", help="Continue from OUT's .train-state.pt."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing OUT (a new run, not --resume)."),
+    resume: bool = typer.Option(False, "--resume", help="Continue from OUTPUT's .train-state.pt."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing OUTPUT (a new run, not --resume)."),
 ) -> None:
     """Train a colorization model on folders of color photos.
 
-    Multi-GPU: torchrun --nproc_per_node 4 -m realtime_color.cli train DATA --out m.safetensors
+    Multi-GPU: torchrun --nproc_per_node 4 -m realtime_color.cli train DATA -o m.safetensors
     """
     from rich.progress import BarColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -200,7 +202,7 @@ def train(
     from ..training.trainer import train as run_train
 
     read = tuple(Path(x) for x in (init, backbone) if x and Path(x).is_file())  # never written over
-    _check_output(out_path, "--out", ".safetensors", force or resume, inputs=read)
+    _check_output(out_path, "--output", ".safetensors", force or resume, inputs=read)
     if size is not None:
         try:
             check_size(size)
@@ -273,7 +275,7 @@ def train(
 @app.command()
 def adapt(
     sources: list[str] = typer.Argument(..., help="Color videos, folders or globs of color frames from the camera."),
-    out_path: Path = typer.Option(Path(ADAPT.out), "--out", "-o", help="Checkpoint to write."),
+    out_path: Path = typer.Option(Path(ADAPT.out), "-o", "--output", help="Checkpoint to write."),
     init: Path | None = typer.Option(None, "--init", help="Model to start from (default: the bundled one)."),
     max_minutes: float | None = _knob(ADAPT, "max_minutes", help="Time budget for fine-tuning (validation included)."),
     max_steps: int | None = _knob(
@@ -287,7 +289,7 @@ def adapt(
     lr: float | None = _knob(ADAPT, "lr"),
     seed: int | None = _knob(ADAPT, "seed"),
     device: str | None = _knob(ADAPT, "device", help="cpu, cuda, cuda:N or auto."),
-    force: bool = typer.Option(False, "--force", help="Replace an existing OUT (never the --init model)."),
+    force: bool = typer.Option(False, "--force", help="Replace an existing OUTPUT (never the --init model)."),
 ) -> None:
     """Fine-tune the model on your camera's own color footage (day recordings, color reels).
 
@@ -296,7 +298,7 @@ def adapt(
     and after, beside the gray baseline. Use the result anywhere with --model. The same trainer as
     `rtcolor train`, configured for a few minutes on one camera.
 
-    Example: rtcolor adapt day_recordings/ --out mycam.safetensors --max-minutes 10
+    Example: rtcolor adapt day_recordings/ -o mycam.safetensors --max-minutes 10
     """
     from rich.progress import BarColumn, TextColumn, TimeRemainingColumn
 
@@ -304,7 +306,7 @@ def adapt(
     from ..training.trainer import train as run_train
 
     start = str(init) if init else ADAPT.init
-    _check_output(out_path, "--out", ".safetensors", force, inputs=(Path(init_path(start)),))
+    _check_output(out_path, "--output", ".safetensors", force, inputs=(Path(init_path(start)),))
     problems: list = []
     augment = _build(lambda **given: replace(ADAPT_AUGMENT, **given), problems, crop=crop)
     footage = _build(lambda **given: replace(ADAPT.footage, **given), problems, max_frames=max_frames)

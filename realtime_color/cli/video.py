@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import typer
@@ -17,10 +18,11 @@ from . import (
     SATURATION_OPTION,
     SIZE_OPTION,
     _check_saturation,
-    _colorizer,
+    _choice,
     _fail,
     _log,
     _note,
+    _open_choice,
     _references,
     app,
     err,
@@ -112,7 +114,7 @@ def colorize(
     crf: int = typer.Option(18, "--crf", help="Quality (x264/x265 CRF, NVENC CQ): lower is better; 0 is lossless."),
     preset: str = PRESET_OPTION,
     batch: int = typer.Option(
-        0, "--batch", help="Keyframes per network call; 0: 8 on a GPU (fewer, larger calls), 1 on a CPU."
+        0, "--batch-size", help="Keyframes per network call; 0: 8 on a GPU (fewer, larger calls), 1 on a CPU."
     ),
     compare: bool = typer.Option(False, "--compare", help="Write gray | color side by side."),
     stats_path: Path | None = typer.Option(None, "--stats", help="Write the run's figures to this JSON file."),
@@ -156,7 +158,7 @@ def colorize(
 
     from ..media.images import expand_inputs
     from ..media.outputs import Inputs, OutputError, check_folder, check_output, explain
-    from ..media.video import VIDEO_SUFFIXES, VideoError
+    from ..media.video import VIDEO_SUFFIXES, EncoderSettings, VideoError
     from ..video.pipeline import Outcome
     from ..video.stages import PipelineConfig, colorize_file
     from .signals import finishing
@@ -203,19 +205,19 @@ def colorize(
         compare=compare,
         references=_references(references),
     )
+    choice, encoder = _choice(model, backend, device, size, saturation), EncoderSettings(codec, crf, preset)
     if cluster is not None:  # the workers load the model; this machine only plans, watches and joins
+        from ..video.cluster import ClusterSettings
         from .cluster import colorize_on_cluster
 
-        enc = {"codec": codec, "crf": crf, "preset": preset}
+        where = ClusterSettings(cluster, cluster_resources, segment_seconds)
         results, failures = colorize_on_cluster(
-            paths, output, many, pcfg, model, backend, device, size, enc, cluster, cluster_resources,
-            segment_seconds, force, resume, len(unmatched),
-        )  # fmt: skip
+            paths, output, many, pcfg, choice, encoder, where, force, resume, len(unmatched)
+        )
         _write_stats(stats_path, {"runs": results})
         raise typer.Exit(1 if failures else 0)
-    colorizer = _colorizer(model, backend, device, size, saturation)
-    if batch <= 0:
-        pcfg.batch = 8 if str(getattr(colorizer.backend, "device", "cpu")).startswith("cuda") else 1
+    colorizer = _open_choice(choice)
+    pcfg = pcfg.for_device(getattr(colorizer.backend, "device", "cpu"))
     inputs_known = Inputs(paths)
     taken: set[Path] = set()
     results, failures = [], len(unmatched)
@@ -232,8 +234,9 @@ def colorize(
                 continue
             if dest.exists() and not force:
                 raise VideoError(f"{src}: {dest} exists; pass --force to overwrite it")
+            job = pcfg  # this video's own settings: the shared ones are never changed
             if hint_set is not None:  # a hint past the end is refused here, before the output's folder is made
-                pcfg.hints = video_hints(hint_set, hints, src, colorizer.size, pcfg.temporal)
+                job = replace(job, hints=video_hints(hint_set, hints, src, colorizer.size, pcfg.temporal))
             try:
                 dest.parent.mkdir(parents=True, exist_ok=True)
             except OSError as e:
@@ -241,7 +244,7 @@ def colorize(
             check_output(dest)  # this file's name (too long?) in this folder, before its frames
             _fit_references(pcfg.references, src, colorizer.size)  # another view: refused before writing
             if color_frames is not None:
-                pcfg.color_frames = _color_frames(color_frames, src, colorizer.size, pcfg.temporal)
+                job = replace(job, color_frames=_color_frames(color_frames, src, colorizer.size, pcfg.temporal))
             with Progress(
                 TextColumn("{task.description}"),
                 BarColumn(),
@@ -255,10 +258,8 @@ def colorize(
                     src,
                     dest,
                     colorizer,
-                    pcfg,
-                    codec=codec,
-                    crf=crf,
-                    preset=preset,
+                    job,
+                    encoder,
                     on_poll=_poll_progress(bar, task),
                     finishing=lambda name: finishing(pending=[name]),
                 )

@@ -13,6 +13,7 @@ import os
 import shlex
 import threading
 import time
+from dataclasses import replace
 from pathlib import Path
 
 from ..errors import RtcolorError
@@ -144,9 +145,9 @@ class Job:
         on_gpu = str(getattr(self.session.colorizer.backend, "device", "cpu")).startswith("cuda")
         cfg = PipelineConfig(temporal=self.session.temporal, batch=8 if on_gpu else 1)
         if all(h.frameless for h in hints.hints):
-            cfg.hints = VideoHints(hints)
+            cfg = replace(cfg, hints=VideoHints(hints))
         else:
-            cfg.hints = scan_hints(hints, src, size, cfg.temporal, str(self.session.path))[0]
+            cfg = replace(cfg, hints=scan_hints(hints, src, size, cfg.temporal, str(self.session.path))[0])
 
         def poll(pipe) -> None:
             if self.stopping.is_set():  # the runner treats it as Ctrl-C: drains, finalizes a partial file

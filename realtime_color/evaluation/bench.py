@@ -146,10 +146,11 @@ def naive_fps(clip, out, colorize_rgb, name: str, max_frames: int = 60, preset: 
 
 def pipeline_fps(clip, out, colorizer, cfg, name: str, preset: str = "veryfast") -> dict:
     """Ours: the threaded pipeline with keyframes, flow and smoothing (``rtcolor colorize``)."""
+    from ..media.video import EncoderSettings
     from ..video.stages import colorize_file
 
     t = time.perf_counter()
-    s = colorize_file(clip, out, colorizer, cfg, preset=preset).summary()
+    s = colorize_file(clip, out, colorizer, cfg, EncoderSettings(preset=preset)).summary()
     dt = time.perf_counter() - t
     return {
         "name": name,

@@ -25,6 +25,21 @@ CODECS = ("libx264", "libx265", "h264_nvenc", "hevc_nvenc")
 KEYFRAME_MIN_SECONDS = 1.0  # source keyframes closer than this to the last one are not followed
 
 
+@dataclass(frozen=True)
+class EncoderSettings:
+    """How a colorized video is encoded: the encoder, its quality (x264/x265 CRF, NVENC CQ: lower
+    is better, 0 lossless) and its speed preset. One value travels from the command line to every
+    file sink, the cluster's workers included."""
+
+    codec: str = "libx264"
+    crf: int = 18
+    preset: str = "veryfast"
+
+    def sink_options(self) -> dict:
+        """``FileSink``'s keywords."""
+        return {"codec": self.codec, "crf": self.crf, "preset": self.preset}
+
+
 class VideoError(RtcolorError):
     """A video that cannot be read or written, with the reason and the fix."""
 

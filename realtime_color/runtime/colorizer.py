@@ -162,6 +162,40 @@ def hint_channels(hints_per_frame, shape: tuple[int, int], source_hw: tuple[int,
     return out
 
 
+@dataclass(frozen=True)
+class ModelChoice:
+    """Which model runs, on what: the checkpoint (None: the bundled default), the runtime
+    (``auto`` or a backend's name), the device and the inference size (None: the model's). One
+    value from the command line to the colorizer, on this machine or a cluster's worker."""
+
+    model: str | None = None
+    backend: str = "auto"
+    device: str = "auto"
+    size: int | None = None
+    saturation: float | None = None  # 0 gray .. 2; None: the model's calibrated output (1)
+
+    def open(self, log=None) -> Colorizer:
+        """The colorizer this choice names. A bad model or runtime raises an RtcolorError (one
+        line); only the metadata is read unless a torch runtime needs the tensors."""
+        from pathlib import Path
+
+        from ..model.checkpoint import ModelFile
+        from .backends import open_backend
+
+        if self.size is not None:
+            check_size(self.size)  # ValueError naming the range; the command says it in one line first
+        ckpt = ModelFile.open(Path(self.model) if self.model else None)
+        kw = {"log": log} if log is not None else {}
+        backend = open_backend(self.backend, ckpt, device=self.device, **kw)
+        return Colorizer(
+            backend,
+            size=self.size or ckpt.inference_size,
+            chroma_gain=ckpt.chroma_gain,
+            hinted_gain=ckpt.hinted_gain,
+            saturation=1.0 if self.saturation is None else self.saturation,
+        )
+
+
 @dataclass
 class Colorizer:
     """Colorizes frames with a backend (see ``backends``) at a given inference size."""

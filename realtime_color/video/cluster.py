@@ -25,8 +25,10 @@ from pathlib import Path
 
 from ..errors import RtcolorError
 from ..media.outputs import temp_path
-from ..media.video import VideoError
+from ..media.video import EncoderSettings, VideoError
+from ..runtime.colorizer import ModelChoice
 from .segments import DEFAULT_SEGMENT_SECONDS, DEFAULT_WARMUP_SECONDS, Segment, join_parts, part_path, plan_segments
+from .stages import PipelineConfig
 
 RAY_EXTRA = "pip install 'rtcolor[cluster]'"
 DEFAULT_RETRIES = 3  # runs of a segment whose worker died, beyond the first
@@ -82,43 +84,33 @@ def task_resources(text: str | None) -> dict:
     return opts
 
 
-@dataclass
+@dataclass(frozen=True)
+class ClusterSettings:
+    """Where and how finely the work is spread: the Ray address (``init_options``), what each task
+    asks for (``task_resources``), the segment length and warm-up, and the retries of a segment
+    whose worker died."""
+
+    address: str = "auto"
+    resources: str | None = None
+    segment_seconds: float = DEFAULT_SEGMENT_SECONDS
+    warmup_seconds: float = DEFAULT_WARMUP_SECONDS
+    retries: int = DEFAULT_RETRIES
+
+
+@dataclass(frozen=True)
 class WorkerOptions:
     """What a worker needs to build its colorizer and encoder (the model path must be shared too)."""
 
-    model: str | None
-    backend: str
-    device: str
-    size: int | None
-    pipeline: object  # pipeline.PipelineConfig; batch 0: chosen by the worker's device
-    codec: str = "libx264"
-    crf: int = 18
-    preset: str = "veryfast"
-
-
-_COLORIZERS: dict = {}  # one per worker process and options: a task reuses the model loaded before
-
-
-def _worker_colorizer(opts: WorkerOptions):
-    from ..model.checkpoint import ModelFile
-    from ..runtime.backends import open_backend
-    from ..runtime.colorizer import Colorizer, check_size
-
-    key = (opts.model, opts.backend, opts.device, opts.size)
-    if key not in _COLORIZERS:
-        if opts.size is not None:
-            check_size(opts.size)
-        ckpt = ModelFile.open(Path(opts.model) if opts.model else None)
-        backend = open_backend(opts.backend, ckpt, device=opts.device)  # a GPU task sees its own GPU
-        _COLORIZERS[key] = Colorizer(
-            backend, size=opts.size or ckpt.inference_size, chroma_gain=ckpt.chroma_gain, hinted_gain=ckpt.hinted_gain
-        )
-    return _COLORIZERS[key]
+    choice: ModelChoice
+    pipeline: PipelineConfig  # batch 0: chosen by the worker's device
+    encoder: EncoderSettings = field(default_factory=EncoderSettings)
 
 
 def run_segment(opts: WorkerOptions, src: str, part: str, segment: Segment, progress=None, key=None) -> dict:
-    """The body of one Ray task: colorize ``segment`` of ``src`` into ``part``."""
-    import copy
+    """The body of one Ray task: colorize ``segment`` of ``src`` into ``part``.
+
+    Each task opens its own colorizer: no state outlives it in the worker process. A segment is
+    minutes of video (``DEFAULT_SEGMENT_SECONDS``), against well under a second to load a model."""
 
     where = f"worker {socket.gethostname()} (pid {os.getpid()})"
     if not os.access(src, os.R_OK):
@@ -127,10 +119,8 @@ def run_segment(opts: WorkerOptions, src: str, part: str, segment: Segment, prog
         raise VideoError(f"{part}: {where} cannot write there; outputs must be on storage every worker sees")
     from .segments import colorize_segment
 
-    colorizer = _worker_colorizer(opts)
-    cfg = copy.copy(opts.pipeline)
-    if cfg.batch <= 0:  # as on one machine: 8 keyframes a call on a GPU, 1 on a CPU
-        cfg.batch = 8 if str(getattr(colorizer.backend, "device", "cpu")).startswith("cuda") else 1
+    colorizer = opts.choice.open()  # a GPU task sees its own GPU
+    cfg = opts.pipeline.for_device(getattr(colorizer.backend, "device", "cpu"))  # as on one machine
     last = [0.0]
 
     def report(frames: int) -> None:
@@ -139,7 +129,7 @@ def run_segment(opts: WorkerOptions, src: str, part: str, segment: Segment, prog
             last[0] = now
             progress.report.remote(key, frames)
 
-    summary = colorize_segment(src, part, segment, colorizer, cfg, opts.codec, opts.crf, opts.preset, report)
+    summary = colorize_segment(src, part, segment, colorizer, cfg, opts.encoder, report)
     if progress is not None:
         progress.report.remote(key, summary["frames"])
     summary["worker"] = where
@@ -194,11 +184,7 @@ def _one_line(e: BaseException) -> str:
 def run(
     jobs: list[FileJob],
     opts: WorkerOptions,
-    address: str = "auto",
-    resources: str | None = None,
-    segment_seconds: float = DEFAULT_SEGMENT_SECONDS,
-    warmup_seconds: float = DEFAULT_WARMUP_SECONDS,
-    retries: int = DEFAULT_RETRIES,
+    where: ClusterSettings | None = None,
     on_progress=None,
     on_done=None,
 ) -> list[FileJob]:
@@ -206,18 +192,19 @@ def run(
     second, ``on_done(job)`` when a file is joined or failed (``job.error``). Returns the jobs.
     KeyboardInterrupt cancels the tasks, removes unjoined parts, and propagates."""
     ray = import_ray()
-    task_opts = task_resources(resources)  # a bad value fails before Ray starts
+    where = where or ClusterSettings()
+    task_opts = task_resources(where.resources)  # a bad value fails before Ray starts
     started_ray = not ray.is_initialized()  # a library caller (a test) may have started Ray already
     if started_ray:
         handlers = _signal_handlers()
         try:
-            ray.init(**init_options(address), include_dashboard=False, log_to_driver=False)
+            ray.init(**init_options(where.address), include_dashboard=False, log_to_driver=False)
         except (ConnectionError, RuntimeError, ValueError) as e:
-            raise ClusterError(f"--cluster {address}: cannot connect to Ray: {_one_line(e)}") from None
+            raise ClusterError(f"--cluster {where.address}: cannot connect to Ray: {_one_line(e)}") from None
         finally:
             _restore(handlers)
     try:
-        return _run(ray, jobs, opts, task_opts, segment_seconds, warmup_seconds, retries, on_progress, on_done)
+        return _run(ray, jobs, opts, task_opts, where, on_progress, on_done)
     finally:
         if started_ray:
             ray.shutdown()
@@ -242,15 +229,15 @@ def _restore(handlers: dict) -> None:
             signal.signal(sig, handler)
 
 
-def _run(ray, jobs, opts, task_opts, segment_seconds, warmup_seconds, retries, on_progress, on_done):
-    task = ray.remote(run_segment).options(max_retries=retries, **task_opts)
+def _run(ray, jobs, opts, task_opts, where: ClusterSettings, on_progress, on_done):
+    task = ray.remote(run_segment).options(max_retries=where.retries, **task_opts)
     progress = ray.remote(num_cpus=0)(Progress).remote()
     pending: dict = {}  # ObjectRef -> (job, segment)
     live: list[FileJob] = []
     try:
         for job in jobs:
             try:
-                job.segments = plan_segments(job.src, segment_seconds, warmup_seconds)
+                job.segments = plan_segments(job.src, where.segment_seconds, where.warmup_seconds)
                 shutil.rmtree(job.parts_dir, ignore_errors=True)  # an earlier run's, interrupted
                 job.parts_dir.mkdir(parents=True)
             except (VideoError, OSError) as e:

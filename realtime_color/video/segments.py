@@ -224,22 +224,20 @@ def colorize_segment(
     segment: Segment,
     colorizer,
     cfg,
-    codec: str = "libx264",
-    crf: int = 18,
-    preset: str = "veryfast",
+    encoder=None,
     on_frames=None,
 ) -> dict:
     """Colorize one segment of ``src`` into the part file ``part`` (video only). Returns a summary
     with ``frames`` (own frames written) and ``first_pts`` (their first source pts). Raises
     VideoError when frames were lost; the part then does not exist (never half a part)."""
     from ..media.frames import Policy
-    from ..media.video import FileSink, VideoError
+    from ..media.video import EncoderSettings, FileSink, VideoError
     from .pipeline import summarize
     from .stages import colorize_pipeline
 
     source = SegmentSource(src, segment, cfg.temporal.keyframe_interval, LEADOUT_FRAMES)
     try:
-        sink = FileSink(part, source=None, codec=codec, crf=crf, preset=preset, rate=source.info.rate)
+        sink = FileSink(part, source=None, rate=source.info.rate, **(encoder or EncoderSettings()).sink_options())
     except Exception:
         source.close()
         raise

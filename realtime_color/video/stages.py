@@ -10,7 +10,8 @@ temporal step). Only the first stage sees a bare Picture and only the last one w
 from __future__ import annotations
 
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -19,18 +20,35 @@ from ..runtime.colorizer import Colorizer, ab_to_chroma, inference_shape, luma_t
 from .pipeline import Outcome, Passenger, Pipeline, RunResult, Stage, summarize
 from .temporal import KeyframePolicy, TemporalConfig, make_tracker
 
+if TYPE_CHECKING:
+    from ..guidance.colored_frames import ColorFrames
+    from ..guidance.hint_tracks import VideoHints
+    from ..guidance.reference import Reference
+    from ..media.video import EncoderSettings
 
-@dataclass
+
+@dataclass(frozen=True)
 class PipelineConfig:
-    """How the colorizing pipeline runs; the colorizer and temporal options come from the command line."""
+    """How the colorizing pipeline runs; the colorizer and temporal options come from the command
+    line. Frozen: a job that needs another setting (this video's colored frames, the batch its
+    device wants) runs with a copy (``dataclasses.replace``), never by changing a shared one."""
 
     temporal: TemporalConfig = field(default_factory=TemporalConfig)
-    batch: int = 1  # keyframes per network call (file policy); live always uses 1
+    batch: int = 1  # keyframes per network call (file policy); 0: chosen by the device; live always uses 1
     queue_size: int = 8
     compare: bool = False  # gray | color side by side
-    references: list = field(default_factory=list)  # reference.Reference: known colors of this view
-    color_frames: object = None  # color_frames.ColorFrames: user-colored frames of this video
-    hints: object = None  # hint_tracks.VideoHints: the user's color hints, for the network on keyframes
+    references: tuple[Reference, ...] = ()  # known colors of this view
+    color_frames: ColorFrames | None = None  # user-colored frames of this video
+    hints: VideoHints | None = None  # the user's color hints, for the network on keyframes
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "references", tuple(self.references))  # a list given is kept as a tuple
+
+    def for_device(self, device: str) -> PipelineConfig:
+        """With batch 0: 8 keyframes a call on a GPU (fewer, larger calls), 1 on a CPU."""
+        if self.batch > 0:
+            return self
+        return replace(self, batch=8 if str(device).startswith("cuda") else 1)
 
 
 @dataclass
@@ -246,9 +264,7 @@ def colorize_file(
     dest,
     colorizer: Colorizer,
     cfg: PipelineConfig,
-    codec: str = "libx264",
-    crf: int = 18,
-    preset: str = "veryfast",
+    encoder: EncoderSettings | None = None,
     on_poll=None,
     finishing=None,
 ) -> RunResult:
@@ -260,11 +276,11 @@ def colorize_file(
     a further Ctrl-C wait for it)."""
     from ..media.sinks import open_sink
     from ..media.sources import open_source
-    from ..media.video import VideoError
+    from ..media.video import EncoderSettings, VideoError
 
     source = open_source(src, Policy.FILE, kind="file", packets=True)
     try:
-        sink = open_sink(dest, source=source, codec=codec, crf=crf, preset=preset)
+        sink = open_sink(dest, source=source, **(encoder or EncoderSettings()).sink_options())
     except Exception:
         source.close()
         raise
