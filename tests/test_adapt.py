@@ -39,6 +39,7 @@ def mean_ab(ckpt_path, rgb):
 STEPS = "60"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("head", ["ab", "bins"])
 def test_adapt_moves_toward_the_cameras_palette(tmp_path, random_checkpoint, head):
     if head == "bins":  # a binned head is fitted on its own loss (cross-entropy over bins)
@@ -102,6 +103,7 @@ def test_adapt_refuses_gray_footage(tmp_path):
     assert r.exit_code == 2 and "color frames" in " ".join(r.output.split())
 
 
+@pytest.mark.slow
 def test_ctrl_c_keeps_the_best_state_validated_so_far(tmp_path, random_checkpoint, monkeypatch):
     import realtime_color.training.trainer as trainer_mod
 

@@ -224,6 +224,7 @@ def test_cache_needs_frozen_stages_and_bad_paste_knobs_are_named():
     assert "paste_prob 2.0" in msg and "paste_scale (0.8, 0.2)" in msg and "--" not in msg
 
 
+@pytest.mark.slow
 def test_init_continues_a_checkpoint_and_refuses_one_validated_elsewhere(data_dir, tmp_path):
     from realtime_color.errors import ConfigError
 
@@ -251,6 +252,7 @@ def test_init_continues_a_checkpoint_and_refuses_one_validated_elsewhere(data_di
     assert sib["val_images"] == start.meta["training"]["val_images"] and sib["config"]["seed"] == 5
 
 
+@pytest.mark.slow
 def test_a_binned_head_trains_on_cross_entropy_and_saves_its_temperature(data_dir, tmp_path):
     from realtime_color.model.network import annealed_mean, soft_bins
     from realtime_color.training.fitting import bins_loss, fit_loss
@@ -281,6 +283,7 @@ def test_a_binned_head_trains_on_cross_entropy_and_saves_its_temperature(data_di
     assert out.shape == (1, 2, 16, 24) and torch.isfinite(out).all()
 
 
+@pytest.mark.slow
 def test_init_takes_the_checkpoints_head(data_dir, tmp_path):
     """--init continues the checkpoint's network, binned head and temperature included, without
     restating them; a different --ab-bins is refused by name."""
@@ -371,6 +374,7 @@ def test_a_rebalanced_binned_head_trains(data_dir, tmp_path):
     assert read_metadata(cfg.out)["training"]["config"]["rebalance"] == 0.5
 
 
+@pytest.mark.slow
 def test_stop_after_ends_early_on_the_longer_schedule(data_dir, tmp_path):
     from realtime_color.errors import ConfigError
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from . import _colorizer, _fail, _log, _note, _references
+from .app import _colorizer, _fail, _log, _note, _references
 
 if TYPE_CHECKING:
     from ..video.temporal import TemporalConfig

@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
-from . import _fail, _log, _note, err
+from .app import _fail, _log, _note, err
 
 CLUSTER_HELP = (
     "Spread the work over a Ray cluster: auto (the cluster this machine joined with `ray start`), local or "

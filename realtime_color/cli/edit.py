@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from . import (
+from .app import (
     BACKEND_OPTION,
     DEVICE_OPTION,
     MODEL_OPTION,

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from . import _fail, _log, _note, out
+from .app import _fail, _log, _note, out
 
 
 def parse_counts(text: str) -> tuple[int, ...]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from . import _log, _note
+from .app import _log, _note
 
 HINTS_HELP = (
     'A JSON file of color hints, {"hints": [{"x": 0.42, "y": 0.61, "color": "#7a9b3c"}, ...]}: x, y are '

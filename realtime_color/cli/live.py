@@ -8,7 +8,7 @@ import typer
 from rich.markup import escape
 
 from ..media.sources import SOURCE_HELP
-from . import (
+from .app import (
     BACKEND_OPTION,
     DEVICE_OPTION,
     MODEL_OPTION,

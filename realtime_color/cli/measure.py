@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 
 from ..video.temporal import DEFAULT_K, TemporalConfig
-from . import (
+from .app import (
     BACKEND_OPTION,
     DEVICE_OPTION,
     MODEL_OPTION,

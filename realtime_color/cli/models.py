@@ -13,7 +13,7 @@ import typer
 from ..errors import ConfigError
 from ..evaluation.rules import CALIBRATION_RULES, DEFAULT_FALLBACK_CIEDE2000
 from ..model.network import ESTIMATORS
-from . import _check_output, _log, app, out
+from .app import _check_output, _log, app, out
 
 
 def _numbers(option: str, text: str | None, count: int | None = None) -> tuple[float, ...] | None:

@@ -28,7 +28,7 @@ def finishing(log=None, pending: list[str] | None = None) -> Iterator[Asked]:
     raised, until the second one during the block, which raises KeyboardInterrupt after ``log``
     said which of ``asked.pending`` are lost. Outside the main thread signals cannot be caught here:
     the block just runs."""
-    from . import _log
+    from .app import _log
 
     log = log or _log
     asked = Asked(pending=list(pending or []))

@@ -7,7 +7,7 @@ from pathlib import Path
 import typer
 from rich.markup import escape
 
-from . import (
+from .app import (
     BACKEND_OPTION,
     DEVICE_OPTION,
     MODEL_OPTION,

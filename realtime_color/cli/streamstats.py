@@ -10,7 +10,7 @@ import time
 
 import typer
 
-from . import _fail, _log
+from .app import _fail, _log
 
 
 class Telemetry:

@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from ..errors import ConfigError
 from ..training.config import ADAPT_AUGMENT, AugmentConfig, TrainConfig, adapt_config
-from . import _check_output, _fail, _log, app, err
+from .app import _check_output, _fail, _log, app, err
 
 
 def _default(config, name: str) -> str:

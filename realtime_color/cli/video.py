@@ -10,7 +10,7 @@ import typer
 
 from ..video.segments import DEFAULT_SEGMENT_SECONDS
 from ..video.temporal import TemporalConfig
-from . import (
+from .app import (
     BACKEND_OPTION,
     DEVICE_OPTION,
     MODEL_OPTION,
