@@ -12,7 +12,6 @@ import typer
 
 from ..errors import ConfigError
 from ..evaluation.rules import CALIBRATION_RULES, DEFAULT_FALLBACK_CIEDE2000
-from ..model.network import ESTIMATORS
 from .app import _check_output, _log, app, out
 
 
@@ -52,7 +51,7 @@ def calibrate(
     gains: str | None = typer.Option(None, "--gains", help="Chroma gains instead of the rule's: 1.0,1.2"),
     only: str | None = typer.Option(None, "--only", help="Score one cell T,GAIN only (e.g. on a test set)."),
     estimator: str | None = typer.Option(
-        None, "--estimator", help=f"{' or '.join(ESTIMATORS)} (default: the model's own); stored with the pick."
+        None, "--estimator", help="mean or median (default: the model's own); stored with the pick."
     ),
     device: str = typer.Option("cpu", "--device", help="Where the network runs (fp32): cpu, cuda."),
     json_path: Path | None = typer.Option(None, "--json", help="Write every cell, and each picture's figures, here."),
@@ -67,6 +66,7 @@ def calibrate(
     rtcolor calibrate model.safetensors valset/ -o calibrated.safetensors
     """
     from ..media.images import expand_inputs
+    from ..model.network import ESTIMATORS  # PyTorch: this command needs it, the lean ones must not
     from ..model.weights import load_checkpoint
     from ..training.calibration import cell_name, grid_of, sweep, write_calibrated
 

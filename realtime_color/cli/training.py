@@ -51,7 +51,7 @@ def _build(make, problems: list, **options):
         return None
 
 
-def _run_long(job, cfg, columns: tuple, out_path: Path, on_interrupt: str) -> dict:
+def _run_long(job, cfg, columns: tuple, out_path: Path, on_interrupt: str):
     """Run a training ``job`` under a progress bar (its errors are RtcolorErrors: one line each);
     Ctrl-C says what this run has already written to ``out_path``, if anything."""
     from rich.progress import Progress
@@ -337,6 +337,8 @@ def adapt(
         f"interrupted: wrote {out_path} (the best state validated before the interruption)",
     )
     b, a = result.before, result.best
+    if a is None or b is None:  # only rank 0 validates
+        return
     _log(
         f"held-out PSNR {b.psnr:.2f} -> {a.psnr:.2f} dB (gray {a.psnr_gray:.2f}), colorfulness "
         f"{b.colorfulness:.1f} -> {a.colorfulness:.1f} (truth {a.colorfulness_truth:.1f}); "

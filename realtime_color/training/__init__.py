@@ -1,1 +1,1 @@
-"""One trainer and its pieces: configs, data, losses, adapting to a camera."""
+"""Training: one trainer (adapt is a configuration of it), its configs, data, losses, calibration, averaging."""
