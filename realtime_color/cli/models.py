@@ -155,10 +155,12 @@ def average(
 
     _check_output(output, "--output", ".safetensors", force, inputs=tuple(checkpoints))
     shares = None
-    if weights is not None:
+    if weights is not None:  # refused as typed, before any checkpoint is read
         try:
             shares = [float(w) for w in weights.split(",")]
         except ValueError:
-            raise ConfigError([("weights", weights, f"{len(checkpoints)} positive numbers, e.g. 3,1,1")]) from None
+            shares = []
+        if len(shares) != len(checkpoints) or not all(w > 0 for w in shares):
+            raise ConfigError([("weights", weights, f"{len(checkpoints)} positive numbers, e.g. 3,1,1")])
     average_checkpoints(list(checkpoints), output, shares)
     _log(f"wrote {output}: the {'weighted ' if shares else ''}mean of {len(checkpoints)} checkpoints")
