@@ -94,7 +94,7 @@ def test_output_with_a_grid_of_ones_own_is_refused_before_any_work(tmp_path, bin
     assert r.exit_code == 2 and "only a pick from the rule's own grid is written" in " ".join(r.output.split())
     model, pictures = binned
     r = runner.invoke(app, ["calibrate", str(model), str(pictures), "-o", str(model), "--force"])
-    assert r.exit_code == 2 and "is an input of this command" in " ".join(r.output.split())
+    assert r.exit_code == 2 and "would overwrite an input" in " ".join(r.output.split())
 
 
 def test_a_calibration_writes_a_new_file_with_the_estimator_it_swept(binned, tmp_path, monkeypatch):

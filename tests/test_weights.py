@@ -184,7 +184,7 @@ def test_average_writes_the_mean_and_refuses_another_network(tmp_path):
     r = runner.invoke(app, [*cmd[:3], "--weights", "2,-1", "-o", str(tmp_path / "y.safetensors")])
     assert r.exit_code == 2 and "--weights '2,-1' must be 2 positive numbers" in " ".join(r.output.split())
     r = runner.invoke(app, ["average", str(out), str(paths[0]), "-o", str(paths[0]), "--force"])
-    assert r.exit_code == 2 and "is an input of this command" in " ".join(r.output.split())
+    assert r.exit_code == 2 and "would overwrite an input" in " ".join(r.output.split())
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(("x.", "y."))] == []
 
 
