@@ -19,10 +19,10 @@ from .app import (
     SIZE_OPTION,
     _check_saturation,
     _choice,
+    _colorizer,
     _fail,
     _log,
     _note,
-    _open_choice,
     _references,
     app,
     err,
@@ -216,7 +216,7 @@ def colorize(
         )
         _write_stats(stats_path, {"runs": results})
         raise typer.Exit(1 if failures else 0)
-    colorizer = _open_choice(choice)
+    colorizer = _colorizer(model, backend, device, size, saturation)  # the same choice, opened here
     pcfg = pcfg.for_device(getattr(colorizer.backend, "device", "cpu"))
     inputs_known = Inputs(paths)
     taken: set[Path] = set()
