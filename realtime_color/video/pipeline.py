@@ -115,9 +115,14 @@ class Stats:
     stage_seconds: dict = field(default_factory=dict)
     latencies: deque = field(default_factory=lambda: deque(maxlen=5000))  # seconds, most recent
     counts: dict = field(default_factory=dict)  # what the stages counted (keyframes, scene cuts, ...)
+    samples: dict = field(default_factory=dict)  # what the stages measured per item (name -> recent values)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + int(n)
+
+    def sample(self, name: str, value: float) -> None:
+        """One measurement of ``name`` (a keyframe's age, a queue's length); summarized as p50/p95/max."""
+        self.samples.setdefault(name, deque(maxlen=5000)).append(float(value))
 
     def latency_ms(self, q: float, recent: int | None = None) -> float | None:
         """Percentile ``q`` of the latencies kept, or of the last ``recent`` of them."""
@@ -138,12 +143,23 @@ class Stats:
             "first_output_s": _round(self.first_output - self.started if self.first_output else None, 3),
             "latency_p50_ms": _round(self.latency_ms(50)),
             "latency_p95_ms": _round(self.latency_ms(95)),
+            "latency_p99_ms": _round(self.latency_ms(99)),
+            "latency_max_ms": _round(max(self.latencies) * 1000.0 if self.latencies else None),
+            **{name: _distribution(values) for name, values in self.samples.items()},
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
         }
 
 
 def _round(v: float | None, digits: int = 1) -> float | None:
     return None if v is None else round(v, digits)
+
+
+def _distribution(values) -> dict:
+    kept = np.array(list(values), np.float64)  # list(): one step under the GIL while a stage appends
+    if not kept.size:
+        return {"n": 0}
+    p50, p95 = np.percentile(kept, [50, 95])
+    return {"n": int(kept.size), "p50": round(float(p50), 2), "p95": round(float(p95), 2), "max": float(kept.max())}
 
 
 class Outcome(Enum):
