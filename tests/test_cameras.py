@@ -205,6 +205,9 @@ def test_bench_reports_camera_capacity(source, names, tmp_path):
     assert [r["cameras"] for r in rows] == [1, 2] and {r["source"] for r in rows} == {source}
     for r in rows:
         assert 0.3 <= r["kept_min"] <= 1.0 and r["p95_ms_max"] > 0 and r["peak_rss_mb"] > 50
+        # live: the network beside the stream (one keyframe in it, one waiting at most); the age of
+        # the chroma shown is reported once a keyframe came back (None: the run was all gray)
+        assert 1 <= r["network_queue_max"] <= 2 and {"keyframe_age_p95_frames", "keyframe_age_p95_ms"} <= set(r)
     recordings = sorted((tmp_path / "cams2").glob("*.mp4"))  # one per camera, named after it
     assert [p.name for p in recordings] == names and all(p.stat().st_size > 1000 for p in recordings)
 
