@@ -177,3 +177,17 @@ def test_a_late_keyframe_lands_where_the_object_is_now():
         strength.append(float(np.abs(live.step(square(34), False, False, i, i / 30)).max()))
     assert np.allclose(np.diff(strength[:FADE_FRAMES]), strength[0], rtol=0.05)
     assert strength[FADE_FRAMES] == strength[FADE_FRAMES - 1]
+
+
+def test_a_camera_back_in_another_size_is_a_new_shot_with_its_own_keyframe():
+    worker = HandWorker()
+    live = LiveChroma(TemporalConfig(keyframe_interval=100), worker)
+    live.step(square(10), key=True, cut=True, index=0, captured=0.0)
+    ((tag, key_lum),) = worker.sent
+    worker.ready.append((tag, np.full((*key_lum.shape, 2), 0.6, np.float32)))
+    assert live.step(square(10), key=False, cut=False, index=1, captured=1 / 30).any()  # colored
+    # Back in another size and not seen as a cut (nor due a keyframe) upstream: a new shot all the same
+    ab = live.step(square(10, h=48, w=64), key=False, cut=False, index=2, captured=2 / 30)
+    assert not ab.any() and ab.shape == (48, 64, 2) and len(worker.sent) == 2  # gray, its keyframe sent
+    worker.ready.append((tag, np.full((*key_lum.shape, 2), 0.6, np.float32)))  # the old shot's, late
+    assert not live.step(square(10, h=48, w=64), key=False, cut=False, index=3, captured=3 / 30).any()

@@ -52,7 +52,7 @@ class KeyframeWorker:
     def __init__(self, colorizer, name: str = "keys"):
         self.colorizer = colorizer
         self._cond = threading.Condition()
-        self._waiting: tuple | None = None  # (tag, small L)
+        self._waiting: tuple | None = None  # (tag, small L, hints)
         self._busy = False
         self._done: deque = deque()
         self._closed = False
@@ -60,11 +60,12 @@ class KeyframeWorker:
         self._thread = threading.Thread(target=self._serve, name=f"rtcolor-{name}", daemon=True)
         self._thread.start()
 
-    def submit(self, tag, lum: np.ndarray):
-        """Queue ``lum`` (small L); returns the tag of the keyframe it replaced, or None."""
+    def submit(self, tag, lum: np.ndarray, hints=None):
+        """Queue ``lum`` (small L, and its hints for ``Colorizer.predict_small``); returns the tag of
+        the keyframe it replaced, or None."""
         with self._cond:
             replaced = None if self._waiting is None else self._waiting[0]
-            self._waiting = (tag, lum)
+            self._waiting = (tag, lum, hints)
             self._cond.notify()
         return replaced
 
@@ -89,9 +90,9 @@ class KeyframeWorker:
                 self._cond.wait_for(lambda: self._waiting is not None or self._closed)
                 if self._closed:
                     return
-                (tag, lum), self._waiting, self._busy = self._waiting, None, True
-            try:
-                ab = self.colorizer.predict_small([lum])[0]
+                (tag, lum, hints), self._waiting, self._busy = self._waiting, None, True
+            try:  # the Colorizer's own call, as the file path makes it (hints pass through)
+                ab = self.colorizer.predict_small([lum], *(() if hints is None else ([hints],)))[0]
                 self._done.append((tag, ab))
             except Exception as e:  # noqa: BLE001 - raised in the stage's thread by results()
                 self.error = e
@@ -147,7 +148,7 @@ class LiveChroma:
     def step(self, lum: np.ndarray, key: bool, cut: bool, index: int, captured: float) -> np.ndarray:
         """Small L (h, w) of frame ``index`` -> its normalized ab (h, w, 2), at once."""
         if self.prev_L is not None and (lum.shape != self.prev_L.shape or index <= self.last_index):
-            cut = True  # the source changed size or started again (a camera reconnected): a new shot
+            cut = key = True  # the source changed size or started again (a camera reconnected): a new shot
         self.last_index = index
         if cut or self.prev_L is None:
             self.shot += 1
