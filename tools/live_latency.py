@@ -2,7 +2,7 @@
 beside the stream (video/live.py), on paced 720p cameras recorded as `rtcolor stream` records them.
 
     python scripts/live_latency.py [--seconds 12] [--repeats 3] [--presets veryfast superfast]
-                                   [--setups 1x30 4x15] [--quality] [--json out.json]
+                                   [--setups 1x30 4x15] [--quality [--photos A.png B.png]] [--json out.json]
 
 Each setup NxF is N generated gray 720p H.264 clips (13 s, so a 12 s run never loops) played at F fps
 into one process (one model; with several cameras their keyframes share the network through
@@ -14,7 +14,8 @@ path) the p95 age of the keyframe behind the chroma shown.
 
 ``--quality``: a generated 720p 30 fps color clip (10 s, a scene cut at 5 s) colorized by the file
 path (`colorize`) and played paced through the live path; both scored the same way against the
-clip's own chroma (PSNR, chroma flicker in static areas) on the frames each one showed.
+clip's own chroma (PSNR, chroma flicker in static areas) on the frames each one showed. With
+``--photos`` the two shots are real pictures (scripts/fetch_holdout.py) instead of generated scenes.
 """
 
 from __future__ import annotations
@@ -108,12 +109,13 @@ def median_of(runs: list[dict]) -> dict:
     return out
 
 
-def quality(tmp: Path) -> dict:
+def quality(tmp: Path, photos: list[str] | None = None) -> dict:
     """The same color clip through colorize (file path) and a paced live run, scored alike."""
     from dataclasses import replace
 
     from realtime_color.evaluation.evaluate import _VideoScorer
     from realtime_color.media.frames import Policy, Status
+    from realtime_color.media.images import read_image
     from realtime_color.media.sources import open_source
     from realtime_color.media.synth import write_clip
     from realtime_color.model.checkpoint import ModelFile
@@ -121,7 +123,10 @@ def quality(tmp: Path) -> dict:
     from realtime_color.runtime.colorizer import Colorizer
     from realtime_color.video.stages import PipelineConfig, colorize_pipeline
 
-    clip = write_clip(tmp / "color.mp4", seconds=10, width=1280, height=720, fps=30, cut_at=5, audio=False)
+    pictures = [read_image(p) for p in photos] if photos else None  # the two shots' scenes (else generated)
+    clip = write_clip(
+        tmp / "color.mp4", seconds=10, width=1280, height=720, fps=30, cut_at=5, audio=False, photos=pictures
+    )
     ckpt = ModelFile.open(None)
     colorizer = Colorizer(open_backend("auto", ckpt), size=ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
 
@@ -176,7 +181,7 @@ def main() -> None:
         print(json.dumps(one_run(json.loads(args[1]))))
         return
     opts = {"--seconds": "12", "--repeats": "3", "--json": ""}
-    presets, setups, do_quality = ["veryfast", "superfast"], ["1x30", "4x15"], False
+    presets, setups, do_quality, photos = ["veryfast", "superfast"], ["1x30", "4x15"], False, None
     i = 0
     while i < len(args):
         if args[i] == "--presets":
@@ -191,6 +196,8 @@ def main() -> None:
                 i += 1
         elif args[i] == "--quality":
             do_quality, i = True, i + 1
+        elif args[i] == "--photos":
+            photos, i = args[i + 1 : i + 3], i + 3
         else:
             opts[args[i]], i = args[i + 1], i + 2
     seconds, repeats = float(opts["--seconds"]), int(opts["--repeats"])
@@ -200,7 +207,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rtcolor-latency-") as scratch:
         tmp = Path(scratch)
         if do_quality:
-            report["quality"] = quality(tmp)
+            report["quality"] = quality(tmp, photos)
             print(json.dumps(report["quality"], indent=1), flush=True)
         clips: dict[tuple[int, float], list[str]] = {}
         for setup in setups:
