@@ -105,7 +105,10 @@ def test_four_cameras_one_process_each_recorded(tmp_path):
         assert cam["frames_out"] + cam["dropped"] == cam["frames_in"], (name, cam)
         assert cam["latency_p95_ms"] is not None and cam["latency_p95_ms"] > 0
     assert stats["frames_out"] == sum(c["frames_out"] for c in cams.values())
-    assert stats["network_calls"] >= 4  # the cameras' keyframes went through the one shared model
+    # The cameras' keyframes went through the one shared model, each camera's at least once (the
+    # network runs beside the stream: keyframes that fall due while it is busy are skipped, and those
+    # of several cameras that fall due together share a call)
+    assert stats["network_calls"] * stats["mean_batch"] >= 4
 
 
 @pytest.mark.slow
