@@ -19,6 +19,8 @@ milliseconds a frame whatever the video size.
 * The method that carries chroma between frames is chosen by name in the config
   (``TemporalConfig.method``, one of ``TRACKERS``): ``flow`` (optical flow) or ``still`` (in place).
   A new method is one new ``ChromaTracker`` subclass with its own ``_carry``, added to ``TRACKERS``.
+  Its ``motion`` (where each pixel was in the previous frame) is also what a live source composes
+  over several frames to carry a late keyframe's prediction to the current frame (``live``).
 """
 
 from __future__ import annotations
