@@ -2,15 +2,16 @@
 beside the stream (video/live.py), on paced 720p cameras recorded as `rtcolor stream` records them.
 
     python scripts/live_latency.py [--seconds 12] [--repeats 3] [--presets veryfast superfast]
-                                   [--setups 1x30 4x15] [--quality [--photos A.png B.png]] [--json out.json]
+                                   [--setups 1x30 4x15] [--quality [--photos A.png B.png]]
+                                   [--clips DIR] [--json out.json]
 
-Each setup NxF is N generated gray 720p H.264 clips (13 s, so a 12 s run never loops) played at F fps
-into one process (one model; with several cameras their keyframes share the network through
-backends.batching, as `rtcolor stream SRC SRC ...` does), each camera recorded with libx264 at the
-preset named. Every run is a fresh process; the two paths alternate within each repeat, so both see
-the same machine load. Printed per row: the medians over the repeats of the worst camera's frames
-kept (out / read), frames read / offered, capture-to-output latency p50 / p95 / max, and (the new
-path) the p95 age of the keyframe behind the chroma shown.
+Each setup NxF is N generated gray 720p H.264 clips (13 s, so a 12 s run never loops; made once into
+``--clips DIR`` if given) played at F fps into one process (one model; with several cameras their
+keyframes share the network through backends.batching, as `rtcolor stream SRC SRC ...` does), each
+camera recorded with libx264 at the preset named. Every run is a fresh process; the two paths
+alternate within each repeat, so both see the same machine load. Printed per row: the medians over
+the repeats of the worst camera's frames kept (out / read), frames read / offered, capture-to-output
+latency p50 / p95 / max, and (the new path) the p95 age of the keyframe behind the chroma shown.
 
 ``--quality``: a generated 720p 30 fps color clip (10 s, a scene cut at 5 s) colorized by the file
 path (`colorize`) and played paced through the live path; both scored the same way against the
@@ -180,7 +181,7 @@ def main() -> None:
     if args[:1] == ["--one"]:
         print(json.dumps(one_run(json.loads(args[1]))))
         return
-    opts = {"--seconds": "12", "--repeats": "3", "--json": ""}
+    opts = {"--seconds": "12", "--repeats": "3", "--json": "", "--clips": ""}
     presets, setups, do_quality, photos = ["veryfast", "superfast"], ["1x30", "4x15"], False, None
     i = 0
     while i < len(args):
@@ -201,7 +202,6 @@ def main() -> None:
         else:
             opts[args[i]], i = args[i + 1], i + 2
     seconds, repeats = float(opts["--seconds"]), int(opts["--repeats"])
-    from realtime_color.media.synth import write_clip
 
     report = {"seconds": seconds, "repeats": repeats, "uptime_before": _uptime(), "rows": []}
     with tempfile.TemporaryDirectory(prefix="rtcolor-latency-") as scratch:
@@ -209,14 +209,12 @@ def main() -> None:
         if do_quality:
             report["quality"] = quality(tmp, photos)
             print(json.dumps(report["quality"], indent=1), flush=True)
+        made = Path(opts["--clips"]) if opts["--clips"] else tmp  # --clips: kept for the next run
+        made.mkdir(parents=True, exist_ok=True)
         clips: dict[tuple[int, float], list[str]] = {}
         for setup in setups:
             n, fps = (float(v) for v in setup.split("x"))
-            clips[(int(n), fps)] = [
-                str(write_clip(tmp / f"c{fps:g}_{j}.mp4", seconds=13, width=1280, height=720, fps=fps, gray=True,
-                               audio=False, seed=j))
-                for j in range(int(n))
-            ]  # fmt: skip
+            clips[(int(n), fps)] = [_clip(made / f"gray720p_{fps:g}fps_{j}.mp4", fps, j) for j in range(int(n))]
         results: dict[tuple, list[dict]] = {}
         for rep in range(repeats):
             for (n, fps), paths in clips.items():
@@ -250,6 +248,15 @@ def main() -> None:
         )
     if opts["--json"]:
         Path(opts["--json"]).write_text(json.dumps(report, indent=1))
+
+
+def _clip(path: Path, fps: float, seed: int) -> str:
+    """A 13 s gray 720p camera clip (made once: an existing file of that name is used as it is)."""
+    from realtime_color.media.synth import write_clip
+
+    if not path.is_file():
+        write_clip(path, seconds=13, width=1280, height=720, fps=fps, gray=True, audio=False, seed=seed)
+    return str(path)
 
 
 def _uptime() -> str:
