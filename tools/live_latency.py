@@ -124,10 +124,10 @@ def quality(tmp: Path, photos: list[str] | None = None) -> dict:
     from realtime_color.runtime.colorizer import Colorizer
     from realtime_color.video.stages import PipelineConfig, colorize_pipeline
 
-    pictures = [read_image(p) for p in photos] if photos else None  # the two shots' scenes (else generated)
-    clip = write_clip(
-        tmp / "color.mp4", seconds=10, width=1280, height=720, fps=30, cut_at=5, audio=False, photos=pictures
-    )
+    clip = tmp / ("color720p_" + ("_".join(Path(p).stem for p in photos) if photos else "generated") + ".mp4")
+    if not clip.is_file():  # made once (in --clips DIR)
+        pictures = [read_image(p) for p in photos] if photos else None  # the two shots' scenes (else generated)
+        write_clip(clip, seconds=10, width=1280, height=720, fps=30, cut_at=5, audio=False, photos=pictures)
     ckpt = ModelFile.open(None)
     colorizer = Colorizer(open_backend("auto", ckpt), size=ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
 
@@ -206,11 +206,11 @@ def main() -> None:
     report = {"seconds": seconds, "repeats": repeats, "uptime_before": _uptime(), "rows": []}
     with tempfile.TemporaryDirectory(prefix="rtcolor-latency-") as scratch:
         tmp = Path(scratch)
-        if do_quality:
-            report["quality"] = quality(tmp, photos)
-            print(json.dumps(report["quality"], indent=1), flush=True)
         made = Path(opts["--clips"]) if opts["--clips"] else tmp  # --clips: kept for the next run
         made.mkdir(parents=True, exist_ok=True)
+        if do_quality:
+            report["quality"] = quality(made, photos)
+            print(json.dumps(report["quality"], indent=1), flush=True)
         clips: dict[tuple[int, float], list[str]] = {}
         for setup in setups:
             n, fps = (float(v) for v in setup.split("x"))
