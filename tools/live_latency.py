@@ -143,12 +143,12 @@ def quality(tmp: Path, photos: list[str] | None = None) -> dict:
 
     def run(policy, wait=False) -> dict:
         keep = Keep()
-        src = open_source(clip, policy, kind="file", pace=policy is Policy.LIVE)
+        src = open_source(str(clip), policy, kind="file", pace=policy is Policy.LIVE)
         cfg = PipelineConfig(wait_for_keyframes=wait)
         result = colorize_pipeline(colorizer, [keep], cfg, policy).run(src)
         src.close()
         assert result.failure is None, result.failure
-        truth = open_source(clip, Policy.FILE, kind="file", chroma=True)
+        truth = open_source(str(clip), Policy.FILE, kind="file", chroma=True)
         scorer = _VideoScorer(sample_every=10**9)  # PSNR and flicker on every frame shown; SSIM not needed
         total = 0
         while (r := truth.read()).status is not Status.END:
