@@ -127,7 +127,9 @@ def quality(tmp: Path, photos: list[str] | None = None) -> dict:
     clip = tmp / ("color720p_" + ("_".join(Path(p).stem for p in photos) if photos else "generated") + ".mp4")
     if not clip.is_file():  # made once (in --clips DIR)
         pictures = [read_image(p) for p in photos] if photos else None  # the two shots' scenes (else generated)
-        write_clip(clip, seconds=10, width=1280, height=720, fps=30, cut_at=5, audio=False, photos=pictures)
+        part = clip.with_name(clip.stem + ".part.mp4")
+        write_clip(part, seconds=10, width=1280, height=720, fps=30, cut_at=5, audio=False, photos=pictures)
+        part.replace(clip)
     ckpt = ModelFile.open(None)
     colorizer = Colorizer(open_backend("auto", ckpt), size=ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
 
@@ -255,7 +257,9 @@ def _clip(path: Path, fps: float, seed: int) -> str:
     from realtime_color.media.synth import write_clip
 
     if not path.is_file():
-        write_clip(path, seconds=13, width=1280, height=720, fps=fps, gray=True, audio=False, seed=seed)
+        part = path.with_name(path.stem + ".part.mp4")  # renamed when whole: an interrupted one is not reused
+        write_clip(part, seconds=13, width=1280, height=720, fps=fps, gray=True, audio=False, seed=seed)
+        part.replace(path)
     return str(path)
 
 
