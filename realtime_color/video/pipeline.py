@@ -158,8 +158,8 @@ def _distribution(values) -> dict:
     kept = np.array(list(values), np.float64)  # list(): one step under the GIL while a stage appends
     if not kept.size:
         return {"n": 0}
-    p50, p95 = np.percentile(kept, [50, 95])
-    return {"n": int(kept.size), "p50": round(float(p50), 2), "p95": round(float(p95), 2), "max": float(kept.max())}
+    p50, p95, top = (round(float(v), 2) for v in (*np.percentile(kept, [50, 95]), kept.max()))
+    return {"n": int(kept.size), "p50": p50, "p95": p95, "max": top}
 
 
 class Outcome(Enum):
