@@ -6,8 +6,8 @@ beside the stream (video/live.py), on paced 720p cameras recorded as `rtcolor st
                                    [--clips DIR] [--json out.json]
 
 Each setup NxF is N generated gray 720p H.264 clips (13 s, so a 12 s run never loops; made once into
-``--clips DIR`` if given) played at F fps into one process (one model; with several cameras their
-keyframes share the network through backends.batching, as `rtcolor stream SRC SRC ...` does), each
+``--clips DIR`` if given) played at F fps into one process (one model; the cameras' keyframes share the
+network through backends.batching, as `rtcolor stream SRC ...` does), each
 camera recorded with libx264 at the preset named. Every run is a fresh process; the two paths
 alternate within each repeat, so both see the same machine load. Printed per row: the medians over
 the repeats of the worst camera's frames kept (out / read), frames read / offered, capture-to-output
@@ -50,9 +50,8 @@ def one_run(spec: dict) -> dict:
     ckpt = ModelFile.open(None)
     colorizer = Colorizer(open_backend("auto", ckpt), size=ckpt.inference_size, chroma_gain=ckpt.chroma_gain)
     n = len(spec["clips"])
-    batching = BatchingBackend(colorizer.backend, callers=n) if n > 1 else None
-    if batching is not None:
-        colorizer = replace(colorizer, backend=batching)
+    batching = BatchingBackend(colorizer.backend, callers=n)  # as `rtcolor stream` does, one camera or several
+    colorizer = replace(colorizer, backend=batching)
     out = Path(spec["out"])
     out.mkdir(parents=True, exist_ok=True)
     sources = [open_source(c, Policy.LIVE, pace=True, loop=True) for c in spec["clips"]]
@@ -69,8 +68,7 @@ def one_run(spec: dict) -> dict:
     for src, sink in zip(sources, sinks, strict=True):
         src.close()
         sink.close(complete=True)
-    if batching is not None:
-        batching.close()
+    batching.close()
     rows = []
     for pipe in pipes:
         s = pipe.stats.summary()
@@ -90,7 +88,7 @@ def one_run(spec: dict) -> dict:
                 "skipped": s.get("keyframes_skipped"),
             }
         )
-    return {"cameras": rows, "network_calls": batching.calls if batching else None}
+    return {"cameras": rows, "network_calls": batching.calls}
 
 
 def worst(rows: list[dict]) -> dict:
