@@ -4,8 +4,9 @@ queues, the policies and how to stop; nothing about color (the colorizing stages
 Memory stays flat for any length because every queue is bounded. The policy follows the source:
 
 * ``file``: back-pressure. A full queue blocks the stage before it, so nothing is ever dropped.
-* ``live``: stay current. The first queue keeps only the newest item (older ones are counted as
-  dropped), and every later queue holds one item, so no backlog can build.
+* ``live``: stay current. Every queue keeps only the newest item (older ones are counted as
+  dropped), so no backlog can build anywhere: whichever stage is the slowest (the network when
+  keyframes are waited for, the encoder on a busy CPU) takes the newest frame when it is free.
 
 Stopping (Ctrl-C, SIGTERM, --duration, an error) sets an Event: the source stops reading, sends
 the end-of-stream marker, and every stage drains what it holds and passes the marker on, so the
@@ -317,9 +318,9 @@ class Pipeline:
         ``poll`` seconds from this thread (progress, telemetry)."""
         self.source = source
         live = self.policy is Policy.LIVE
-        size = self.queue_size if not live else 1  # live: hold an item, never a queue of them
-        first = LatestQueue() if live else queue.Queue(self.queue_size)
-        queues = [first] + [queue.Queue(size) for _ in self.stages[1:]] + [_Discard()]
+        # live: each stage takes the newest item, never a queue of them (a slow stage drops, not delays)
+        queues = [LatestQueue() if live else queue.Queue(self.queue_size) for _ in self.stages] + [_Discard()]
+        first = queues[0]
         threads = []
         for i, stage in enumerate(self.stages):
             stage.bind(self.stats)
@@ -333,7 +334,7 @@ class Pipeline:
         try:
             while not threads[-1].done.wait(poll):  # short waits keep the main thread responsive to Ctrl-C
                 if live:
-                    self.stats.dropped = first.dropped
+                    self.stats.dropped = sum(q.dropped for q in queues[:-1])
                 if on_poll is not None:
                     on_poll(self)
             if on_poll is not None:
@@ -350,7 +351,7 @@ class Pipeline:
                     except KeyboardInterrupt:
                         interrupted = True  # a second Ctrl-C while draining: finish draining first
             if live:
-                self.stats.dropped = first.dropped
+                self.stats.dropped = sum(q.dropped for q in queues[:-1])
             self.stats.finished = time.monotonic()
         outcome = Outcome.FAILED if self.failure else Outcome.INTERRUPTED if interrupted else Outcome.COMPLETE
         return RunResult(outcome, self.stats, failure=self.failure, source_error=self.source_error)
