@@ -211,6 +211,7 @@ class LiveTemporal(Stage):
     """The live policy's network and temporal step in one stage: frames never wait for inference."""
 
     name = "temporal"
+    needs_every_item = True  # a dropped cut would carry the old shot's colors into the new one
 
     def __init__(self, colorizer, cfg: TemporalConfig):
         self.colorizer, self.cfg = colorizer, cfg

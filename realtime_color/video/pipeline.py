@@ -4,9 +4,11 @@ queues, the policies and how to stop; nothing about color (the colorizing stages
 Memory stays flat for any length because every queue is bounded. The policy follows the source:
 
 * ``file``: back-pressure. A full queue blocks the stage before it, so nothing is ever dropped.
-* ``live``: stay current. Every queue keeps only the newest item (older ones are counted as
-  dropped), so no backlog can build anywhere: whichever stage is the slowest (the network when
-  keyframes are waited for, the encoder on a busy CPU) takes the newest frame when it is free.
+* ``live``: stay current. The first queue keeps only the newest item (older ones are counted as
+  dropped), and so does the queue in front of every later stage that does not need every item
+  (``Stage.needs_every_item``: one that follows a sequence, like the temporal step, gets a
+  one-item queue instead), so no backlog can build: whichever stage is the slowest (the network
+  when keyframes are waited for, the encoder on a busy CPU) takes the newest item when it is free.
 
 Stopping (Ctrl-C, SIGTERM, --duration, an error) sets an Event: the source stops reading, sends
 the end-of-stream marker, and every stage drains what it holds and passes the marker on, so the
@@ -59,6 +61,7 @@ class Stage:
     name = "stage"
     fn = None
     stats: Stats | None = None
+    needs_every_item = False  # live: True when the stage follows a sequence (no item may be dropped before it)
 
     def __init__(self, name: str | None = None, fn=None):
         if name is not None:
@@ -318,9 +321,14 @@ class Pipeline:
         ``poll`` seconds from this thread (progress, telemetry)."""
         self.source = source
         live = self.policy is Policy.LIVE
-        # live: each stage takes the newest item, never a queue of them (a slow stage drops, not delays)
-        queues = [LatestQueue() if live else queue.Queue(self.queue_size) for _ in self.stages] + [_Discard()]
-        first = queues[0]
+        # live: a stage takes the newest item, never a queue of them (a slow stage drops, not delays),
+        # or, if it needs every item, holds one at most
+        first = LatestQueue() if live else queue.Queue(self.queue_size)
+        later = [
+            (queue.Queue(1) if stage.needs_every_item else LatestQueue()) if live else queue.Queue(self.queue_size)
+            for stage in self.stages[1:]
+        ]
+        queues = [first, *later, _Discard()]
         threads = []
         for i, stage in enumerate(self.stages):
             stage.bind(self.stats)
@@ -334,7 +342,7 @@ class Pipeline:
         try:
             while not threads[-1].done.wait(poll):  # short waits keep the main thread responsive to Ctrl-C
                 if live:
-                    self.stats.dropped = sum(q.dropped for q in queues[:-1])
+                    self.stats.dropped = sum(getattr(q, "dropped", 0) for q in queues)
                 if on_poll is not None:
                     on_poll(self)
             if on_poll is not None:
@@ -351,7 +359,7 @@ class Pipeline:
                     except KeyboardInterrupt:
                         interrupted = True  # a second Ctrl-C while draining: finish draining first
             if live:
-                self.stats.dropped = sum(q.dropped for q in queues[:-1])
+                self.stats.dropped = sum(getattr(q, "dropped", 0) for q in queues)
             self.stats.finished = time.monotonic()
         outcome = Outcome.FAILED if self.failure else Outcome.INTERRUPTED if interrupted else Outcome.COMPLETE
         return RunResult(outcome, self.stats, failure=self.failure, source_error=self.source_error)

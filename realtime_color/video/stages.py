@@ -119,6 +119,7 @@ class Infer(Stage):
     """Runs the network on keyframes, ``batch`` at a time, keeping every item's order."""
 
     name = "infer"
+    needs_every_item = True  # the keyframes and cuts were decided on the sequence analyze saw
 
     def __init__(self, colorizer: Colorizer, batch: int, max_pending: int):
         self.colorizer, self.batch, self.max_pending = colorizer, batch, max_pending
@@ -162,6 +163,7 @@ class Temporal(Stage):
     """Carries chroma between keyframes and smooths it (the method the config names)."""
 
     name = "temporal"
+    needs_every_item = True  # a dropped cut would carry the old scene's chroma into the new one
 
     def __init__(self, cfg: TemporalConfig):
         self.tracker = make_tracker(cfg)
