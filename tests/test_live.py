@@ -134,8 +134,9 @@ class HandWorker:
     def __init__(self):
         self.sent, self.ready = [], []
 
-    def submit(self, tag, lum):
+    def submit(self, tag, lum, *hints):
         self.sent.append((tag, lum))
+        self.hints = hints
 
     def results(self):
         out, self.ready = self.ready, []
@@ -191,3 +192,10 @@ def test_a_camera_back_in_another_size_is_a_new_shot_with_its_own_keyframe():
     assert not ab.any() and ab.shape == (48, 64, 2) and len(worker.sent) == 2  # gray, its keyframe sent
     worker.ready.append((tag, np.full((*key_lum.shape, 2), 0.6, np.float32)))  # the old shot's, late
     assert not live.step(square(10, h=48, w=64), key=False, cut=False, index=3, captured=3 / 30).any()
+
+
+def test_a_keyframe_takes_its_hints_to_the_network():
+    worker = HandWorker()
+    live = LiveChroma(TemporalConfig(), worker)
+    live.step(square(10), key=True, cut=True, index=0, captured=0.0, hints=("a hint",), source_hw=(720, 1280))
+    assert worker.hints == (("a hint",), (720, 1280))  # as Colorizer.predict_small takes them

@@ -52,7 +52,7 @@ class KeyframeWorker:
     def __init__(self, colorizer, name: str = "keys"):
         self.colorizer = colorizer
         self._cond = threading.Condition()
-        self._waiting: tuple | None = None  # (tag, small L, hints)
+        self._waiting: tuple | None = None  # (tag, small L, hints, source size)
         self._busy = False
         self._done: deque = deque()
         self._closed = False
@@ -60,12 +60,12 @@ class KeyframeWorker:
         self._thread = threading.Thread(target=self._serve, name=f"rtcolor-{name}", daemon=True)
         self._thread.start()
 
-    def submit(self, tag, lum: np.ndarray, hints=None):
-        """Queue ``lum`` (small L, and its hints for ``Colorizer.predict_small``); returns the tag of
-        the keyframe it replaced, or None."""
+    def submit(self, tag, lum: np.ndarray, hints=(), source_hw: tuple[int, int] | None = None):
+        """Queue ``lum`` (small L, and the user's hints on it, placed in a ``source_hw`` picture, for
+        ``Colorizer.predict_small``); returns the tag of the keyframe it replaced, or None."""
         with self._cond:
             replaced = None if self._waiting is None else self._waiting[0]
-            self._waiting = (tag, lum, hints)
+            self._waiting = (tag, lum, hints, source_hw)
             self._cond.notify()
         return replaced
 
@@ -90,9 +90,12 @@ class KeyframeWorker:
                 self._cond.wait_for(lambda: self._waiting is not None or self._closed)
                 if self._closed:
                     return
-                (tag, lum, hints), self._waiting, self._busy = self._waiting, None, True
-            try:  # the Colorizer's own call, as the file path makes it (hints pass through)
-                ab = self.colorizer.predict_small([lum], *(() if hints is None else ([hints],)))[0]
+                (tag, lum, hints, source_hw), self._waiting, self._busy = self._waiting, None, True
+            try:  # the Colorizer's own call, as the file path makes it
+                if hints:
+                    ab = self.colorizer.predict_small([lum], [hints], source_hw)[0]
+                else:
+                    ab = self.colorizer.predict_small([lum])[0]
                 self._done.append((tag, ab))
             except Exception as e:  # noqa: BLE001 - raised in the stage's thread by results()
                 self.error = e
@@ -145,8 +148,11 @@ class LiveChroma:
         if self.stats is not None:
             self.stats.count(name, n)
 
-    def step(self, lum: np.ndarray, key: bool, cut: bool, index: int, captured: float) -> np.ndarray:
-        """Small L (h, w) of frame ``index`` -> its normalized ab (h, w, 2), at once."""
+    def step(
+        self, lum: np.ndarray, key: bool, cut: bool, index: int, captured: float, hints=(), source_hw=None
+    ) -> np.ndarray:
+        """Small L (h, w) of frame ``index`` (and on a keyframe the user's hints, placed in a
+        ``source_hw`` picture) -> its normalized ab (h, w, 2), at once."""
         if self.prev_L is not None and (lum.shape != self.prev_L.shape or index <= self.last_index):
             cut = key = True  # the source changed size or started again (a camera reconnected): a new shot
         self.last_index = index
@@ -166,7 +172,7 @@ class LiveChroma:
         self.prev_L = lum
         if key:
             self.out[index] = _Out(self.shot, index, captured, lum)
-            replaced = self.worker.submit((self.shot, index), lum)
+            replaced = self.worker.submit((self.shot, index), lum, hints, source_hw)
             if replaced is not None:
                 self.out.pop(replaced[1], None)
                 self._count("keyframes_skipped")
@@ -224,7 +230,7 @@ class LiveTemporal(Stage):
         self.chroma = LiveChroma(self.cfg, KeyframeWorker(self.colorizer), stats)
 
     def __call__(self, w) -> list:
-        w.ab = self.chroma.step(w.lum, w.key, w.cut, w.pic.index, w.pic.captured)
+        w.ab = self.chroma.step(w.lum, w.key, w.cut, w.pic.index, w.pic.captured, w.hints, w.pic.y.shape)
         return [w]
 
     def flush(self) -> list:

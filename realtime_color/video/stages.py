@@ -100,6 +100,7 @@ class Guide(Stage):
     their shot, frame-less ones gated by how much the scene still looks as it did)."""
 
     name = "hints"
+    needs_every_item = True  # live: before the network, on the sequence analyze decided keyframes on
 
     def __init__(self, hints):
         self.hints = hints
