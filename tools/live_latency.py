@@ -1,7 +1,7 @@
 """Live latency before/after in one run: keyframes waited for (the old live path) against the network
 beside the stream (video/live.py), on paced 720p cameras recorded as `rtcolor stream` records them.
 
-    python scripts/live_latency.py [--seconds 12] [--repeats 3] [--presets veryfast superfast]
+    python tools/live_latency.py [--seconds 12] [--repeats 3] [--presets veryfast superfast]
                                    [--setups 1x30 4x15] [--quality [--photos A.png B.png]]
                                    [--clips DIR] [--json out.json]
 
@@ -16,7 +16,7 @@ latency p50 / p95 / max, and (the new path) the p95 age of the keyframe behind t
 ``--quality``: a generated 720p 30 fps color clip (10 s, a scene cut at 5 s) colorized by the file
 path (`colorize`) and played paced through the live path; both scored the same way against the
 clip's own chroma (PSNR, chroma flicker in static areas) on the frames each one showed. With
-``--photos`` the two shots are real pictures (scripts/fetch_holdout.py) instead of generated scenes.
+``--photos`` the two shots are real pictures (tools/fetch_holdout.py) instead of generated scenes.
 """
 
 from __future__ import annotations
