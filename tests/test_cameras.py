@@ -105,7 +105,10 @@ def test_four_cameras_one_process_each_recorded(tmp_path):
         assert cam["frames_out"] + cam["dropped"] == cam["frames_in"], (name, cam)
         assert cam["latency_p95_ms"] is not None and cam["latency_p95_ms"] > 0
     assert stats["frames_out"] == sum(c["frames_out"] for c in cams.values())
-    assert stats["network_calls"] >= 4  # the cameras' keyframes went through the one shared model
+    # The cameras' keyframes went through the one shared model, each camera's at least once (the
+    # network runs beside the stream: keyframes that fall due while it is busy are skipped, and those
+    # of several cameras that fall due together share a call)
+    assert stats["network_calls"] * stats["mean_batch"] >= 4
 
 
 @pytest.mark.slow
@@ -205,6 +208,9 @@ def test_bench_reports_camera_capacity(source, names, tmp_path):
     assert [r["cameras"] for r in rows] == [1, 2] and {r["source"] for r in rows} == {source}
     for r in rows:
         assert 0.3 <= r["kept_min"] <= 1.0 and r["p95_ms_max"] > 0 and r["peak_rss_mb"] > 50
+        # live: the network beside the stream (one keyframe in it, one waiting at most); the age of
+        # the chroma shown is reported once a keyframe came back (None: the run was all gray)
+        assert 1 <= r["network_queue_max"] <= 2 and {"keyframe_age_p95_frames", "keyframe_age_p95_ms"} <= set(r)
     recordings = sorted((tmp_path / "cams2").glob("*.mp4"))  # one per camera, named after it
     assert [p.name for p in recordings] == names and all(p.stat().st_size > 1000 for p in recordings)
 

@@ -130,3 +130,27 @@ def test_stop_drains_what_was_read_and_stops_the_source():
     result = pipe.run(src)
     assert result.outcome is Outcome.COMPLETE and src.stopped
     assert 0 < len(out.items) == result.stats.frames_in < 10_000
+
+
+def test_live_policy_drops_in_front_of_a_slow_stage_but_never_before_one_that_needs_every_item():
+    seen = []
+
+    class Sequence(Stage):  # follows the sequence (as the temporal step does): must see every item
+        name, needs_every_item = "sequence", True
+
+        def __call__(self, x):
+            seen.append(x)
+            return [x]
+
+    def slow(x):
+        time.sleep(0.02)
+        return [x]
+
+    out = Collect()
+    result = Pipeline([Stage("first"), Sequence(), Stage("slow", slow), out], Policy.LIVE).run(
+        Numbers(200, delay=0.001)
+    )
+    s = result.stats
+    assert s.dropped > 50 and s.frames_in == 200 == s.frames_out + s.dropped  # dropped in front of the slow stage
+    assert out.items == sorted(out.items) and out.items[-1] == 199
+    assert seen == sorted(seen) and len(seen) > len(out.items)  # the sequence stage saw more than got out

@@ -68,9 +68,9 @@ def make_colorizer(ckpt_path, delay=0.0):
     return Colorizer(SlowBackend(be, delay) if delay else be, size=64)
 
 
-def run_live(source, colorizer, seconds, k=1):
+def run_live(source, colorizer, seconds, k=1, wait=False):
     sink = Collect()
-    cfg = PipelineConfig(temporal=TemporalConfig(keyframe_interval=k))
+    cfg = PipelineConfig(temporal=TemporalConfig(keyframe_interval=k), wait_for_keyframes=wait)
     pipe = colorize_pipeline(colorizer, [sink], cfg, Policy.LIVE)
     threading.Timer(seconds, pipe.stop).start()
     result = pipe.run(source)
@@ -113,10 +113,14 @@ def test_fake_camera_dies_and_comes_back(random_checkpoint):
     assert gaps.max() >= 0.5  # the outage shows as a gap in capture time, not as made-up frames
 
 
-def test_slow_inference_drops_stale_frames_and_builds_no_backlog(random_checkpoint):
+@pytest.mark.parametrize("wait", [True, False], ids=["waiting-for-keyframes", "network-beside-the-stream"])
+def test_slow_inference_drops_stale_frames_and_builds_no_backlog(random_checkpoint, wait):
     src = LiveSource("synth://?fps=60&size=160x96")
-    stats, sink = run_live(src, make_colorizer(random_checkpoint, delay=0.1), 4.0, k=1)
-    assert stats.dropped > 60  # ~60 fps in, < 10 fps through the network
+    stats, sink = run_live(src, make_colorizer(random_checkpoint, delay=0.1), 4.0, k=1, wait=wait)
+    if wait:
+        assert stats.dropped > 60  # ~60 fps in, < 10 fps through the network
+    else:  # frames do not wait for the network: the keyframes it cannot take are skipped instead
+        assert stats.counts["keyframes_skipped"] > 60 and stats.frames_out > stats.counts["keyframes_skipped"]
     assert stats.frames_in == stats.frames_out + stats.dropped
     lat = np.array([done - captured for _, captured, done, _ in sink.pictures])
     half = len(lat) // 2

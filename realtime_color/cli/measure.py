@@ -184,14 +184,18 @@ def bench(
         out.print(t3)
     if camera_table:
         t4 = Table(title="cameras through one stream process (paced, recordings written)")
-        for col in ("cameras", "size @ fps", "frames kept (worst camera)", "p95 latency ms (worst)", "peak RSS MB"):
+        cols = ("cameras", "size @ fps", "frames kept (worst camera)", "latency ms p50 / p95 / max (worst)")
+        for col in (*cols, "keyframe age p95 frames / ms (worst)", "network queue max", "peak RSS MB"):
             t4.add_column(col)
         for r in camera_table:
+            age = r.get("keyframe_age_p95_frames"), r.get("keyframe_age_p95_ms")
             t4.add_row(
                 str(r["cameras"]),
                 f"{r['size']} @ {r['fps_offered']:g}",
                 f"{r['kept_min']:.1%}",
-                f"{r['p95_ms_max']:.0f}",
+                f"{r['p50_ms_max']:.0f} / {r['p95_ms_max']:.0f} / {r['max_ms_max']:.0f}",
+                "" if age[0] is None else f"{age[0]:.0f} / {age[1]:.0f}",
+                "" if r.get("network_queue_max") is None else f"{r['network_queue_max']:.0f}",
                 f"{r['peak_rss_mb']:.0f}",
             )
         out.print(t4)

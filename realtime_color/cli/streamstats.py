@@ -33,9 +33,11 @@ class Telemetry:
             o, state = src.outages.summary(), src.outages.state.value
             away = f" for {src.outages.down_for():.0f} s" if state in ("reconnecting", "connecting") else ""
             tag = "" if self.one else f"[{name}] "
+            age = s.samples.get("keyframe_age_ms")  # live: how old the colors shown are (network beside the stream)
+            aged = f", colors {age[-1]:.0f} ms old" if age else ""
             _log(
                 f"{tag}{state}{away}: in {(s.frames_in - was_in) / dt:.1f} fps, out {fresh / dt:.1f} fps, "
-                f"dropped {s.dropped}, latency p50 {p50 or 0:.0f} ms p95 {p95 or 0:.0f} ms, "
+                f"dropped {s.dropped}, latency p50 {p50 or 0:.0f} ms p95 {p95 or 0:.0f} ms{aged}, "
                 f"outages {o['outages']} ({o['outage_seconds']:.0f} s)"
             )
             self.last[i] = (s.frames_in, s.frames_out)

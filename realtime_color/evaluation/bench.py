@@ -290,12 +290,20 @@ def _peak_rss_mb(pid: int, stop) -> list[float]:
     return peak
 
 
+def _worst(cams: list[dict], name: str, q: str = "p95") -> float | None:
+    """The worst camera's ``q`` of a distribution its stats carry (None when none has it)."""
+    values = [c[name][q] for c in cams if isinstance(c.get(name), dict) and q in c[name]]
+    return max(values) if values else None
+
+
 def camera_rows(
     counts: list[int], fps: float, width: int, height: int, seconds: float, tmp, source: str = "file"
 ) -> list[dict]:
     """N paced cameras through one `rtcolor stream` process each (recordings written): per N, the
-    worst camera's share of its frames kept, the worst p95 capture-to-output latency, the
-    process's peak RSS and the mean keyframe batch.
+    worst camera's share of its frames kept, the worst p50, p95 and max capture-to-output latency,
+    the worst p95 age of the keyframe whose chroma a frame was shown with (frames and ms), the most
+    keyframes out at once (in the network or waiting), the process's peak RSS and the mean
+    keyframe batch.
 
     ``source`` "file": each camera is a generated gray H.264 clip played at its frame rate (looped),
     which costs the process what a real camera's stream does (decoding, ~4 ms a 720p frame here);
@@ -344,6 +352,12 @@ def camera_rows(
                 "size": f"{width}x{height}",
                 "kept_min": round(min(c["frames_out"] / max(1, c["frames_in"]) for c in cams), 3),
                 "p95_ms_max": max(c["latency_p95_ms"] or 0 for c in cams),
+                "p50_ms_max": max(c["latency_p50_ms"] or 0 for c in cams),
+                "max_ms_max": max(c.get("latency_max_ms") or 0 for c in cams),
+                # How old the chroma shown is (live: the network runs beside the stream), worst camera
+                "keyframe_age_p95_frames": _worst(cams, "keyframe_age_frames"),
+                "keyframe_age_p95_ms": _worst(cams, "keyframe_age_ms"),
+                "network_queue_max": _worst(cams, "network_queue", "max"),
                 "peak_rss_mb": round(peak[0], 1),
                 "mean_batch": data.get("mean_batch", 1.0),
             }

@@ -5,7 +5,10 @@ Memory stays flat for any length because every queue is bounded. The policy foll
 
 * ``file``: back-pressure. A full queue blocks the stage before it, so nothing is ever dropped.
 * ``live``: stay current. The first queue keeps only the newest item (older ones are counted as
-  dropped), and every later queue holds one item, so no backlog can build.
+  dropped), and so does the queue in front of every later stage that does not need every item
+  (``Stage.needs_every_item``: one that follows a sequence, like the temporal step, gets a
+  one-item queue instead), so no backlog can build: whichever stage is the slowest (the network
+  when keyframes are waited for, the encoder on a busy CPU) takes the newest item when it is free.
 
 Stopping (Ctrl-C, SIGTERM, --duration, an error) sets an Event: the source stops reading, sends
 the end-of-stream marker, and every stage drains what it holds and passes the marker on, so the
@@ -58,6 +61,7 @@ class Stage:
     name = "stage"
     fn = None
     stats: Stats | None = None
+    needs_every_item = False  # live: True when the stage follows a sequence (no item may be dropped before it)
 
     def __init__(self, name: str | None = None, fn=None):
         if name is not None:
@@ -115,9 +119,14 @@ class Stats:
     stage_seconds: dict = field(default_factory=dict)
     latencies: deque = field(default_factory=lambda: deque(maxlen=5000))  # seconds, most recent
     counts: dict = field(default_factory=dict)  # what the stages counted (keyframes, scene cuts, ...)
+    samples: dict = field(default_factory=dict)  # what the stages measured per item (name -> recent values)
 
     def count(self, name: str, n: int = 1) -> None:
         self.counts[name] = self.counts.get(name, 0) + int(n)
+
+    def sample(self, name: str, value: float) -> None:
+        """One measurement of ``name`` (a keyframe's age, a queue's length); summarized as p50/p95/max."""
+        self.samples.setdefault(name, deque(maxlen=5000)).append(float(value))
 
     def latency_ms(self, q: float, recent: int | None = None) -> float | None:
         """Percentile ``q`` of the latencies kept, or of the last ``recent`` of them."""
@@ -138,12 +147,23 @@ class Stats:
             "first_output_s": _round(self.first_output - self.started if self.first_output else None, 3),
             "latency_p50_ms": _round(self.latency_ms(50)),
             "latency_p95_ms": _round(self.latency_ms(95)),
+            "latency_p99_ms": _round(self.latency_ms(99)),
+            "latency_max_ms": _round(max(self.latencies) * 1000.0 if self.latencies else None),
+            **{name: _distribution(values) for name, values in self.samples.items()},
             "stage_seconds": {k: round(v, 3) for k, v in self.stage_seconds.items()},
         }
 
 
 def _round(v: float | None, digits: int = 1) -> float | None:
     return None if v is None else round(v, digits)
+
+
+def _distribution(values) -> dict:
+    kept = np.array(list(values), np.float64)  # list(): one step under the GIL while a stage appends
+    if not kept.size:
+        return {"n": 0}
+    p50, p95, top = (round(float(v), 2) for v in (*np.percentile(kept, [50, 95]), kept.max()))
+    return {"n": int(kept.size), "p50": p50, "p95": p95, "max": top}
 
 
 class Outcome(Enum):
@@ -301,9 +321,14 @@ class Pipeline:
         ``poll`` seconds from this thread (progress, telemetry)."""
         self.source = source
         live = self.policy is Policy.LIVE
-        size = self.queue_size if not live else 1  # live: hold an item, never a queue of them
+        # live: a stage takes the newest item, never a queue of them (a slow stage drops, not delays),
+        # or, if it needs every item, holds one at most
         first = LatestQueue() if live else queue.Queue(self.queue_size)
-        queues = [first] + [queue.Queue(size) for _ in self.stages[1:]] + [_Discard()]
+        later = [
+            (queue.Queue(1) if stage.needs_every_item else LatestQueue()) if live else queue.Queue(self.queue_size)
+            for stage in self.stages[1:]
+        ]
+        queues = [first, *later, _Discard()]
         threads = []
         for i, stage in enumerate(self.stages):
             stage.bind(self.stats)
@@ -317,7 +342,7 @@ class Pipeline:
         try:
             while not threads[-1].done.wait(poll):  # short waits keep the main thread responsive to Ctrl-C
                 if live:
-                    self.stats.dropped = first.dropped
+                    self.stats.dropped = sum(getattr(q, "dropped", 0) for q in queues)
                 if on_poll is not None:
                     on_poll(self)
             if on_poll is not None:
@@ -334,7 +359,7 @@ class Pipeline:
                     except KeyboardInterrupt:
                         interrupted = True  # a second Ctrl-C while draining: finish draining first
             if live:
-                self.stats.dropped = first.dropped
+                self.stats.dropped = sum(getattr(q, "dropped", 0) for q in queues)
             self.stats.finished = time.monotonic()
         outcome = Outcome.FAILED if self.failure else Outcome.INTERRUPTED if interrupted else Outcome.COMPLETE
         return RunResult(outcome, self.stats, failure=self.failure, source_error=self.source_error)

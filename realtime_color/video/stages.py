@@ -1,4 +1,6 @@
 """The colorizing stages: analyze -> infer -> temporal -> compose -> encode, run by ``pipeline``.
+(A live source runs the network beside the stream instead: ``live.LiveTemporal`` takes the place
+of infer and temporal.)
 
 Each frame travels as a ``Work`` item: the decoded Picture and what the stages found about it
 (its small L, whether it is a keyframe or a scene cut, the network's ab, the chroma after the
@@ -17,6 +19,7 @@ import numpy as np
 
 from ..media.frames import Picture, Policy
 from ..runtime.colorizer import Colorizer, ab_to_chroma, inference_shape, luma_to_small_L
+from .live import LiveTemporal
 from .pipeline import Outcome, Passenger, Pipeline, RunResult, Stage, summarize
 from .temporal import KeyframePolicy, TemporalConfig, make_tracker
 
@@ -40,6 +43,9 @@ class PipelineConfig:
     references: tuple[Reference, ...] = ()  # known colors of this view
     color_frames: ColorFrames | None = None  # user-colored frames of this video
     hints: VideoHints | None = None  # the user's color hints, for the network on keyframes
+    # Live policy: False runs the network beside the stream (video/live.py: no frame waits for it);
+    # True makes every keyframe wait for its prediction, as the file policy always does.
+    wait_for_keyframes: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "references", tuple(self.references))  # a list given is kept as a tuple
@@ -94,6 +100,7 @@ class Guide(Stage):
     their shot, frame-less ones gated by how much the scene still looks as it did)."""
 
     name = "hints"
+    needs_every_item = True  # live: before the network, on the sequence analyze decided keyframes on
 
     def __init__(self, hints):
         self.hints = hints
@@ -113,6 +120,7 @@ class Infer(Stage):
     """Runs the network on keyframes, ``batch`` at a time, keeping every item's order."""
 
     name = "infer"
+    needs_every_item = True  # the keyframes and cuts were decided on the sequence analyze saw
 
     def __init__(self, colorizer: Colorizer, batch: int, max_pending: int):
         self.colorizer, self.batch, self.max_pending = colorizer, batch, max_pending
@@ -156,6 +164,7 @@ class Temporal(Stage):
     """Carries chroma between keyframes and smooths it (the method the config names)."""
 
     name = "temporal"
+    needs_every_item = True  # a dropped cut would carry the old scene's chroma into the new one
 
     def __init__(self, cfg: TemporalConfig):
         self.tracker = make_tracker(cfg)
@@ -236,13 +245,19 @@ class Encode(Stage):
 
 
 def colorizing_stages(colorizer: Colorizer, sinks: list, cfg: PipelineConfig, policy: Policy) -> list[Stage]:
-    """The stage set for ``Pipeline``: a live source gets one keyframe per network call."""
+    """The stage set for ``Pipeline``. A file waits for every keyframe (exact, in order); a live
+    source runs the network beside the stream (``live.LiveTemporal``) unless told to wait, and
+    then sends one keyframe per network call."""
     batch = 1 if policy is Policy.LIVE else max(1, cfg.batch)
+    if policy is Policy.LIVE and not cfg.wait_for_keyframes:
+        chroma: list[Stage] = [LiveTemporal(colorizer, cfg.temporal)]
+    else:
+        pending = batch * cfg.temporal.keyframe_interval + 16
+        chroma = [Infer(colorizer, batch, max_pending=pending), Temporal(cfg.temporal)]
     return [
         Analyze(colorizer, cfg.temporal),
         *([Guide(cfg.hints)] if cfg.hints is not None else []),
-        Infer(colorizer, batch, max_pending=batch * cfg.temporal.keyframe_interval + 16),
-        Temporal(cfg.temporal),
+        *chroma,
         *([KnownColors(cfg.references, cfg.color_frames)] if cfg.references or cfg.color_frames else []),
         Compose(cfg.compare),
         Encode(sinks),

@@ -19,6 +19,8 @@ milliseconds a frame whatever the video size.
 * The method that carries chroma between frames is chosen by name in the config
   (``TemporalConfig.method``, one of ``TRACKERS``): ``flow`` (optical flow) or ``still`` (in place).
   A new method is one new ``ChromaTracker`` subclass with its own ``_carry``, added to ``TRACKERS``.
+  Its ``motion`` (where each pixel was in the previous frame) is also what a live source composes
+  over several frames to carry a late keyframe's prediction to the current frame (``live``).
 """
 
 from __future__ import annotations
@@ -150,6 +152,10 @@ class ChromaTracker:
 class StillTracker(ChromaTracker):
     """Carries the chroma in place (no motion compensation): the cheapest method (--no-flow)."""
 
+    def motion(self, prev_L: np.ndarray, lum: np.ndarray) -> np.ndarray | None:
+        """Where each pixel of ``lum`` was in ``prev_L``, as remap positions (h, w, 2); None: in place."""
+        return None
+
     def _carry(self, lum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return self.prev_ab, self.prev_L
 
@@ -167,20 +173,30 @@ class FlowTracker(ChromaTracker):
         super().reset()
         self._prev_u8 = None
 
-    def _carry(self, lum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def motion(self, prev_L: np.ndarray, lum: np.ndarray) -> np.ndarray:
+        """Where each pixel of ``lum`` was in ``prev_L`` (the frame before it), as remap positions
+        (h, w, 2). Consecutive calls must pass consecutive frames: the previous 8-bit L is reused."""
         cur = np.clip(lum * 2.55, 0, 255).astype(np.uint8)
         if self._prev_u8 is None or self._prev_u8.shape != cur.shape:
-            self._prev_u8 = np.clip(self.prev_L * 2.55, 0, 255).astype(np.uint8)
+            self._prev_u8 = np.clip(prev_L * 2.55, 0, 255).astype(np.uint8)
         flow = self.flow.calc(cur, self._prev_u8, None)  # cur(x) ~ prev(x + flow(x))
         self._prev_u8 = cur  # the next frame's previous: converted once
         h, w = lum.shape
         if self._grid is None or self._grid.shape[:2] != (h, w):
             gx, gy = np.meshgrid(np.arange(w, dtype=np.float32), np.arange(h, dtype=np.float32))
             self._grid = np.stack([gx, gy], axis=-1)
-        maps = self._grid + flow
-        carried = cv2.remap(self.prev_ab, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        warped_L = cv2.remap(self.prev_L, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
-        return carried, warped_L
+        return self._grid + flow
+
+    def _carry(self, lum: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        maps = self.motion(self.prev_L, lum)
+        return warp(self.prev_ab, maps), warp(self.prev_L, maps)
+
+
+def warp(img: np.ndarray, maps: np.ndarray | None) -> np.ndarray:
+    """``img`` of an earlier frame brought to the current one by ``maps`` (remap positions; None: in place)."""
+    if maps is None:
+        return img
+    return cv2.remap(img, maps[..., 0], maps[..., 1], cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
 
 TRACKERS: dict[str, type[ChromaTracker]] = {"flow": FlowTracker, "still": StillTracker}
