@@ -162,3 +162,40 @@ def test_onnx_parity_with_hints(tmp_path):
     bins = be.infer_bins(x.numpy(), parity_hints((2, 1, 48, 80)).numpy())
     assert bins.shape == (2, 24, 40, 25)
     np.testing.assert_allclose(bins.sum(-1), 1.0, atol=1e-4)
+
+
+class _Counting:
+    """Wraps an InferenceSession, counting its runs."""
+
+    def __init__(self, session) -> None:
+        self.inner, self.calls = session, 0
+
+    def run(self, *args, **kwargs):
+        self.calls += 1
+        return self.inner.run(*args, **kwargs)
+
+
+@pytest.mark.slow
+def test_a_batch_without_hints_does_not_run_the_hint_branch(tmp_path):
+    pytest.importorskip("onnxruntime")
+    from realtime_color.runtime.backends.ort import OrtBackend
+    from realtime_color.runtime.export import export_onnx, parity_hints
+
+    model = _hinted_model()
+    be = OrtBackend(export_onnx(model, tmp_path / "h.onnx", sample_shape=(1, 1, 64, 96)))
+    assert "hints" not in {i.name for i in be.base_session.get_inputs()}  # the cut has no branch
+    assert be._full_session is None  # the whole graph is not even opened until a hint comes
+    x = torch.rand(2, 1, 48, 80)
+    hints = parity_hints((2, 1, 48, 80))
+    base, full = _Counting(be.base_session), _Counting(be.session)
+    be.base_session, be._full_session = base, full
+    with torch.no_grad():
+        np.testing.assert_allclose(be.infer(x.numpy()), model(x).numpy(), atol=1e-4)
+        np.testing.assert_allclose(be.infer(x.numpy(), torch.zeros_like(hints)), model(x).numpy(), atol=1e-4)
+        assert (base.calls, full.calls) == (2, 0)
+        np.testing.assert_allclose(be.infer(x.numpy(), hints.numpy()), model(x, hints=hints).numpy(), atol=1e-4)
+        assert (base.calls, full.calls) == (2, 1)
+        one = hints.clone()
+        one[1] = 0  # a batch where only one picture has hints runs the whole graph for both
+        np.testing.assert_allclose(be.infer(x.numpy(), one.numpy()), model(x, hints=one).numpy(), atol=1e-4)
+        assert (base.calls, full.calls) == (2, 2)

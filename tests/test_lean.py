@@ -162,3 +162,25 @@ def test_shipped_onnx_matches_pytorch_on_a_picture():
     )
     mse = np.mean((torch_out.astype(float) - ort_out.astype(float)) ** 2)
     assert mse == 0 or 10 * np.log10(255**2 / mse) >= 40
+
+
+def test_shipped_int8_without_hints_runs_the_branch_free_cut():
+    """Frames without hints cost the branch-free network's time: they run the shipped graph cut
+    before its hint branch (no hints input, no branch node), whose output is the whole graph's
+    exactly; the whole graph stays unopened until hints come."""
+    import onnx
+
+    from realtime_color.runtime.backends.ort import OrtBackend
+    from realtime_color.runtime.onnx_graph import branch_free
+
+    path = shipped_onnx_path("int8")
+    cut = branch_free(onnx.load(str(path)))
+    assert cut is not None and not any("/hints/" in n.name for n in cut.graph.node)
+    assert {p.key: p.value for p in cut.metadata_props}[SOURCE_SHA256_KEY] == file_sha256(default_model_path())
+    be = OrtBackend(path, precision="int8")
+    assert be.takes_hints and be._full_session is None
+    assert [i.name for i in be.base_session.get_inputs()] == ["L"]
+    x = np.random.default_rng(0).random((1, 1, 64, 96), dtype=np.float32)
+    got = be.infer(x)
+    whole = be.session.run(["ab"], {"L": x, "hints": np.zeros((1, 3, 64, 96), np.float32)})[0]
+    np.testing.assert_array_equal(got, whole)

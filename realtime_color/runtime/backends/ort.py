@@ -4,11 +4,16 @@ The bundled default model ships as ONNX beside its checkpoint (``model/bundled/d
 ``default-int8.onnx``, each recording the sha256 of the checkpoint it came from), so colorizing
 with it needs neither PyTorch nor a first-run export. Other checkpoints are exported once into a
 cache keyed by their sha256; that export needs PyTorch.
+
+A hint-capable graph is opened twice: cut before its hint branch (``onnx_graph.branch_free``),
+which every batch without hints runs, so the hint inputs cost nothing there; and whole, opened
+on the first batch with hints or the first ``infer_bins`` (the editor's suggested colors).
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -48,9 +53,12 @@ class OrtBackend(BackendBase):
 
     def __init__(self, onnx_path: str | Path, device: str = "cpu", precision: str = "fp32") -> None:
         try:
+            import onnx
             import onnxruntime as ort
+
+            from ..onnx_graph import branch_free
         except ImportError as e:
-            raise BackendError("onnxruntime is not installed: pip install onnxruntime") from e
+            raise BackendError(f"{e.name or 'onnxruntime'} is not installed: pip install onnx onnxruntime") from e
         available = ort.get_available_providers()
         if device.startswith("cuda"):
             wanted = [p for p in ("TensorrtExecutionProvider", "CUDAExecutionProvider") if p in available]
@@ -69,14 +77,37 @@ class OrtBackend(BackendBase):
         # of 6.5 CPU-seconds on a 10 s 720p clip, 2 cores; the network's own time is unchanged).
         opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         opts.add_session_config_entry("session.inter_op.allow_spinning", "0")
-        self.session = ort.InferenceSession(str(onnx_path), opts, providers=providers)
+        self._ort, self._opts, self._providers = ort, opts, providers
         self.device = device
         self.precision = precision
-        self.providers = self.session.get_providers()
         self.path = Path(onnx_path)
-        self.metadata = dict(self.session.get_modelmeta().custom_metadata_map)
+        model = onnx.load(str(onnx_path))
+        self.metadata = {p.key: p.value for p in model.metadata_props}
         self.export_info = ExportInfo.from_props(self.metadata)  # which model this file came from
-        self.takes_hints = HINTS_INPUT in {i.name for i in self.session.get_inputs()}
+        self.takes_hints = HINTS_INPUT in {i.name for i in model.graph.input}
+        self.has_bins = BINS_OUTPUT in {o.name for o in model.graph.output}
+        # A hint-capable graph runs its hint branch on every call, hints or not; batches without
+        # hints run the same graph cut before the branch instead (onnx_graph.branch_free: the same
+        # weights and output, exactly), and the whole graph is loaded on the first batch with hints.
+        cut = branch_free(model, OUTPUT, HINTS_INPUT) if self.takes_hints else None
+        self._model = model if cut is not None else None  # kept to open the whole graph later
+        self.base_session = self._open(cut if cut is not None else model)
+        self._full_session = None if cut is not None else self.base_session
+        self._lock = threading.Lock()
+        self.providers = self.base_session.get_providers()
+
+    def _open(self, model):
+        return self._ort.InferenceSession(model.SerializeToString(), self._opts, providers=self._providers)
+
+    @property
+    def session(self):
+        """The whole graph (hints and the bins output); opened on first use when a branch-free cut
+        serves batches without hints."""
+        with self._lock:
+            if self._full_session is None and self._model is not None:
+                self._full_session = self._open(self._model)
+                self._model = None
+            return self._full_session
 
     @classmethod
     def from_checkpoint(cls, checkpoint, device: str = "cpu", precision: str | None = None, log=None) -> OrtBackend:
@@ -132,34 +163,37 @@ class OrtBackend(BackendBase):
         if hasattr(lum, "detach"):  # a torch tensor (training-time callers)
             lum = lum.detach().cpu().numpy()
         x = np.ascontiguousarray(lum, dtype=np.float32)
-        feed = {"L": x}
-        if self.takes_hints:  # the graph always has the input; no hints is an all-zero mask
-            if hints is None:
-                hints = np.zeros((x.shape[0], 3, *x.shape[2:]), np.float32)
-            elif hasattr(hints, "detach"):
-                hints = hints.detach().cpu().numpy()
-            feed[HINTS_INPUT] = np.ascontiguousarray(hints, dtype=np.float32)
-        else:
+        if hints is not None and hasattr(hints, "detach"):
+            hints = hints.detach().cpu().numpy()
+        if not self.takes_hints:
             refuse_hints(hints, f"the model in {self.path.name}")
-        return self.session.run([OUTPUT], feed)[0]
+        elif hints is not None and np.any(np.asarray(hints)[:, 2] > 0):  # a hint in some picture
+            feed = {"L": x, HINTS_INPUT: np.ascontiguousarray(hints, dtype=np.float32)}
+            return self.session.run([OUTPUT], feed)[0]
+        if self.base_session is self._full_session and self.takes_hints:  # no cut: no hints is an all-zero mask
+            return self.base_session.run([OUTPUT], {"L": x, HINTS_INPUT: _no_hints(x)})[0]
+        return self.base_session.run([OUTPUT], {"L": x})[0]
 
     def infer_bins(self, lum, hints=None) -> np.ndarray:
         """The binned head's tempered distribution (N, h/2, w/2, bins), for suggested colors; off
-        the per-frame path (the graph's second output, copied only here)."""
-        if BINS_OUTPUT not in {o.name for o in self.session.get_outputs()}:
+        the per-frame path (the whole graph's second output, copied only here)."""
+        if not self.has_bins:
             raise BackendError(
                 f"{self.path.name} has no per-pixel color distribution (export a binned, hint-capable model)"
             )
         x = np.ascontiguousarray(lum, dtype=np.float32)
-        if hints is None:
-            hints = np.zeros((x.shape[0], 3, *x.shape[2:]), np.float32)
-        return self.session.run([BINS_OUTPUT], {"L": x, HINTS_INPUT: np.ascontiguousarray(hints, np.float32)})[0]
+        hints = _no_hints(x) if hints is None else np.ascontiguousarray(hints, np.float32)
+        return self.session.run([BINS_OUTPUT], {"L": x, HINTS_INPUT: hints})[0]
 
     def close(self) -> None:
-        self.session = None
+        self._full_session = self.base_session = self._model = None
 
     def describe(self) -> str:
         return f"onnxruntime on {self.device} ({self.precision}, {self.providers[0]})"
+
+
+def _no_hints(x: np.ndarray) -> np.ndarray:
+    return np.zeros((x.shape[0], 3, *x.shape[2:]), np.float32)
 
 
 def shipped_problem(metadata: dict, sha256: str, precision: str) -> str | None:

@@ -5,6 +5,10 @@ and ``execute_async_v3`` exist in both. Input and output buffers are torch CUDA 
 other CUDA binding is needed. Engines live in one per-user cache (``default_engine_dir``), each
 with a JSON sidecar describing it.
 A hint-capable model's engine has a second input, ``hints`` (N, 3, H, W), in the same profile.
+Unlike the ONNX Runtime backend (which runs a branch-free cut of the graph for batches without
+hints), an engine runs the whole graph, the hint branch included, on every call: with no hints it
+is fed an all-zero mask. A branch-free engine for hint-free batches would be a second build of
+``onnx_graph.branch_free``'s graph, not done while no TensorRT machine can measure what it saves.
 A shape seen twice is captured in a CUDA graph and replayed. Never run: no machine with TensorRT
 was available while this was written (see README).
 """
