@@ -3,9 +3,11 @@ hint branch, timed in ONNX Runtime at one shape.
 
     python tools/hint_cost_bench.py --model realtime_color/model/bundled/default.safetensors --shape 144x256
 
-Prints the median and quartiles of ``runs`` calls of each: the network without hint inputs, the
-hint-capable one given no hints (an all-zero mask, what colorizing without hints runs), and the
-hint-capable one given 10 hints.
+Prints the median and quartiles of ``runs`` calls of each: the network without hint inputs (the
+old, branch-free export), the hint-capable graph given an all-zero mask (what colorizing without
+hints ran before the backend learned to skip the branch), and the onnxruntime backend on the
+hint-capable file (what colorizing runs now) without hints (the branch-free cut) and with 10 hints
+(the whole graph).
 """
 
 from __future__ import annotations
@@ -22,13 +24,13 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run from a checkout without installing
 
 
-def _time(session, feed: dict, runs: int) -> list[float]:
+def _time(call, runs: int) -> list[float]:
     for _ in range(3):
-        session.run(["ab"], feed)
+        call()
     times = []
     for _ in range(runs):
         t = time.perf_counter()
-        session.run(["ab"], feed)
+        call()
         times.append(time.perf_counter() - t)
     return times
 
@@ -44,6 +46,7 @@ def main() -> None:
 
     from realtime_color.model.network import ModelConfig, build_model
     from realtime_color.model.weights import load_checkpoint
+    from realtime_color.runtime.backends.ort import OrtBackend
     from realtime_color.runtime.export import export_onnx, parity_hints, quantize_int8
 
     h, w = (int(v) for v in args.shape.split("x"))
@@ -63,13 +66,14 @@ def main() -> None:
             quantize_int8(fp32, int8)
             sess = ort.InferenceSession(str(int8), opts, providers=["CPUExecutionProvider"])
             if name.startswith("without"):
-                rows[name] = _time(sess, {"L": x}, args.runs)
-            else:
-                rows[f"{name}, no hints"] = _time(
-                    sess, {"L": x, "hints": np.zeros((1, 3, h, w), np.float32)}, args.runs
-                )
-                ten = parity_hints((1, 1, h, w), count=10).numpy()
-                rows[f"{name}, 10 hints"] = _time(sess, {"L": x, "hints": ten}, args.runs)
+                rows[name] = _time(lambda s=sess: s.run(["ab"], {"L": x}), args.runs)
+                continue
+            zeros = {"L": x, "hints": np.zeros((1, 3, h, w), np.float32)}
+            rows[f"{name}, zeros fed"] = _time(lambda s=sess, f=zeros: s.run(["ab"], f), args.runs)
+            backend = OrtBackend(int8, precision="int8")
+            rows["backend, no hints (cut)"] = _time(lambda b=backend: b.infer(x), args.runs)
+            ten = parity_hints((1, 1, h, w), count=10).numpy()
+            rows["backend, 10 hints (whole)"] = _time(lambda b=backend, t=ten: b.infer(x, t), args.runs)
     print(f"int8 ONNX Runtime, CPU, {h}x{w}, batch 1, {args.runs} runs")
     for name, t in rows.items():
         q = statistics.quantiles(t, n=4)
