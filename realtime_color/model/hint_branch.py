@@ -33,6 +33,9 @@ F4_CHANNELS = 16
 HIDDEN = 16
 CELL = 8  # hints are gathered per 8x8 cell of the 1/2-resolution output: 1/16 of the input
 _OFF = -1e4  # the logit of a cell that holds no hint: exp() underflows to exactly 0
+# A cell without hints has a zero mean embedding; normalizing it with the default eps (1e-12, zero in
+# fp16) would divide 0 by 0 in an fp16 export. Unit vectors' norms are far above this.
+_EPS = 1e-4
 
 
 def pool_hints(hints: torch.Tensor, factor: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -93,11 +96,11 @@ class HintBranch(nn.Module):
         """The hints spread over the output grid: ab (N, 2, h, w) and confidence (N, 1, h, w)."""
         ab2, m2 = pool_hints(hints, 2)
         up = F.interpolate(self.f4(f4), scale_factor=4.0, mode="bilinear")
-        emb = F.normalize(self.embed(torch.cat([y, up], 1)), dim=1)
+        emb = F.normalize(self.embed(torch.cat([y, up], 1)), dim=1, eps=_EPS)
         pos = _grid(y)
         weight = F.avg_pool2d(m2, CELL).clamp_min(1e-6)
         present = F.max_pool2d(m2, CELL)
-        key = F.normalize(_masked_mean(emb, m2, weight), dim=1).flatten(2)  # (N, E, Q): at the hints
+        key = F.normalize(_masked_mean(emb, m2, weight), dim=1, eps=_EPS).flatten(2)  # (N, E, Q): at the hints
         kab = _masked_mean(ab2 * m2, m2, weight).flatten(2)  # (N, 2, Q)
         kpos = _masked_mean(pos, m2, weight).flatten(2)
         n, _, h, w = emb.shape
