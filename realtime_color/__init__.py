@@ -1,3 +1,3 @@
 """rtcolor: real-time colorization of gray video, cameras and images."""
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
